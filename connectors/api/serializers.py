@@ -1,0 +1,102 @@
+"""Connector and resource representations of the management API (management-api.md)."""
+
+from rest_framework import serializers
+
+from connectors.identity import IdentityCasing, IdentityType
+from connectors.models import AuthType, Connector, Resource, ResourceFormat
+from connectors.selectors import connector_hostnames
+from connectors.values import FORMATS
+
+
+class ProtocolSerializer(serializers.Serializer):
+    devmode = serializers.BooleanField(required=False)
+
+
+class IdentityFormatSerializer(serializers.Serializer):
+    prefix = serializers.CharField(source="identity_prefix", required=False, allow_blank=True, max_length=64)
+    type = serializers.ChoiceField(source="identity_type", choices=IdentityType.choices, required=False)
+    length = serializers.IntegerField(
+        source="identity_length", required=False, allow_null=True, min_value=1, max_value=128
+    )
+    casing = serializers.ChoiceField(source="identity_casing", choices=IdentityCasing.choices, required=False)
+
+
+class IpWhitelistingSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(source="ip_whitelisting_enabled", required=False)
+    allowed = serializers.ListField(
+        source="ip_whitelist", child=serializers.CharField(max_length=64), required=False, max_length=1000
+    )
+
+
+class ProvisioningSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(source="provisioning_enabled", required=False)
+    auth_type = serializers.ChoiceField(choices=AuthType.choices, required=False)
+    presenter_identity = serializers.BooleanField(required=False)
+    generate_identity = serializers.BooleanField(required=False)
+    activation_window_hours = serializers.IntegerField(required=False, min_value=1, max_value=24 * 365)
+    ip_whitelisting = IpWhitelistingSerializer(source="*", required=False)
+
+
+class PkiSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(source="pki_enabled", required=False)
+    ca_certificate = serializers.CharField(
+        source="pki_ca_certificate", required=False, allow_blank=True, max_length=64 * 1024
+    )
+    ca_private_key = serializers.CharField(
+        source="pki_ca_private_key", write_only=True, required=False, allow_blank=True,
+        max_length=64 * 1024,
+    )  # fmt: skip
+    sign_csr = serializers.BooleanField(source="pki_sign_csr", required=False)
+
+
+class ConnectorSerializer(serializers.ModelSerializer):
+    """A connector with its settings grouped as in Murano; PATCH merges nested keys."""
+
+    business = serializers.IntegerField(source="business_id", required=False, write_only=True)
+    device_host = serializers.CharField(read_only=True)
+    hostnames = serializers.ListField(
+        child=serializers.CharField(max_length=253), required=False, max_length=100
+    )
+    protocol = ProtocolSerializer(source="*", required=False)
+    identity_format = IdentityFormatSerializer(source="*", required=False)
+    provisioning = ProvisioningSerializer(source="*", required=False)
+    pki = PkiSerializer(source="*", required=False)
+
+    class Meta:
+        model = Connector
+        fields = [
+            "id", "name", "description", "business", "device_host", "hostnames", "protocol",
+            "identity_format", "provisioning", "pki", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["hostnames"] = connector_hostnames(instance)
+        data["business"] = instance.business_id
+        return data
+
+
+class ResourceSerializer(serializers.ModelSerializer):
+    format = serializers.ChoiceField(choices=ResourceFormat.choices)
+    allowed = serializers.JSONField(required=False)
+    initial = serializers.CharField(required=False, allow_null=True, max_length=65536)
+
+    class Meta:
+        model = Resource
+        fields = ["alias", "format", "unit", "allowed", "settable", "initial", "sync"]
+
+    def to_internal_value(self, data):
+        # Accept JSON numbers and booleans for "initial" as devices' text form.
+        if isinstance(data, dict) and isinstance(data.get("initial"), (bool, int, float)):
+            from connectors.values import cloud_value_to_text
+
+            data = {**data, "initial": cloud_value_to_text(data["initial"])}
+        return super().to_internal_value(data)
+
+
+class ResourceUpdateSerializer(ResourceSerializer):
+    format = serializers.ChoiceField(choices=[(f, f) for f in FORMATS], required=False)
+
+    class Meta(ResourceSerializer.Meta):
+        read_only_fields = ["alias"]

@@ -1,0 +1,92 @@
+"""What the device API needs on every request, cached per process.
+
+* which connector a ``Host`` header names;
+* the resource rules of a connector, keyed by the connector's ``updated_at`` stamp (which the
+  device API reads on every request anyway) so a changed resource is seen at once.
+
+Host lookups of extra host names are cached for ``DEVICE_API_CACHE_SECONDS``; the process that
+changes host names forgets its cache immediately, other processes within that time.
+"""
+
+import threading
+import time
+
+from django.conf import settings
+
+from connectors.models import CONNECTOR_ID_LENGTH, Connector, ConnectorHostname, Resource
+from connectors.values import ResourceRules
+
+_lock = threading.Lock()
+_hosts: dict[str, tuple[float, str | None]] = {}
+_rules: dict[str, tuple[object, dict[str, ResourceRules]]] = {}
+_MAX_CACHED_HOSTS = 10_000
+
+
+def forget_hosts() -> None:
+    with _lock:
+        _hosts.clear()
+
+
+def _host_name(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1]:8000
+        return host.split("]")[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def connector_id_for_host(host: str) -> str | None:
+    """The id of the connector a request's Host header names, or None."""
+    name = _host_name(host or "")
+    domain = settings.DEVICE_API_DOMAIN
+    suffix = "." + domain
+    if name.endswith(suffix):
+        label = name[: -len(suffix)]
+        # devmode-style or multi-level labels: the connector id is the first label.
+        label = label.split(".", 1)[0]
+        if len(label) == CONNECTOR_ID_LENGTH and label.isalnum():
+            return label if _connector_exists(label) else None
+    now = time.monotonic()
+    cached = _hosts.get(name)
+    if cached is None or cached[0] < now:
+        connector_id = (
+            ConnectorHostname.objects.filter(hostname=name).values_list("connector_id", flat=True).first()
+        )
+        with _lock:
+            if len(_hosts) >= _MAX_CACHED_HOSTS:
+                _hosts.clear()
+            _hosts[name] = (now + settings.DEVICE_API_CACHE_SECONDS, connector_id)
+    else:
+        connector_id = cached[1]
+    if connector_id:
+        return connector_id
+    default = settings.DEVICE_DEFAULT_CONNECTOR
+    return default or None
+
+
+def _connector_exists(connector_id: str) -> bool:
+    key = "id:" + connector_id
+    now = time.monotonic()
+    cached = _hosts.get(key)
+    if cached is not None and cached[0] >= now:
+        return cached[1] is not None
+    exists = Connector.objects.filter(pk=connector_id).exists()
+    with _lock:
+        _hosts[key] = (now + settings.DEVICE_API_CACHE_SECONDS, connector_id if exists else None)
+    return exists
+
+
+def resource_rules(connector_id: str, version) -> dict[str, ResourceRules]:
+    """The connector's resources by alias, for the connector's settings stamp ``version``."""
+    cached = _rules.get(connector_id)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    rules = {
+        r.alias: ResourceRules.build(
+            alias=r.alias, format=r.format, allowed=r.allowed, settable=r.settable,
+            sync=r.sync, initial=r.initial,
+        )  # fmt: skip
+        for r in Resource.objects.filter(connector_id=connector_id)
+    }
+    with _lock:
+        _rules[connector_id] = (version, rules)
+    return rules

@@ -1,0 +1,221 @@
+"""Every change to connectors and resources goes through these functions."""
+
+import ipaddress
+import re
+
+from cryptography import x509
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Business
+from connectors import runtime
+from connectors.identity import IdentityType
+from connectors.models import Connector, ConnectorHostname, Resource, ResourceFormat
+from connectors.values import ResourceRules, parse_allowed
+from murano.crypto import encrypt_secret
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_ALIAS_FORBIDDEN = re.compile(r"[.$\s\x00-\x1f]")
+_FIXED_LENGTH_TYPES = {IdentityType.MAC_COLON, IdentityType.MAC_DASH, IdentityType.MAC_NONE,
+                       IdentityType.UUID_V4}
+
+# Settings a product manager may change, by model field name.
+CONNECTOR_FIELDS = (
+    "name", "description", "devmode", "identity_prefix", "identity_type", "identity_length",
+    "identity_casing", "provisioning_enabled", "auth_type", "presenter_identity",
+    "generate_identity", "activation_window_hours", "ip_whitelisting_enabled", "ip_whitelist",
+    "pki_enabled", "pki_ca_certificate", "pki_sign_csr",
+)  # fmt: skip
+
+
+def _clean_ip_whitelist(value) -> list[str]:
+    if not isinstance(value, list):
+        raise ValidationError({"ip_whitelist": "must be a list of CIDRs"})
+    networks = []
+    for item in value:
+        try:
+            networks.append(str(ipaddress.ip_network(str(item).strip(), strict=False)))
+        except ValueError:
+            raise ValidationError({"ip_whitelist": f"{item!r} is not an IP address or CIDR"}) from None
+    return networks
+
+
+def _clean_hostnames(connector: Connector, hostnames) -> list[str]:
+    if not isinstance(hostnames, list):
+        raise ValidationError({"hostnames": "must be a list of host names"})
+    cleaned = []
+    for name in hostnames:
+        host = str(name).strip().lower().rstrip(".")
+        if not _HOSTNAME.match(host):
+            raise ValidationError({"hostnames": f"{name!r} is not a valid host name"})
+        taken = ConnectorHostname.objects.filter(hostname=host).exclude(connector=connector)
+        if taken.exists():
+            raise ValidationError({"hostnames": f"{host} is already used by another connector"})
+        cleaned.append(host)
+    return sorted(set(cleaned))
+
+
+def _clean_ca_certificate(pem: str) -> str:
+    pem = pem.strip()
+    if not pem:
+        return ""
+    try:
+        certificate = x509.load_pem_x509_certificate(pem.encode())
+    except ValueError:
+        raise ValidationError({"pki_ca_certificate": "is not a PEM certificate"}) from None
+    try:
+        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
+        is_ca = constraints.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise ValidationError({"pki_ca_certificate": "is not a CA certificate"})
+    if certificate.not_valid_after_utc < timezone.now():
+        raise ValidationError({"pki_ca_certificate": "has expired"})
+    return pem + "\n"
+
+
+def _apply_settings(connector: Connector, changes: dict) -> list[str]:
+    unknown = set(changes) - set(CONNECTOR_FIELDS) - {"hostnames", "pki_ca_private_key"}
+    if unknown:
+        raise ValidationError({key: "unknown setting" for key in sorted(unknown)})
+    changed = []
+    for key in CONNECTOR_FIELDS:
+        if key not in changes:
+            continue
+        value = changes[key]
+        if key == "ip_whitelist":
+            value = _clean_ip_whitelist(value)
+        elif key == "pki_ca_certificate":
+            value = _clean_ca_certificate(value or "")
+        elif key == "identity_prefix":
+            value = (value or "").strip()
+        setattr(connector, key, value)
+        changed.append(key)
+    if "pki_ca_private_key" in changes:
+        key_pem = (changes["pki_ca_private_key"] or "").strip()
+        connector.pki_ca_private_key_encrypted = encrypt_secret(key_pem) if key_pem else ""
+        changed.append("pki_ca_private_key_encrypted")
+    if connector.identity_type in _FIXED_LENGTH_TYPES:
+        connector.identity_length = None
+    connector.full_clean(exclude=["business", "id"])
+    if connector.identity_prefix and connector.identity_format.check(
+        connector.identity_prefix + "0"
+    ) == "identity contains characters that are not allowed":
+        raise ValidationError({"identity_prefix": "contains characters that are not allowed"})
+    return changed
+
+
+def _set_hostnames(connector: Connector, hostnames: list[str]) -> None:
+    ConnectorHostname.objects.filter(connector=connector).exclude(hostname__in=hostnames).delete()
+    existing = set(connector.hostname_set.values_list("hostname", flat=True))
+    try:
+        with transaction.atomic():
+            ConnectorHostname.objects.bulk_create(
+                [ConnectorHostname(connector=connector, hostname=h) for h in hostnames if h not in existing]
+            )
+    except IntegrityError:
+        raise ValidationError({"hostnames": "a host name is already used by another connector"}) from None
+    runtime.forget_hosts()
+
+
+@transaction.atomic
+def connector_create(*, business: Business, name: str, settings: dict | None = None) -> Connector:
+    """Create a connector with default settings, overridden by ``settings``."""
+    connector = Connector(business=business, name=name)
+    changes = dict(settings or {})
+    changes["name"] = name
+    hostnames = changes.pop("hostnames", None)
+    _apply_settings(connector, changes)
+    connector.save()
+    if hostnames:
+        _set_hostnames(connector, _clean_hostnames(connector, hostnames))
+    return connector
+
+
+@transaction.atomic
+def connector_update(*, connector: Connector, changes: dict) -> Connector:
+    """Change some settings; the others stay as they were."""
+    changes = dict(changes)
+    hostnames = changes.pop("hostnames", None)
+    fields = _apply_settings(connector, changes)
+    connector.save(update_fields=[*fields, "updated_at"])
+    if hostnames is not None:
+        _set_hostnames(connector, _clean_hostnames(connector, hostnames))
+    return connector
+
+
+@transaction.atomic
+def connector_delete(*, connector: Connector) -> None:
+    connector.delete()
+    runtime.forget_hosts()
+
+
+def _touch(connector: Connector) -> None:
+    # Device API processes compare this stamp to their cached resource rules.
+    Connector.objects.filter(pk=connector.pk).update(updated_at=timezone.now())
+
+
+def _validate_resource(resource: Resource) -> None:
+    if not resource.alias or _ALIAS_FORBIDDEN.search(resource.alias):
+        raise ValidationError({"alias": "must be non-empty, without '.', '$', spaces or control characters"})
+    if resource.format not in ResourceFormat.values:
+        raise ValidationError({"format": f"must be one of {', '.join(ResourceFormat.values)}"})
+    try:
+        parse_allowed(resource.format, resource.allowed)
+    except ValueError as exc:
+        raise ValidationError({"allowed": str(exc)}) from None
+    if resource.initial is not None:
+        problem = _rules_of(resource).check(resource.initial)
+        if problem:
+            raise ValidationError({"initial": problem})
+    resource.full_clean(exclude=["connector"], validate_unique=False)
+
+
+def _rules_of(resource: Resource) -> ResourceRules:
+    return ResourceRules.build(
+        alias=resource.alias, format=resource.format, allowed=resource.allowed,
+        settable=resource.settable, sync=resource.sync, initial=resource.initial,
+    )  # fmt: skip
+
+
+_RESOURCE_FIELDS = ("format", "unit", "allowed", "settable", "initial", "sync")
+
+
+@transaction.atomic
+def resource_create(*, connector: Connector, alias: str, **fields) -> Resource:
+    """Define an alias on the connector's data model."""
+    resource = Resource(connector=connector, alias=alias)
+    for key in _RESOURCE_FIELDS:
+        if key in fields:
+            setattr(resource, key, fields[key])
+    if resource.allowed is None:
+        resource.allowed = []
+    _validate_resource(resource)
+    if Resource.objects.filter(connector=connector, alias=alias).exists():
+        raise ValidationError({"alias": "a resource with this alias already exists"})
+    resource.save()
+    _touch(connector)
+    return resource
+
+
+@transaction.atomic
+def resource_update(*, resource: Resource, **fields) -> Resource:
+    changed = []
+    for key in _RESOURCE_FIELDS:
+        if key in fields:
+            setattr(resource, key, fields[key] if key != "allowed" else (fields[key] or []))
+            changed.append(key)
+    _validate_resource(resource)
+    if changed:
+        resource.save(update_fields=changed)
+        _touch(resource.connector)
+    return resource
+
+
+@transaction.atomic
+def resource_delete(*, resource: Resource) -> None:
+    connector = resource.connector
+    resource.delete()
+    _touch(connector)

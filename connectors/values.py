@@ -1,0 +1,117 @@
+"""Rules for resource values: formats, allowed values and ranges, size.
+
+Shared by the device API (device writes and records), the management API (cloud sets) and the
+resource definitions themselves, so every path applies the same rules.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+MAX_VALUE_BYTES = 65_536
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_FLOAT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_RANGE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*$")
+_BOOLEANS = {"true", "false", "1", "0"}
+NUMERIC_FORMATS = {"number", "integer", "float"}
+FORMATS = ("number", "integer", "float", "string", "boolean")
+
+
+def _is_number(fmt: str, value: str) -> bool:
+    if fmt == "integer":
+        return bool(_INTEGER.match(value))
+    return bool(_FLOAT.match(value))
+
+
+@dataclass(frozen=True)
+class ResourceRules:
+    """What a resource accepts. Built once per resource definition and cached by the device API."""
+
+    alias: str
+    format: str
+    settable: bool = False
+    sync: bool = True
+    initial: str | None = None
+    discrete: frozenset = field(default_factory=frozenset)
+    ranges: tuple = ()
+
+    @classmethod
+    def build(cls, *, alias, format, allowed, settable, sync, initial) -> "ResourceRules":
+        discrete, ranges = parse_allowed(format, allowed)
+        return cls(
+            alias=alias,
+            format=format,
+            settable=settable,
+            sync=sync,
+            initial=initial,
+            discrete=discrete,
+            ranges=ranges,
+        )
+
+    @property
+    def pushes_cloud_values(self) -> bool:
+        """Cloud sets wait as ``set`` for the device to acknowledge them."""
+        return self.settable and self.sync
+
+    def check(self, value: str) -> str | None:
+        """Why ``value`` is not acceptable for this resource, or None."""
+        if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
+            return f"{self.alias}: value is larger than {MAX_VALUE_BYTES} bytes"
+        fmt = self.format
+        if fmt in NUMERIC_FORMATS:
+            if not _is_number(fmt, value):
+                return f"{self.alias}: {value[:40]!r} is not a valid {fmt}"
+            if self.discrete or self.ranges:
+                number = float(value)
+                if number in self.discrete:
+                    return None
+                if any(low <= number <= high for low, high in self.ranges):
+                    return None
+                return f"{self.alias}: {value[:40]!r} is not an allowed value"
+            return None
+        if fmt == "boolean" and value.lower() not in _BOOLEANS:
+            return f"{self.alias}: {value[:40]!r} is not a boolean (true/false/1/0)"
+        if self.discrete and value not in self.discrete:
+            return f"{self.alias}: {value[:40]!r} is not an allowed value"
+        return None
+
+
+def parse_allowed(fmt: str, allowed) -> tuple[frozenset, tuple]:
+    """Split ``allowed`` into discrete values and numeric ranges; ValueError names a bad entry."""
+    if allowed in (None, ""):
+        return frozenset(), ()
+    if not isinstance(allowed, list):
+        raise ValueError("must be a list of values or ranges like \"0-100\"")
+    discrete, ranges = set(), []
+    for entry in allowed:
+        if isinstance(entry, bool) or not isinstance(entry, (str, int, float)):
+            raise ValueError(f"{entry!r} is not a value or a range")
+        text = str(entry).strip()
+        if fmt in NUMERIC_FORMATS:
+            match = _RANGE.match(text) if isinstance(entry, str) else None
+            if match:
+                low, high = float(match.group(1)), float(match.group(2))
+                if low > high:
+                    raise ValueError(f"range {text!r} has its bounds the wrong way round")
+                ranges.append((low, high))
+            elif _is_number(fmt, text):
+                discrete.add(float(text))
+            else:
+                raise ValueError(f"{text!r} is neither a {fmt} nor a range like \"0-100\"")
+        elif fmt == "boolean":
+            if text.lower() not in _BOOLEANS:
+                raise ValueError(f"{text!r} is not a boolean")
+            discrete.add(text)
+        else:
+            discrete.add(text)
+    return frozenset(discrete), tuple(ranges)
+
+
+def cloud_value_to_text(value) -> str:
+    """A value sent as JSON by the management API, in the text form devices read."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return value
+    raise ValueError("must be a string, a number or a boolean")

@@ -1,0 +1,86 @@
+from django.contrib import admin, messages
+
+from devices import services
+from devices.models import Device, DeviceState, DeviceTag, ValuePoint
+
+
+class TagInline(admin.TabularInline):
+    model = DeviceTag
+    extra = 0
+    fields = ["name", "value"]
+
+
+class StateInline(admin.TabularInline):
+    model = DeviceState
+    extra = 0
+    readonly_fields = ["alias", "reported", "set", "timestamp"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    list_display = ["identity", "connector", "status", "auth_type", "last_ip", "last_seen"]
+    list_filter = ["lifecycle", "locked", "devmode", "auth_type"]
+    search_fields = ["identity", "connector__id"]
+    list_select_related = ["connector"]
+    readonly_fields = [
+        "lifecycle", "auth_type", "devmode", "last_ip", "last_seen", "provisioned_at", "created_at",
+        "certificate_fingerprint",
+    ]  # fmt: skip
+    fields = ["connector", "identity", *readonly_fields, "locked", "activation_deadline", "certificate"]
+    inlines = [TagInline, StateInline]
+    actions = ["lock", "unlock", "revoke"]
+
+    def save_formset(self, request, form, formset, change):
+        instances = formset.save(commit=False)
+        for instance in instances:
+            if isinstance(instance, DeviceTag):
+                instance.connector_id = form.instance.connector_id
+            instance.save()
+        for obj in formset.deleted_objects:
+            obj.delete()
+
+    @admin.action(description="Lock selected devices")
+    def lock(self, request, queryset):
+        for device in queryset:
+            services.device_update(device=device, locked=True)
+        messages.success(request, f"Locked {queryset.count()} device(s).")
+
+    @admin.action(description="Unlock selected devices")
+    def unlock(self, request, queryset):
+        for device in queryset:
+            services.device_update(device=device, locked=False)
+        messages.success(request, f"Unlocked {queryset.count()} device(s).")
+
+    @admin.action(description="Revoke credentials (reprovision)")
+    def revoke(self, request, queryset):
+        for device in queryset:
+            services.device_revoke(device=device)
+        messages.success(request, f"Revoked {queryset.count()} device(s).")
+
+
+@admin.register(DeviceTag)
+class DeviceTagAdmin(admin.ModelAdmin):
+    list_display = ["name", "value", "device", "connector"]
+    search_fields = ["name", "value", "device__identity"]
+    list_select_related = ["device", "connector"]
+    raw_id_fields = ["device", "connector"]
+
+
+@admin.register(DeviceState)
+class DeviceStateAdmin(admin.ModelAdmin):
+    list_display = ["device", "alias", "reported", "set", "timestamp"]
+    search_fields = ["device__identity", "alias"]
+    list_select_related = ["device"]
+    raw_id_fields = ["device"]
+
+
+@admin.register(ValuePoint)
+class ValuePointAdmin(admin.ModelAdmin):
+    list_display = ["device", "alias", "timestamp", "value"]
+    search_fields = ["device__identity", "alias"]
+    list_select_related = ["device"]
+    raw_id_fields = ["device"]

@@ -1,0 +1,304 @@
+"""The HTTP device API: one function per row of the contract, all synchronous.
+
+``handle`` answers a ``DeviceRequest`` with a ``DeviceResponse``, or with a ``LongPollWait``
+when the request is a long poll that must wait; the server adapter (``wsgi`` or ``asgi``) then
+waits for a wake-up and calls ``long_poll_check`` / ``long_poll_expired``.
+"""
+
+import base64
+import binascii
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils.http import http_date
+
+from connectors import runtime
+from connectors.models import Connector
+from connectors.values import ResourceRules
+from devices import credentials, services
+from devices.device_api.protocol import (
+    BadRequest,
+    DeviceRequest,
+    DeviceResponse,
+    encode_values,
+    parse_aliases,
+    parse_if_modified_since,
+    parse_pairs,
+    parse_request_timeout,
+    parse_timestamp_seconds,
+    parse_values,
+    text,
+)
+from devices.errors import DeviceError
+from devices.events import EventType, event_emit, now_us
+from devices.models import Device
+from devices.selectors import device_read
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    request: DeviceRequest
+    connector_id: str
+    connection_id: str
+
+    @property
+    def ip(self) -> str:
+        return self.request.client_ip
+
+    @property
+    def insecure(self) -> bool:
+        return self.request.scheme != "https"
+
+
+@dataclass
+class LongPollWait:
+    """A long poll that found nothing newer than ``since_us`` and now waits."""
+
+    device_id: int
+    connector_id: str
+    identity: str
+    alias: str
+    rule: ResourceRules | None
+    since_us: int
+    deadline: float  # time.monotonic()
+    ip: str
+    connection_id: str
+
+
+def handle(request: DeviceRequest) -> DeviceResponse | LongPollWait:
+    try:
+        return _route(request)
+    except BadRequest as exc:
+        return text(exc.status, exc.message, exc.headers)
+    except DeviceError as exc:
+        return text(exc.status, exc.message)
+
+
+def _method(request: DeviceRequest, *allowed: str) -> None:
+    if request.method not in allowed:
+        raise BadRequest("method not allowed", 405, [("Allow", ", ".join(allowed))])
+
+
+def _route(request: DeviceRequest):
+    path = request.path
+    if path == "/timestamp":
+        _method(request, "GET", "HEAD")
+        return text(200, str(int(time.time())))
+    if path not in ("/provision/activate", "/onep:v1/stack/alias", "/onep:v1/stack/record"):
+        return text(404, "not found")
+    connector_id = runtime.connector_id_for_host(request.header("host") or "")
+    if connector_id is None:
+        return text(404, "unknown connector host")
+    ctx = Context(request=request, connector_id=connector_id, connection_id=uuid.uuid4().hex[:16])
+    if path == "/provision/activate":
+        _method(request, "POST")
+        return _activate(ctx)
+    if path == "/onep:v1/stack/record":
+        _method(request, "POST")
+        return _record(ctx)
+    _method(request, "GET", "POST")
+    if request.method == "POST":
+        return _write(ctx)
+    return _read(ctx)
+
+
+def _require_transport(ctx: Context, connector: Connector) -> None:
+    if ctx.insecure and not connector.devmode:
+        raise BadRequest("HTTPS is required (developer mode is off)", 403)
+
+
+def _activate(ctx: Context) -> DeviceResponse:
+    connector = Connector.objects.filter(pk=ctx.connector_id).first()
+    if connector is None:
+        return text(404, "unknown connector host")
+    _require_transport(ctx, connector)
+    fields = dict(parse_pairs(ctx.request.body))
+    identity = fields.get("id")
+    password = fields.get("password")
+    if identity is None and not connector.generate_identity:
+        raise BadRequest("id is required")
+    device, token = services.device_activate(
+        connector=connector, identity=identity, password=password, ip=ctx.ip,
+        connection_id=ctx.connection_id,
+    )  # fmt: skip
+    if ctx.insecure and not device.devmode:
+        services.device_seen(device, ip=ctx.ip, insecure=True)
+    headers = [("X-Exosite-Identity", device.identity)] if identity is None else []
+    if token is None:
+        return DeviceResponse(204, headers=headers)
+    return DeviceResponse(200, token.encode(), headers=headers)
+
+
+def _auth_failed(ctx: Context, reason: str, identity: str = "") -> DeviceError:
+    event_emit(
+        connector_id=ctx.connector_id, type=EventType.AUTH_FAILED, identity=identity, ip=ctx.ip,
+        connection_id=ctx.connection_id, payload={"reason": reason},
+    )  # fmt: skip
+    return DeviceError("unauthorized", status=401)
+
+
+def _authenticate(ctx: Context) -> Device:
+    """The device behind the request's credentials, checked for lock and transport."""
+    request = ctx.request
+    token = request.header("x-exosite-cik")
+    authorization = request.header("authorization")
+    device = None
+    if token is not None:
+        token = token.strip()
+        if not credentials.token_is_well_formed(token):
+            raise _auth_failed(ctx, "malformed_token")
+        device = (
+            Device.objects.select_related("connector")
+            .filter(token_hash=credentials.token_hash(token))
+            .first()
+        )
+        if device is None or device.connector_id != ctx.connector_id:
+            raise _auth_failed(ctx, "unknown_token")
+    elif authorization and authorization[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise _auth_failed(ctx, "malformed_authorization") from None
+        identity, sep, password = decoded.partition(":")
+        if not sep:
+            raise _auth_failed(ctx, "malformed_authorization")
+        device = (
+            Device.objects.select_related("connector")
+            .filter(connector_id=ctx.connector_id, identity=identity)
+            .first()
+        )
+        if device is None or not credentials.password_matches(
+            device_id=device.pk, password=password, stored_hash=device.password_hash
+        ):
+            raise _auth_failed(ctx, "bad_password", identity)
+    else:
+        raise _auth_failed(ctx, "no_credentials")
+    if device.locked:
+        event_emit(
+            connector_id=ctx.connector_id, type=EventType.LOCKED_DENIED, identity=device.identity,
+            ip=ctx.ip, connection_id=ctx.connection_id,
+        )  # fmt: skip
+        raise DeviceError("device is locked", status=403)
+    _require_transport(ctx, device.connector)
+    services.device_seen(device, ip=ctx.ip, insecure=ctx.insecure)
+    return device
+
+
+def _rules(device: Device) -> dict[str, ResourceRules]:
+    return runtime.resource_rules(device.connector_id, device.connector.updated_at)
+
+
+def _write(ctx: Context) -> DeviceResponse:
+    values = parse_values(ctx.request.body)
+    query_aliases = parse_aliases(ctx.request.query)
+    if not values and not query_aliases:
+        raise BadRequest("no alias=value pairs to write")
+    device = _authenticate(ctx)
+    rules = _rules(device)
+    if values:
+        services.device_write(
+            device=device, values=values, rules=rules, ip=ctx.ip, connection_id=ctx.connection_id
+        )
+    if not query_aliases:
+        return DeviceResponse(204)
+    return _read_response(ctx, device, query_aliases, rules)
+
+
+def _read(ctx: Context):
+    request = ctx.request
+    aliases = parse_aliases(request.query)
+    if not aliases:
+        raise BadRequest("name at least one alias to read")
+    timeout_header = request.header("request-timeout")
+    if timeout_header is not None:
+        timeout_ms = parse_request_timeout(timeout_header, settings.DEVICE_API_MAX_LONG_POLL_MS)
+        if len(aliases) != 1:
+            raise BadRequest("a long poll reads exactly one alias")
+        since_us = parse_if_modified_since(request.header("if-modified-since"), now_us())
+        device = _authenticate(ctx)
+        rules = _rules(device)
+        wait = LongPollWait(
+            device_id=device.pk, connector_id=device.connector_id, identity=device.identity,
+            alias=aliases[0], rule=rules.get(aliases[0]), since_us=since_us,
+            deadline=time.monotonic() + timeout_ms / 1000, ip=ctx.ip,
+            connection_id=ctx.connection_id,
+        )  # fmt: skip
+        return long_poll_check(wait) or wait
+    device = _authenticate(ctx)
+    return _read_response(ctx, device, aliases, _rules(device))
+
+
+def _read_response(ctx: Context, device: Device, aliases: list[str], rules) -> DeviceResponse:
+    found = device_read(device_id=device.pk, aliases=aliases, rules=rules)
+    values = {alias: value for alias, (value, _) in found.items()}
+    event_emit(
+        connector_id=device.connector_id, type=EventType.READ, identity=device.identity,
+        ip=ctx.ip, connection_id=ctx.connection_id, payload={"aliases": aliases},
+    )  # fmt: skip
+    if not values:
+        return DeviceResponse(204)
+    return DeviceResponse(200, encode_values(values), "application/x-www-form-urlencoded; charset=utf-8")
+
+
+def long_poll_check(wait: LongPollWait) -> DeviceResponse | None:
+    """Answer the long poll if the alias's readable value changed after ``since_us``."""
+    if wait.rule is None:
+        return None
+    found = device_read(device_id=wait.device_id, aliases=[wait.alias], rules={wait.alias: wait.rule})
+    if wait.alias not in found:
+        return None
+    value, timestamp = found[wait.alias]
+    if timestamp is None or timestamp <= wait.since_us:
+        return None
+    _long_poll_event(wait, "changed")
+    return DeviceResponse(
+        200,
+        encode_values({wait.alias: value}),
+        "application/x-www-form-urlencoded; charset=utf-8",
+        headers=[("Last-Modified", http_date(timestamp / 1_000_000))],
+    )
+
+
+def long_poll_expired(wait: LongPollWait) -> DeviceResponse:
+    _long_poll_event(wait, "timeout")
+    return DeviceResponse(304)
+
+
+def _long_poll_event(wait: LongPollWait, outcome: str) -> None:
+    event_emit(
+        connector_id=wait.connector_id, type=EventType.READ, identity=wait.identity, ip=wait.ip,
+        connection_id=wait.connection_id,
+        payload={"aliases": [wait.alias], "long_poll": outcome},
+    )  # fmt: skip
+
+
+def _record(ctx: Context) -> DeviceResponse:
+    series: list[tuple[str, list[tuple[int, str]]]] = []
+    for key, value in parse_pairs(ctx.request.body):
+        if key == "alias":
+            if not value:
+                raise BadRequest("alias= needs a name")
+            series.append((value, []))
+            continue
+        if not series:
+            raise BadRequest("a point comes before any alias=")
+        if value is None:
+            raise BadRequest(f"{key}: missing value")
+        try:
+            timestamp = parse_timestamp_seconds(key)
+        except ValueError:
+            raise BadRequest(f"{key[:40]!r} is not a unix timestamp") from None
+        series[-1][1].append((timestamp, value))
+    if not any(points for _, points in series):
+        raise BadRequest("no points to record")
+    device = _authenticate(ctx)
+    services.device_record(
+        device=device, series=series, rules=_rules(device), ip=ctx.ip,
+        connection_id=ctx.connection_id,
+    )  # fmt: skip
+    return DeviceResponse(204)

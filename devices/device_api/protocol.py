@@ -1,0 +1,150 @@
+"""The HTTP device protocol's wire format: requests, responses and the parsing rules.
+
+Framework-free on purpose: the same handlers serve WSGI workers (short requests) and the ASGI
+server (long polls), without Django's request/middleware machinery on the hot path.
+"""
+
+import re
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote, unquote_to_bytes
+
+DEVICE_PATHS = ("/timestamp", "/provision/", "/onep:")
+_BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+def is_device_path(path: str) -> bool:
+    return path == "/timestamp" or path.startswith(("/provision/", "/onep:"))
+
+
+class BadRequest(Exception):
+    """The request is malformed; ``status`` and a short plain-text reason go back."""
+
+    def __init__(self, message: str, status: int = 400, headers: list | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.headers = headers or []
+
+
+@dataclass
+class DeviceRequest:
+    method: str
+    path: str
+    query: bytes
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    client_ip: str
+    scheme: str
+    peer: str = ""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+
+@dataclass
+class DeviceResponse:
+    status: int
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def all_headers(self) -> list[tuple[str, str]]:
+        headers = list(self.headers)
+        if self.status not in (204, 304):
+            headers.append(("Content-Type", self.content_type))
+            headers.append(("Content-Length", str(len(self.body))))
+        return headers
+
+
+def text(status: int, message: str = "", headers: list | None = None) -> DeviceResponse:
+    return DeviceResponse(status, message.encode() if message else b"", headers=headers or [])
+
+
+def _decode(part: bytes) -> str:
+    if _BAD_PERCENT.search(part):
+        raise BadRequest("malformed percent-encoding")
+    try:
+        return unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("body is not UTF-8") from None
+
+
+def parse_pairs(data: bytes) -> list[tuple[str, str | None]]:
+    """``a=1&b&c=3`` → ``[("a", "1"), ("b", None), ("c", "3")]``, strictly decoded."""
+    pairs = []
+    for chunk in data.split(b"&"):
+        if not chunk:
+            continue
+        name, sep, value = chunk.partition(b"=")
+        key = _decode(name)
+        if not key:
+            raise BadRequest("empty alias")
+        pairs.append((key, _decode(value) if sep else None))
+    return pairs
+
+
+def parse_values(body: bytes) -> dict[str, str]:
+    """A write body: each alias once, each with a value."""
+    values: dict[str, str] = {}
+    for alias, value in parse_pairs(body):
+        if value is None:
+            raise BadRequest(f"{alias}: missing value")
+        if alias in values:
+            raise BadRequest(f"{alias}: given more than once")
+        values[alias] = value
+    return values
+
+
+def parse_aliases(query: bytes) -> list[str]:
+    aliases = []
+    for alias, _ in parse_pairs(query):
+        if alias not in aliases:
+            aliases.append(alias)
+    return aliases
+
+
+def encode_values(values: dict[str, str]) -> bytes:
+    return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in values.items()).encode()
+
+
+_NUMBER = re.compile(r"^\d+(\.\d+)?$")
+
+
+def parse_timestamp_seconds(raw: str) -> int:
+    """Unix seconds (fractions allowed) → µs."""
+    raw = raw.strip()
+    if not _NUMBER.match(raw):
+        raise ValueError(raw)
+    whole, _, fraction = raw.partition(".")
+    fraction = (fraction + "000000")[:6]
+    value = int(whole) * 1_000_000 + int(fraction)
+    if value > 32_503_680_000 * 1_000_000:  # year 3000
+        raise ValueError(raw)
+    return value
+
+
+def parse_if_modified_since(raw: str | None, default_us: int) -> int:
+    if raw is None or not raw.strip():
+        return default_us
+    try:
+        return parse_timestamp_seconds(raw)
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        raise BadRequest("If-Modified-Since must be unix seconds or an HTTP date") from None
+    if moment is None or moment.tzinfo is None:
+        raise BadRequest("If-Modified-Since must be unix seconds or an HTTP date")
+    return int(moment.timestamp()) * 1_000_000
+
+
+def parse_request_timeout(raw: str, maximum: int) -> int:
+    raw = raw.strip()
+    if not raw.isdigit():
+        raise BadRequest("Request-Timeout must be a whole number of milliseconds")
+    value = int(raw)
+    if value > maximum:
+        raise BadRequest(f"Request-Timeout must be at most {maximum}")
+    return value

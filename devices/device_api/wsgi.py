@@ -1,0 +1,95 @@
+"""WSGI adapter: serves device requests from a worker pool, everything else goes to Django.
+
+Short device requests (writes, reads, activations) skip Django's request machinery entirely.
+Long polls belong on the ASGI server (nginx routes them there); one that reaches a WSGI worker
+still gets a correct answer by checking its value at a short interval.
+"""
+
+import logging
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from devices.device_api import handlers
+from devices.device_api.protocol import DeviceRequest, DeviceResponse, is_device_path, text
+from murano.proxies import client_address, client_scheme
+
+logger = logging.getLogger(__name__)
+_REASONS = {
+    200: "OK", 204: "No Content", 206: "Partial Content", 304: "Not Modified",
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 409: "Conflict", 411: "Length Required",
+    413: "Payload Too Large", 415: "Unsupported Media Type", 416: "Range Not Satisfiable",
+    500: "Internal Server Error", 503: "Service Unavailable",
+}  # fmt: skip
+_POLL_INTERVAL = 0.25
+
+
+def status_line(status: int) -> str:
+    return f"{status} {_REASONS.get(status, 'Unknown')}"
+
+
+def _request_from_environ(environ) -> DeviceRequest | DeviceResponse:
+    headers = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers[key[5:].replace("_", "-").lower()] = value
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    raw_length = environ.get("CONTENT_LENGTH") or "0"
+    if not raw_length.isdigit():
+        return text(400, "bad Content-Length")
+    length = int(raw_length)
+    if length > settings.DEVICE_API_MAX_BODY:
+        return text(413, "request body too large")
+    body = environ["wsgi.input"].read(length) if length else b""
+    peer = environ.get("REMOTE_ADDR", "")
+    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+    return DeviceRequest(
+        method=environ["REQUEST_METHOD"].upper(),
+        path=path,
+        query=environ.get("QUERY_STRING", "").encode("latin-1"),
+        headers=headers,
+        body=body,
+        client_ip=client_address(peer, headers.get("x-forwarded-for"), headers.get("x-real-ip")),
+        scheme=client_scheme(peer, environ.get("wsgi.url_scheme", "http"), headers.get("x-forwarded-proto")),
+        peer=peer,
+    )
+
+
+def serve(request_or_response) -> DeviceResponse:
+    """Run one device request to completion in this thread."""
+    if isinstance(request_or_response, DeviceResponse):
+        return request_or_response
+    close_old_connections()
+    try:
+        result = handlers.handle(request_or_response)
+        while isinstance(result, handlers.LongPollWait):
+            if time.monotonic() >= result.deadline:
+                result = handlers.long_poll_expired(result)
+                break
+            time.sleep(min(_POLL_INTERVAL, max(0.0, result.deadline - time.monotonic())))
+            result = handlers.long_poll_check(result) or result
+        return result
+    except Exception:
+        logger.exception("device API error")
+        return text(500, "internal error")
+    finally:
+        close_old_connections()
+
+
+class DeviceApiWSGI:
+    """WSGI application: device paths here, the rest to ``django_app``."""
+
+    def __init__(self, django_app):
+        self.django_app = django_app
+
+    def __call__(self, environ, start_response):
+        if not is_device_path(environ.get("PATH_INFO", "")):
+            return self.django_app(environ, start_response)
+        response = serve(_request_from_environ(environ))
+        start_response(status_line(response.status), response.all_headers())
+        if environ["REQUEST_METHOD"].upper() == "HEAD":
+            return [b""]
+        return [response.body]

@@ -1,0 +1,76 @@
+"""Device events: every device interaction, streamed live to the Logs page and CLI.
+
+An event is ``{"type", "identity", "ip", "protocol", "timestamp" (µs), "connection_id",
+"payload"}``. It goes to the connector's recent-events buffer and to the channel-layer group
+``connector_logs_group(connector_id)``. A change of a device's readable values also goes to
+``device_wake_group(device_id)``, which long polls in any server process listen to.
+"""
+
+import time
+from enum import StrEnum
+
+from murano import realtime
+
+
+class EventType(StrEnum):
+    PROVISIONED = "provisioned"
+    PROVISION_DENIED = "provision_denied"
+    DATA_IN = "data_in"
+    WRITE_REJECTED = "write_rejected"
+    RECORD = "record"
+    READ = "read"
+    AUTH_FAILED = "auth_failed"
+    LOCKED_DENIED = "locked_denied"
+    CONTENT_DOWNLOAD = "content_download"
+    DELETED = "deleted"
+    CONNECT = "connect"
+    DISCONNECT = "disconnect"
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def connector_logs_group(connector_id: str) -> str:
+    return f"connector_logs.{connector_id}"
+
+
+def device_wake_group(device_id: int) -> str:
+    return f"device_wake.{device_id}"
+
+
+def event_emit(
+    *,
+    connector_id: str,
+    type: EventType,
+    identity: str = "",
+    ip: str = "",
+    protocol: str = "http",
+    connection_id: str = "",
+    payload=None,
+    wake_device_id: int | None = None,
+) -> dict:
+    """Record and publish one event; optionally wake the long polls of a device."""
+    event = {
+        "type": str(type),
+        "identity": identity,
+        "ip": ip or "",
+        "protocol": protocol,
+        "timestamp": now_us(),
+        "connection_id": connection_id,
+        "payload": payload,
+    }
+    groups = {connector_logs_group(connector_id): {"type": "device.event", "event": event}}
+    if wake_device_id is not None:
+        groups[device_wake_group(wake_device_id)] = {"type": "device.wake", "device": wake_device_id}
+    realtime.push(groups=groups, buffer=(connector_id, event))
+    return event
+
+
+def device_wake(device_id: int) -> None:
+    """Tell long polls waiting on ``device_id`` that a readable value changed."""
+    realtime.push(groups={device_wake_group(device_id): {"type": "device.wake", "device": device_id}})
+
+
+def events_recent(connector_id: str, limit: int | None = None) -> list[dict]:
+    return realtime.recent(connector_id, limit)

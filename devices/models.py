@@ -1,0 +1,138 @@
+"""Devices, their credentials, tags, state (digital twin) and value history."""
+
+from django.db import models
+from django.utils import timezone
+
+from connectors.identity import IDENTITY_MAX_LENGTH
+from connectors.models import AuthType, Connector
+
+
+class Lifecycle(models.TextChoices):
+    """Where a device is in its life; ``Device.status`` adds locked/expired/devmode on top."""
+
+    WHITELISTED = "whitelisted", "Whitelisted"
+    PROVISIONED = "provisioned", "Provisioned"
+    REPROVISION = "reprovision", "Reprovision"
+
+
+class Status(models.TextChoices):
+    WHITELISTED = "whitelisted", "Whitelisted"
+    PROVISIONED = "provisioned", "Provisioned"
+    EXPIRED = "expired", "Expired"
+    REPROVISION = "reprovision", "Reprovision"
+    LOCKED = "locked", "Locked"
+    DEVMODE = "devmode", "Devmode"
+
+
+class Device(models.Model):
+    """A device identity in a connector, with hashed credentials and lifecycle flags.
+
+    ``lifecycle`` is stored; the displayed ``status`` also reflects ``locked``, an activation
+    window that has passed (``expired``) and ``devmode`` (authenticated over plain HTTP).
+    """
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="devices")
+    identity = models.CharField(max_length=IDENTITY_MAX_LENGTH)
+    lifecycle = models.CharField(
+        max_length=16, choices=Lifecycle.choices, default=Lifecycle.WHITELISTED
+    )
+    auth_type = models.CharField(max_length=16, choices=AuthType.choices, blank=True)
+    token_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    password_hash = models.CharField(max_length=200, blank=True, editable=False)
+    certificate = models.TextField(blank=True)
+    certificate_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    locked = models.BooleanField(default=False)
+    devmode = models.BooleanField(default=False)
+    activation_deadline = models.DateTimeField(null=True, blank=True)
+    last_ip = models.GenericIPAddressField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    provisioned_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["identity"]
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "identity"], name="device_unique_identity")
+        ]
+
+    def __str__(self):
+        return self.identity
+
+    @property
+    def is_expired(self) -> bool:
+        return (
+            self.lifecycle == Lifecycle.WHITELISTED
+            and self.activation_deadline is not None
+            and self.activation_deadline < timezone.now()
+        )
+
+    @property
+    def status(self) -> str:
+        if self.locked:
+            return Status.LOCKED
+        if self.is_expired:
+            return Status.EXPIRED
+        if self.lifecycle == Lifecycle.PROVISIONED and self.devmode:
+            return Status.DEVMODE
+        return self.lifecycle
+
+    @property
+    def reprovision(self) -> bool:
+        return self.lifecycle == Lifecycle.REPROVISION
+
+
+class DeviceTag(models.Model):
+    """A name/value pair on a device (many values per name). Devices cannot see their tags."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="tags")
+    # Denormalised so tag searches stay inside one connector's rows.
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    value = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["name", "value"]
+        constraints = [
+            models.UniqueConstraint(fields=["device", "name", "value"], name="tag_unique_value")
+        ]
+        indexes = [models.Index(fields=["connector", "name", "value"], name="tag_search")]
+
+    def __str__(self):
+        return f"{self.name}={self.value}"
+
+
+class DeviceState(models.Model):
+    """One alias of a device's digital twin: last ``reported`` value, cloud ``set`` value."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="states")
+    alias = models.CharField(max_length=100)
+    reported = models.TextField(null=True, blank=True)
+    set = models.TextField(null=True, blank=True)
+    timestamp = models.BigIntegerField(help_text="µs since the epoch of the last change")
+
+    class Meta:
+        ordering = ["alias"]
+        constraints = [
+            models.UniqueConstraint(fields=["device", "alias"], name="state_unique_alias")
+        ]
+
+    def __str__(self):
+        return f"{self.alias}: reported={self.reported!r} set={self.set!r}"
+
+
+class ValuePoint(models.Model):
+    """One point of a resource's history for a device (what the device reported, and when)."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="history")
+    alias = models.CharField(max_length=100)
+    timestamp = models.BigIntegerField(help_text="µs since the epoch")
+    value = models.TextField()
+
+    class Meta:
+        ordering = ["-timestamp"]
+        indexes = [
+            models.Index(fields=["device", "alias", "timestamp"], name="history_by_alias_time")
+        ]
+
+    def __str__(self):
+        return f"{self.alias}@{self.timestamp}={self.value[:20]!r}"

@@ -1,0 +1,103 @@
+"""Reads about devices: state as devices and people see it, history, lookups."""
+
+from datetime import datetime
+from datetime import timezone as dt_timezone
+
+from django.conf import settings
+from django.db.models import Q
+from django.http import Http404
+from django.utils import timezone
+
+from connectors.models import Connector
+from connectors.values import ResourceRules
+from devices.models import Device, DeviceState, Lifecycle, Status, ValuePoint
+
+
+def device_get(*, connector: Connector, identity: str) -> Device:
+    device = Device.objects.filter(connector=connector, identity=identity).first()
+    if device is None:
+        raise Http404("No such device.")
+    return device
+
+
+def readable_value(rule: ResourceRules, state: DeviceState | None) -> tuple[str | None, int | None]:
+    """What a device read returns for one alias: ``set`` for settable resources, else
+    ``reported``; the resource's initial value when nothing was written yet."""
+    if state is None:
+        return rule.initial, None
+    value = state.set if rule.settable else state.reported
+    if value is None:
+        value = state.reported if state.reported is not None else rule.initial
+    return value, state.timestamp
+
+
+def device_read(
+    *, device_id: int, aliases: list[str], rules: dict[str, ResourceRules]
+) -> dict[str, tuple[str, int | None]]:
+    """``{alias: (value, timestamp µs)}`` for the defined aliases that have a value."""
+    defined = [a for a in aliases if a in rules]
+    if not defined:
+        return {}
+    states = {s.alias: s for s in DeviceState.objects.filter(device_id=device_id, alias__in=defined)}
+    result = {}
+    for alias in defined:
+        value, timestamp = readable_value(rules[alias], states.get(alias))
+        if value is not None:
+            result[alias] = (value, timestamp)
+    return result
+
+
+def device_state(*, device: Device, rules: dict[str, ResourceRules]) -> dict[str, dict]:
+    """``{alias: {"reported", "set", "timestamp"}}`` for every defined resource with a value."""
+    states = {s.alias: s for s in device.states.all()}
+    result = {}
+    for alias, rule in sorted(rules.items()):
+        state = states.get(alias)
+        if state is not None:
+            result[alias] = {"reported": state.reported, "set": state.set, "timestamp": state.timestamp}
+        elif rule.initial is not None:
+            result[alias] = {"reported": None, "set": rule.initial, "timestamp": None}
+    return result
+
+
+def device_history(
+    *, device: Device, alias: str | None, since_us: int | None, until_us: int | None, limit: int
+):
+    points = ValuePoint.objects.filter(device=device)
+    if alias:
+        points = points.filter(alias=alias)
+    if since_us is not None:
+        points = points.filter(timestamp__gte=since_us)
+    if until_us is not None:
+        points = points.filter(timestamp__lte=until_us)
+    return points.order_by("-timestamp", "-id")[:limit]
+
+
+def device_is_online(device: Device) -> bool:
+    if device.last_seen is None:
+        return False
+    return (timezone.now() - device.last_seen).total_seconds() <= settings.DEVICE_ONLINE_WINDOW
+
+
+def datetime_to_us(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    return int(value.timestamp() * 1_000_000)
+
+
+def us_to_datetime(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1_000_000, tz=dt_timezone.utc)
+
+
+def status_q(status: str) -> Q:
+    """A filter matching devices whose displayed ``Device.status`` is ``status``."""
+    expired = Q(lifecycle=Lifecycle.WHITELISTED, activation_deadline__lt=timezone.now())
+    unlocked = Q(locked=False)
+    return {
+        Status.LOCKED: Q(locked=True),
+        Status.EXPIRED: unlocked & expired,
+        Status.DEVMODE: unlocked & Q(lifecycle=Lifecycle.PROVISIONED, devmode=True),
+        Status.PROVISIONED: unlocked & Q(lifecycle=Lifecycle.PROVISIONED, devmode=False),
+        Status.WHITELISTED: unlocked & Q(lifecycle=Lifecycle.WHITELISTED) & ~expired,
+        Status.REPROVISION: unlocked & Q(lifecycle=Lifecycle.REPROVISION),
+    }[status]

@@ -1,0 +1,508 @@
+"""Every change to devices, their credentials, tags and state goes through these functions.
+
+The device API, the management API, the Device2 routes, the admin and the CLI all call them, so
+each rule (activation, value validation, set/reported, revocation) lives here once.
+"""
+
+import ipaddress
+import secrets
+import string
+import uuid
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from connectors.identity import IdentityType
+from connectors.models import AuthType, Connector
+from connectors.values import ResourceRules
+from devices import credentials
+from devices.errors import DuplicateTimestamps, ProvisionDenied, ValueRejected
+from devices.events import EventType, device_wake, event_emit, now_us
+from devices.models import Device, DeviceState, DeviceTag, Lifecycle, ValuePoint
+
+# A device's last_seen/last_ip are rewritten at most this often (seconds) under steady traffic.
+_SEEN_RESOLUTION = 1.0
+
+
+def _deny(connector: Connector, *, identity: str, ip: str, connection_id: str, status: int,
+          reason: str, message: str) -> ProvisionDenied:  # fmt: skip
+    event_emit(
+        connector_id=connector.pk, type=EventType.PROVISION_DENIED, identity=identity, ip=ip,
+        connection_id=connection_id, payload={"reason": reason, "message": message},
+    )  # fmt: skip
+    return ProvisionDenied(message, status=status, reason=reason)
+
+
+def _ip_allowed(connector: Connector, ip: str) -> bool:
+    if not connector.ip_whitelisting_enabled:
+        return True
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for cidr in connector.ip_whitelist:
+        try:
+            if address in ipaddress.ip_network(cidr, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def identity_generate(connector: Connector) -> str:
+    """A fresh identity in the connector's format (for ``generate_identity``)."""
+    fmt = connector.identity_format
+    hexdigits = "0123456789abcdef"
+    length = fmt.length
+    if fmt.type == IdentityType.UUID_V4:
+        rest = str(uuid.uuid4())
+    elif fmt.type.startswith("mac:"):
+        octets = [secrets.choice(hexdigits) + secrets.choice(hexdigits) for _ in range(6)]
+        rest = {"mac:colon": ":", "mac:dash": "-", "mac:none": ""}[fmt.type].join(octets)
+    elif fmt.type == IdentityType.BASE10:
+        rest = "".join(secrets.choice(string.digits) for _ in range(length or 16))
+    else:
+        rest = "".join(secrets.choice(hexdigits) for _ in range(length or 24))
+    rest = rest.upper() if fmt.casing == "upper" else rest
+    return fmt.prefix + rest
+
+
+def _deadline(connector: Connector, expire_us: int | None):
+    if expire_us:
+        return datetime.fromtimestamp(expire_us / 1_000_000, tz=dt_timezone.utc)
+    return timezone.now() + timedelta(hours=connector.activation_window_hours)
+
+
+def _check_identity(connector: Connector, identity: str) -> None:
+    problem = connector.identity_format.check(identity)
+    if problem:
+        raise ValidationError({"identity": problem})
+
+
+def _clean_tags(tags) -> list[tuple[str, str]]:
+    if tags is None:
+        return []
+    if not isinstance(tags, list):
+        raise ValidationError({"tags": "must be a list of {\"name\", \"value\"} objects"})
+    cleaned = []
+    for tag in tags:
+        if not isinstance(tag, dict) or not isinstance(tag.get("name"), str) or not tag["name"]:
+            raise ValidationError({"tags": "each tag needs a non-empty \"name\""})
+        value = tag.get("value", "")
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ValidationError({"tags": f"tag {tag['name']!r}: value must be a string"})
+        name, value = tag["name"].strip()[:100], str(value)[:255]
+        if (name, value) not in cleaned:
+            cleaned.append((name, value))
+    return cleaned
+
+
+def _apply_credentials(device: Device, *, auth_type: str, key: str) -> None:
+    """Give ``device`` known credentials (set by a manufacturing process); provisions it."""
+    if auth_type == AuthType.TOKEN:
+        if not credentials.token_is_well_formed(key):
+            raise ValidationError({"auth": "key must be a 40-character hexadecimal token"})
+        device.token_hash = credentials.token_hash(key)
+        device.password_hash = ""
+    elif auth_type == AuthType.PASSWORD:
+        if len(key.encode()) < credentials.PASSWORD_MIN_BYTES:
+            raise ValidationError({"auth": "password must be at least 20 bytes"})
+        device.password_hash = credentials.password_hash(key)
+        device.token_hash = None
+    else:
+        raise ValidationError({"auth": "certificate and CSR credentials are not supported yet"})
+    device.auth_type = auth_type
+    device.lifecycle = Lifecycle.PROVISIONED
+    device.provisioned_at = timezone.now()
+    device.activation_deadline = None
+
+
+@transaction.atomic
+def device_whitelist(
+    *,
+    connector: Connector,
+    identity: str,
+    auth_type: str | None = None,
+    key: str | None = None,
+    expire_us: int | None = None,
+    locked: bool = False,
+    tags=None,
+) -> Device:
+    """Whitelist an identity so it may activate within its window (default: the connector's).
+
+    With ``key`` (a known 40-hex token, or a password) the device is provisioned at once.
+    """
+    _check_identity(connector, identity)
+    if auth_type is not None and auth_type not in AuthType.values:
+        raise ValidationError({"auth": f"type must be one of {', '.join(AuthType.values)}"})
+    tag_pairs = _clean_tags(tags)
+    device = Device(
+        connector=connector,
+        identity=identity,
+        locked=bool(locked),
+        activation_deadline=_deadline(connector, expire_us),
+    )
+    if key:
+        _apply_credentials(device, auth_type=auth_type or connector.auth_type, key=key)
+    try:
+        with transaction.atomic():
+            device.save()
+    except IntegrityError:
+        if Device.objects.filter(connector=connector, identity=identity).exists():
+            raise ValidationError({"identity": "this identity is already whitelisted"}) from None
+        raise ValidationError({"auth": "this token is already in use"}) from None
+    if tag_pairs:
+        DeviceTag.objects.bulk_create(
+            [DeviceTag(device=device, connector=connector, name=n, value=v) for n, v in tag_pairs]
+        )
+    return device
+
+
+def device_activate(
+    *, connector: Connector, identity: str | None, password: str | None, ip: str,
+    connection_id: str = "", protocol: str = "http",
+) -> tuple[Device, str | None]:  # fmt: skip
+    """Provision credentials for a device (``POST /provision/activate``).
+
+    Returns the device and its new token (None for password auth). Raises ``ProvisionDenied``
+    with the status of the provisioning table; every denial is a ``provision_denied`` event.
+    """
+    deny = lambda status, reason, message: _deny(  # noqa: E731
+        connector, identity=identity or "", ip=ip, connection_id=connection_id,
+        status=status, reason=reason, message=message,
+    )  # fmt: skip
+    auth_type = connector.auth_type
+    if auth_type == AuthType.CERTIFICATE:
+        raise deny(415, "auth_type_mismatch", "this connector authenticates devices by certificate")
+    if password is not None and auth_type != AuthType.PASSWORD:
+        raise deny(415, "auth_type_mismatch", "this connector does not use password authentication")
+    if password is None and auth_type == AuthType.PASSWORD:
+        raise deny(415, "auth_type_mismatch", "this connector needs a password to activate")
+    if password is not None and len(password.encode()) < credentials.PASSWORD_MIN_BYTES:
+        raise deny(415, "password_too_short", "password must be at least 20 bytes")
+    if not identity:
+        if not connector.generate_identity:
+            raise deny(400, "missing_identity", "id is required")
+        identity = identity_generate(connector)
+    problem = connector.identity_format.check(identity)
+    if problem:
+        raise deny(404, "identity_format", problem)
+    if not connector.provisioning_enabled:
+        raise deny(403, "provisioning_disabled", "provisioning is disabled on this connector")
+
+    with transaction.atomic():
+        device = Device.objects.select_for_update().filter(connector=connector, identity=identity).first()
+        if device is None:
+            if not (connector.presenter_identity or connector.generate_identity):
+                raise deny(404, "not_whitelisted", "identity is not whitelisted")
+            device = Device(connector=connector, identity=identity)
+            try:
+                with transaction.atomic():
+                    device.save()
+            except IntegrityError:
+                device = Device.objects.select_for_update().get(connector=connector, identity=identity)
+        if device.locked:
+            raise deny(403, "locked", "device is locked")
+        if device.lifecycle == Lifecycle.PROVISIONED:
+            raise deny(409, "already_provisioned", "device is already provisioned")
+        if device.is_expired:
+            raise deny(409, "expired", "activation window has expired")
+        if not _ip_allowed(connector, ip):
+            raise deny(403, "ip_not_allowed", f"{ip} is not in the connector's IP whitelist")
+        token = None
+        if auth_type == AuthType.TOKEN:
+            token = credentials.token_new()
+            device.token_hash, device.password_hash = credentials.token_hash(token), ""
+        else:
+            device.password_hash, device.token_hash = credentials.password_hash(password), None
+        now = timezone.now()
+        device.auth_type = auth_type
+        device.lifecycle = Lifecycle.PROVISIONED
+        device.activation_deadline = None
+        device.provisioned_at = now
+        device.last_ip = ip or None
+        device.last_seen = now
+        device.save(update_fields=[
+            "auth_type", "lifecycle", "activation_deadline", "provisioned_at", "last_ip",
+            "last_seen", "token_hash", "password_hash",
+        ])  # fmt: skip
+    event_emit(
+        connector_id=connector.pk, type=EventType.PROVISIONED, identity=identity, ip=ip,
+        protocol=protocol, connection_id=connection_id, payload={"auth_type": auth_type},
+    )  # fmt: skip
+    return device, token
+
+
+def device_seen(device: Device, *, ip: str, insecure: bool) -> None:
+    """Note where and when an authenticated device was last seen (and devmode use)."""
+    now = timezone.now()
+    fields = {}
+    if device.last_ip != ip and ip:
+        fields["last_ip"] = ip
+    if device.last_seen is None or (now - device.last_seen).total_seconds() >= _SEEN_RESOLUTION:
+        fields["last_seen"] = now
+    if insecure and not device.devmode:
+        fields["devmode"] = True
+    if fields:
+        Device.objects.filter(pk=device.pk).update(**fields)
+        for key, value in fields.items():
+            setattr(device, key, value)
+
+
+def _check_values(values: dict[str, str], rules: dict[str, ResourceRules]) -> None:
+    for alias, value in values.items():
+        rule = rules.get(alias)
+        if rule is not None:
+            problem = rule.check(value)
+            if problem:
+                raise ValueRejected(problem, reason="invalid_value")
+
+
+_STATE_TABLE = DeviceState._meta.db_table
+
+
+def _upsert_reported(device_id: int, rows: list[tuple[str, str, bool]], timestamp: int,
+                     *, only_if_newer: bool = False) -> None:  # fmt: skip
+    """Write device-reported values: ``rows`` are (alias, value, keeps_pending_set).
+
+    ``reported`` takes the value. ``set`` takes it too, unless the alias keeps a pending cloud
+    set (a settable, synced resource whose set differs from reported). One statement, so
+    concurrent cloud sets and device writes cannot lose each other's updates.
+    """
+    if not rows:
+        return
+    t = _STATE_TABLE
+    for keeps_pending in (False, True):
+        part = [r for r in rows if r[2] == keeps_pending]
+        if not part:
+            continue
+        placeholders = ", ".join(["(%s, %s, %s, %s, %s)"] * len(part))
+        params = []
+        for alias, value, _ in part:
+            params += [device_id, alias, value, value, timestamp]
+        if keeps_pending:
+            set_expr = (
+                f'CASE WHEN {t}."set" IS NOT NULL AND ({t}.reported IS NULL OR '
+                f'{t}."set" <> {t}.reported) THEN {t}."set" ELSE excluded."set" END'
+            )
+        else:
+            set_expr = 'excluded."set"'
+        newer = f" WHERE excluded.timestamp > {t}.timestamp" if only_if_newer else ""
+        sql = (
+            f'INSERT INTO {t} (device_id, alias, reported, "set", timestamp) VALUES {placeholders} '
+            f"ON CONFLICT (device_id, alias) DO UPDATE SET reported = excluded.reported, "
+            f'"set" = {set_expr}, timestamp = excluded.timestamp{newer}'
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
+def device_write(
+    *, device: Device, values: dict[str, str], rules: dict[str, ResourceRules], ip: str = "",
+    connection_id: str = "", protocol: str = "http",
+) -> None:  # fmt: skip
+    """A device writes values. Defined aliases are validated (all or nothing) and stored;
+    undefined ones are only reported in the ``data_in`` event."""
+    connector_id = device.connector_id
+    try:
+        _check_values(values, rules)
+    except ValueRejected as exc:
+        event_emit(
+            connector_id=connector_id, type=EventType.WRITE_REJECTED, identity=device.identity,
+            ip=ip, protocol=protocol, connection_id=connection_id,
+            payload={"reason": exc.message, "values": _preview(values)},
+        )  # fmt: skip
+        raise
+    timestamp = now_us()
+    rows = [
+        (alias, value, rules[alias].pushes_cloud_values)
+        for alias, value in values.items()
+        if alias in rules
+    ]
+    if rows:
+        with transaction.atomic():
+            _upsert_reported(device.pk, rows, timestamp)
+            ValuePoint.objects.bulk_create(
+                [ValuePoint(device_id=device.pk, alias=a, timestamp=timestamp, value=v) for a, v, _ in rows]
+            )
+    event_emit(
+        connector_id=connector_id, type=EventType.DATA_IN, identity=device.identity, ip=ip,
+        protocol=protocol, connection_id=connection_id,
+        payload=[{"timestamp": timestamp, "values": _preview(values)}],
+        wake_device_id=device.pk if rows else None,
+    )  # fmt: skip
+
+
+def _preview(values: dict[str, str], limit: int = 1024) -> dict[str, str]:
+    # Events are for people watching Logs: long values are cut, not the stored ones.
+    return {k: (v if len(v) <= limit else v[:limit] + "…") for k, v in values.items()}
+
+
+def device_record(
+    *, device: Device, series: list[tuple[str, list[tuple[int, str]]]],
+    rules: dict[str, ResourceRules], ip: str = "", connection_id: str = "", protocol: str = "http",
+) -> None:  # fmt: skip
+    """A device records timestamped points (``/onep:v1/stack/record``).
+
+    Every point of a defined alias lands in history; ``reported`` moves only to a point newer
+    than the current one. Timestamps repeated within one alias are refused (409).
+    """
+    merged: dict[str, list[tuple[int, str]]] = {}
+    for alias, points in series:
+        merged.setdefault(alias, []).extend(points)
+    duplicates = {}
+    for alias, points in merged.items():
+        seen, dup = set(), []
+        for ts, _ in points:
+            if ts in seen and ts not in dup:
+                dup.append(ts)
+            seen.add(ts)
+        if dup:
+            duplicates[alias] = dup
+    if duplicates:
+        alias, stamps = next(iter(duplicates.items()))
+        body = f"{alias}=" + ",".join(_format_ts(ts) for ts in stamps)
+        raise DuplicateTimestamps(body, reason="duplicate_timestamps")
+    for alias, points in merged.items():
+        rule = rules.get(alias)
+        if rule is None:
+            continue
+        for _, value in points:
+            problem = rule.check(value)
+            if problem:
+                event_emit(
+                    connector_id=device.connector_id, type=EventType.WRITE_REJECTED,
+                    identity=device.identity, ip=ip, protocol=protocol,
+                    connection_id=connection_id, payload={"reason": problem},
+                )  # fmt: skip
+                raise ValueRejected(problem, reason="invalid_value")
+    stored = {a: p for a, p in merged.items() if a in rules and p}
+    if stored:
+        with transaction.atomic():
+            ValuePoint.objects.bulk_create(
+                [
+                    ValuePoint(device_id=device.pk, alias=alias, timestamp=ts, value=value)
+                    for alias, points in stored.items()
+                    for ts, value in points
+                ],
+                batch_size=500,
+            )
+            for alias, points in stored.items():
+                ts, value = max(points, key=lambda p: p[0])
+                _upsert_reported(
+                    device.pk, [(alias, value, rules[alias].pushes_cloud_values)], ts,
+                    only_if_newer=True,
+                )  # fmt: skip
+    payload = [
+        {"timestamp": ts, "values": {alias: value[:1024]}}
+        for alias, points in merged.items()
+        for ts, value in points[:100]
+    ]
+    event_emit(
+        connector_id=device.connector_id, type=EventType.RECORD, identity=device.identity, ip=ip,
+        protocol=protocol, connection_id=connection_id, payload=payload,
+        wake_device_id=device.pk if stored else None,
+    )  # fmt: skip
+
+
+def _format_ts(ts_us: int) -> str:
+    seconds, micros = divmod(ts_us, 1_000_000)
+    return str(seconds) if not micros else f"{seconds}.{micros:06d}".rstrip("0")
+
+
+@transaction.atomic
+def device_state_set(*, device: Device, values: dict, rules: dict[str, ResourceRules]) -> None:
+    """Cloud values for a device (management API, portal). Validated as device writes are.
+
+    Only ``set`` changes for settable, synced resources (the device is expected to acknowledge by
+    writing); with ``sync`` off, ``reported`` follows at once. Long polls are woken.
+    """
+    from connectors.values import cloud_value_to_text
+
+    if not isinstance(values, dict) or not values:
+        raise ValidationError({"detail": "send an object of {alias: value}"})
+    texts = {}
+    for alias, raw in values.items():
+        rule = rules.get(alias)
+        if rule is None:
+            raise ValidationError({alias: "no such resource"})
+        if not rule.settable:
+            raise ValidationError({alias: "this resource cannot be set from the cloud"})
+        try:
+            text = cloud_value_to_text(raw)
+        except ValueError as exc:
+            raise ValidationError({alias: str(exc)}) from None
+        problem = rule.check(text)
+        if problem:
+            raise ValidationError({alias: problem})
+        texts[alias] = text
+    timestamp = now_us()
+    for alias, text in texts.items():
+        if rules[alias].sync:
+            DeviceState.objects.update_or_create(
+                device=device, alias=alias, defaults={"set": text, "timestamp": timestamp}
+            )
+        else:
+            DeviceState.objects.update_or_create(
+                device=device, alias=alias,
+                defaults={"set": text, "reported": text, "timestamp": timestamp},
+            )  # fmt: skip
+            ValuePoint.objects.create(device=device, alias=alias, timestamp=timestamp, value=text)
+    transaction.on_commit(lambda: device_wake(device.pk))
+
+
+@transaction.atomic
+def device_update(
+    *, device: Device, locked: bool | None = None, expire_us: int | None = None, tags=None
+) -> Device:
+    """Lock/unlock, move the activation deadline (``expire_us``; 0 revokes), replace tags."""
+    fields = []
+    if locked is not None and bool(locked) != device.locked:
+        device.locked = bool(locked)
+        fields.append("locked")
+    if expire_us is not None:
+        if expire_us == 0:
+            _revoke(device)
+            fields += ["lifecycle", "token_hash", "password_hash", "activation_deadline"]
+        elif device.lifecycle != Lifecycle.PROVISIONED:
+            device.activation_deadline = _deadline(device.connector, expire_us)
+            fields.append("activation_deadline")
+    if fields:
+        device.save(update_fields=sorted(set(fields)))
+    if tags is not None:
+        device_tags_replace(device=device, tags=tags)
+    return device
+
+
+def _revoke(device: Device) -> None:
+    device.lifecycle = Lifecycle.REPROVISION
+    device.token_hash = None
+    device.password_hash = ""
+    device.activation_deadline = None
+
+
+@transaction.atomic
+def device_revoke(*, device: Device) -> Device:
+    """Revoke the device's credentials; it may activate again (status ``reprovision``)."""
+    _revoke(device)
+    device.save(update_fields=["lifecycle", "token_hash", "password_hash", "activation_deadline"])
+    return device
+
+
+@transaction.atomic
+def device_tags_replace(*, device: Device, tags) -> None:
+    pairs = _clean_tags(tags)
+    DeviceTag.objects.filter(device=device).delete()
+    DeviceTag.objects.bulk_create(
+        [DeviceTag(device=device, connector_id=device.connector_id, name=n, value=v) for n, v in pairs]
+    )
+
+
+def device_delete(*, device: Device) -> None:
+    """Remove a device with its state and history (a ``deleted`` event in Logs)."""
+    connector_id, identity = device.connector_id, device.identity
+    device.delete()
+    event_emit(connector_id=connector_id, type=EventType.DELETED, identity=identity)

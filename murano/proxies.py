@@ -1,0 +1,50 @@
+"""Who is really asking: client address and scheme, honouring only trusted proxies."""
+
+import ipaddress
+from functools import lru_cache
+
+from django.conf import settings
+
+
+@lru_cache(maxsize=4096)
+def _is_trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in settings.TRUSTED_PROXIES)
+
+
+def peer_is_trusted_proxy(peer: str) -> bool:
+    return bool(settings.TRUSTED_PROXIES) and _is_trusted(peer)
+
+
+def client_address(peer: str, forwarded_for: str | None, real_ip: str | None) -> str:
+    """The client's address: the peer, or what a trusted proxy says it is.
+
+    With ``X-Forwarded-For``, the right-most address that is not itself a trusted proxy wins
+    (addresses further left could have been written by the client).
+    """
+    if not peer_is_trusted_proxy(peer):
+        return peer
+    if forwarded_for:
+        for candidate in reversed([p.strip() for p in forwarded_for.split(",") if p.strip()]):
+            if not _is_trusted(candidate):
+                return candidate if _valid(candidate) else peer
+    if real_ip and _valid(real_ip.strip()):
+        return real_ip.strip()
+    return peer
+
+
+def client_scheme(peer: str, scheme: str, forwarded_proto: str | None) -> str:
+    if forwarded_proto and peer_is_trusted_proxy(peer):
+        return forwarded_proto.split(",")[0].strip().lower()
+    return scheme
+
+
+def _valid(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
