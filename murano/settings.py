@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "channels",
     "django_celery_beat",
+    "murano",
     "accounts",
     "connectors",
     "devices",

@@ -1,0 +1,94 @@
+"""Shared fixtures: an owner, a teammate of each role and an outsider; a connector; clients
+that speak to the real WSGI and ASGI applications."""
+
+import base64
+
+import httpx
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import PASSWORD, make_connector, make_member
+
+
+@pytest.fixture(autouse=True)
+def _fast_user_passwords(settings):
+    # People's passwords use Django's slow default hasher; tests don't need that cost.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+@pytest.fixture
+def owner(db):
+    return make_member(business_name="Acme", role="admin").user
+
+
+@pytest.fixture
+def business(owner):
+    return owner.businesses.get()
+
+
+@pytest.fixture
+def developer(business):
+    return make_member(business_name=business.name, role="developer").user
+
+
+@pytest.fixture
+def viewer(business):
+    return make_member(business_name=business.name, role="viewer").user
+
+
+@pytest.fixture
+def outsider(db):
+    return make_member(business_name="Globex", role="admin").user
+
+
+@pytest.fixture
+def connector(business):
+    """A connector that accepts plain HTTP (devmode), like local firmware development."""
+    return make_connector(business=business, devmode=True)
+
+
+def basic_auth(user) -> dict:
+    raw = base64.b64encode(f"{user.email}:{PASSWORD}".encode()).decode()
+    return {"HTTP_AUTHORIZATION": f"Basic {raw}"}
+
+
+@pytest.fixture
+def api():
+    """``api(user)`` → a DRF client that authenticates with HTTP Basic, as scripts do."""
+
+    def make(user=None):
+        client = APIClient()
+        if user is not None:
+            client.credentials(**basic_auth(user))
+        return client
+
+    return make
+
+
+def device_host(connector) -> str:
+    from django.conf import settings
+
+    return f"{connector.pk}.{settings.DEVICE_API_DOMAIN}"
+
+
+@pytest.fixture
+def device_client(connector):
+    """An HTTP client talking to the WSGI application at the connector's device host."""
+    from murano.wsgi import application
+
+    transport = httpx.WSGITransport(app=application, remote_addr="203.0.113.7")
+    with httpx.Client(transport=transport, base_url=f"http://{device_host(connector)}") as client:
+        yield client
+
+
+@pytest.fixture
+def asgi_device_client(connector):
+    """An async HTTP client talking to the ASGI application (long polls) at the device host."""
+    from murano.asgi import application
+
+    transport = httpx.ASGITransport(app=application, client=("203.0.113.7", 40000))
+    return httpx.AsyncClient(transport=transport, base_url=f"http://{device_host(connector)}")
