@@ -9,7 +9,7 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 
 from devices.device_api import handlers
 from devices.device_api.protocol import DeviceRequest, DeviceResponse, is_device_path, text
@@ -58,11 +58,21 @@ def _request_from_environ(environ) -> DeviceRequest | DeviceResponse:
     )
 
 
+def _close_old_connections() -> None:
+    """Django's per-request connection hygiene (``close_old_connections``), sparing a
+    connection inside a transaction: between requests a worker never holds one, but a test
+    that calls the application from inside its transaction does, and closing the connection
+    would abort that transaction (Django's test client disconnects the same hook)."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
+
+
 def serve(request_or_response) -> DeviceResponse:
     """Run one device request to completion in this thread."""
     if isinstance(request_or_response, DeviceResponse):
         return request_or_response
-    close_old_connections()
+    _close_old_connections()
     try:
         result = handlers.handle(request_or_response)
         while isinstance(result, handlers.LongPollWait):
@@ -76,7 +86,7 @@ def serve(request_or_response) -> DeviceResponse:
         logger.exception("device API error")
         return text(500, "internal error")
     finally:
-        close_old_connections()
+        _close_old_connections()
 
 
 class DeviceApiWSGI:

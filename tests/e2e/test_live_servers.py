@@ -1,0 +1,161 @@
+"""End to end: real Daphne servers, a real HTTP client, Redis between two server processes.
+
+A device provisions, writes and reads against server A; it long-polls server A while a product
+manager's cloud set is made through server B; the poll wakes because both processes share the
+Redis channel layer.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EMAIL, PASSWORD = "pm@example.com", "live-server-password-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@pytest.fixture(scope="module")
+def platform_env(tmp_path_factory):
+    """Environment for server processes: a database of their own and a Redis channel layer."""
+    var_dir = tmp_path_factory.mktemp("live")
+    env = {
+        **os.environ,
+        "MURANO_VAR_DIR": str(var_dir),
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "CHANNEL_PREFIX": f"e2e{uuid.uuid4().hex[:8]}",
+        "DJANGO_SETTINGS_MODULE": "murano.settings",
+        "PYTHONPATH": str(ROOT),
+    }
+    outer_url = os.environ.get("DATABASE_URL")
+    db_name = None
+    if outer_url:
+        db_name = f"e2e_{uuid.uuid4().hex[:10]}"
+        admin_url = outer_url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{db_name}"')
+        env["DATABASE_URL"] = outer_url.rsplit("/", 1)[0] + "/" + db_name
+    else:
+        env.pop("DATABASE_URL", None)
+        env["SQLITE_PATH"] = str(var_dir / "live.sqlite3")
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
+    subprocess.run(
+        [*manage, "create_account", "--email", EMAIL, "--password", PASSWORD, "--business", "Live",
+         "--role", "admin"],
+        env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    yield env
+    if db_name:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def servers(platform_env):
+    """Two Daphne processes (A and B) sharing the database and Redis."""
+    processes, urls = [], []
+    try:
+        for _ in range(2):
+            port = _free_port()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                 "murano.asgi:application"],
+                env=platform_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            processes.append(process)
+            urls.append(f"http://127.0.0.1:{port}")
+        for url, process in zip(urls, processes, strict=True):
+            _wait_until_up(url + "/healthz", process)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def test_device_lifecycle_and_cross_process_long_poll(servers):
+    server_a, server_b = servers
+    auth = (EMAIL, PASSWORD)
+    with httpx.Client(base_url=server_b, auth=auth, timeout=10) as pm:
+        connector = pm.post("/api/v1/connectors/", json={"name": "Live", "protocol": {"devmode": True}})
+        assert connector.status_code == 201, connector.text
+        connector_id = connector.json()["id"]
+        assert pm.post(
+            f"/api/v1/connectors/{connector_id}/resources/",
+            json={"alias": "temp", "format": "float", "unit": "°C"},
+        ).status_code == 201
+        assert pm.post(
+            f"/api/v1/connectors/{connector_id}/resources/",
+            json={"alias": "mode", "format": "string", "settable": True, "allowed": ["eco", "boost"]},
+        ).status_code == 201
+
+    host = {"Host": f"{connector_id}.devices.localhost"}
+    with httpx.Client(base_url=server_a, headers=host, timeout=30) as device:
+        activated = device.post("/provision/activate", data={"id": "00:11:22:33:44:55"})
+        assert activated.status_code == 200
+        token = activated.text
+        assert len(token) == 40
+        device.headers["X-Exosite-CIK"] = token
+
+        assert device.post("/onep:v1/stack/alias", data={"temp": "21.5"}).status_code == 204
+        read = device.get("/onep:v1/stack/alias?temp")
+        assert (read.status_code, read.text) == (200, "temp=21.5")
+
+        def long_poll():
+            started = time.monotonic()
+            response = device.get(
+                "/onep:v1/stack/alias?mode", headers={"Request-Timeout": "20000"}
+            )
+            return response, time.monotonic() - started
+
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(long_poll)
+            time.sleep(0.5)  # the poll is registered on server A
+            assert not waiting.done()
+            with httpx.Client(base_url=server_b, auth=auth, timeout=10) as pm:
+                cloud_set = pm.patch(
+                    f"/api/v1/connectors/{connector_id}/devices/00:11:22:33:44:55/state/",
+                    json={"mode": "boost"},
+                )
+                assert cloud_set.status_code == 200, cloud_set.text
+            response, waited = waiting.result(timeout=15)
+        assert response.status_code == 200
+        assert response.text == "mode=boost"
+        assert "last-modified" in response.headers
+        assert waited < 10  # woken by the set, not by the 20 s timeout
+
+    with httpx.Client(base_url=server_b, auth=auth, timeout=10) as pm:
+        state = pm.get(f"/api/v1/connectors/{connector_id}/devices/00:11:22:33:44:55/state/").json()
+    assert state["temp"]["reported"] == "21.5"
+    assert state["mode"] == {"reported": None, "set": "boost", "timestamp": state["mode"]["timestamp"]}
