@@ -1,9 +1,10 @@
 """Reads about connectors, always through the one scoping function."""
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
-from accounts.models import User
-from accounts.selectors import role_in_business
+from accounts.models import Business, Membership, User
+from accounts.selectors import businesses_for_user, role_can_write, role_in_business
 from connectors.models import Connector, Resource
 
 
@@ -22,12 +23,32 @@ def connectors_for_user(user: User):
 
 def connector_get_for_user(*, user: User, connector_id: str) -> tuple[Connector, str]:
     """The connector and the user's role in its business; ``Http404`` if they may not see it."""
-    connector = (
-        connectors_for_user(user).select_related("business").filter(pk=connector_id).first()
-    )
+    connector = connectors_for_user(user).select_related("business").filter(pk=connector_id).first()
     if connector is None:
         raise Http404("No such connector.")
     return connector, role_in_business(user=user, business_id=connector.business_id)
+
+
+def business_for_new_connector(*, user: User, business_id: int | None) -> Business:
+    """The business a new connector of ``user``'s goes to.
+
+    Named (``business_id``): one the user may see (else "no such business", whether it exists or
+    not) and may write to (else ``PermissionDenied``). Not named: the user's business when they
+    belong to exactly one; never a guess between several, nor one a superuser merely sees.
+    """
+    if business_id is not None:
+        business = businesses_for_user(user).filter(pk=business_id).first()
+        if business is None:
+            raise ValidationError({"business": "No such business."})
+    else:
+        memberships = list(Membership.objects.filter(user=user).select_related("business")[:2])
+        if len(memberships) != 1:
+            problem = "You belong to several businesses; say" if memberships else "Say"
+            raise ValidationError({"business": f"{problem} which business owns the connector."})
+        business = memberships[0].business
+    if not role_can_write(role_in_business(user=user, business_id=business.pk)):
+        raise PermissionDenied("Your role in this business is read-only.")
+    return business
 
 
 def connector_hostnames(connector: Connector) -> list[str]:

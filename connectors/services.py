@@ -15,10 +15,15 @@ from connectors.models import Connector, ConnectorHostname, Resource, ResourceFo
 from connectors.values import ResourceRules, parse_allowed
 from murano.crypto import encrypt_secret
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*$")
 _ALIAS_FORBIDDEN = re.compile(r"[.$\s\x00-\x1f]")
-_FIXED_LENGTH_TYPES = {IdentityType.MAC_COLON, IdentityType.MAC_DASH, IdentityType.MAC_NONE,
-                       IdentityType.UUID_V4}
+_FIXED_LENGTH_TYPES = {
+    IdentityType.MAC_COLON,
+    IdentityType.MAC_DASH,
+    IdentityType.MAC_NONE,
+    IdentityType.UUID_V4,
+}
 
 # Settings a product manager may change, by model field name.
 CONNECTOR_FIELDS = (
@@ -100,9 +105,11 @@ def _apply_settings(connector: Connector, changes: dict) -> list[str]:
     if connector.identity_type in _FIXED_LENGTH_TYPES:
         connector.identity_length = None
     connector.full_clean(exclude=["business", "id"])
-    if connector.identity_prefix and connector.identity_format.check(
-        connector.identity_prefix + "0"
-    ) == "identity contains characters that are not allowed":
+    if (
+        connector.identity_prefix
+        and connector.identity_format.check(connector.identity_prefix + "0")
+        == "identity contains characters that are not allowed"
+    ):
         raise ValidationError({"identity_prefix": "contains characters that are not allowed"})
     return changed
 
@@ -166,6 +173,9 @@ def _validate_resource(resource: Resource) -> None:
         parse_allowed(resource.format, resource.allowed)
     except ValueError as exc:
         raise ValidationError({"allowed": str(exc)}) from None
+    if any("\x00" in str(entry) for entry in resource.allowed or []):
+        # Not text, and PostgreSQL cannot store it (not even inside JSON).
+        raise ValidationError({"allowed": "values must not contain NUL characters"})
     if resource.initial is not None:
         problem = _rules_of(resource).check(resource.initial)
         if problem:

@@ -56,6 +56,9 @@ class ResourceRules:
         """Why ``value`` is not acceptable for this resource, or None."""
         if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
             return f"{self.alias}: value is larger than {MAX_VALUE_BYTES} bytes"
+        if "\x00" in value:
+            # Not text, and PostgreSQL cannot store it in a text column.
+            return f"{self.alias}: value contains a NUL character"
         fmt = self.format
         if fmt in NUMERIC_FORMATS:
             if not _is_number(fmt, value):
@@ -80,7 +83,7 @@ def parse_allowed(fmt: str, allowed) -> tuple[frozenset, tuple]:
     if allowed in (None, ""):
         return frozenset(), ()
     if not isinstance(allowed, list):
-        raise ValueError("must be a list of values or ranges like \"0-100\"")
+        raise ValueError('must be a list of values or ranges like "0-100"')
     discrete, ranges = set(), []
     for entry in allowed:
         if isinstance(entry, bool) or not isinstance(entry, (str, int, float)):
@@ -96,7 +99,7 @@ def parse_allowed(fmt: str, allowed) -> tuple[frozenset, tuple]:
             elif _is_number(fmt, text):
                 discrete.add(float(text))
             else:
-                raise ValueError(f"{text!r} is neither a {fmt} nor a range like \"0-100\"")
+                raise ValueError(f'{text!r} is neither a {fmt} nor a range like "0-100"')
         elif fmt == "boolean":
             if text.lower() not in _BOOLEANS:
                 raise ValueError(f"{text!r} is not a boolean")

@@ -33,9 +33,7 @@ class Device(models.Model):
 
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="devices")
     identity = models.CharField(max_length=IDENTITY_MAX_LENGTH)
-    lifecycle = models.CharField(
-        max_length=16, choices=Lifecycle.choices, default=Lifecycle.WHITELISTED
-    )
+    lifecycle = models.CharField(max_length=16, choices=Lifecycle.choices, default=Lifecycle.WHITELISTED)
     auth_type = models.CharField(max_length=16, choices=AuthType.choices, blank=True)
     token_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
     password_hash = models.CharField(max_length=200, blank=True, editable=False)
@@ -92,9 +90,7 @@ class DeviceTag(models.Model):
 
     class Meta:
         ordering = ["name", "value"]
-        constraints = [
-            models.UniqueConstraint(fields=["device", "name", "value"], name="tag_unique_value")
-        ]
+        constraints = [models.UniqueConstraint(fields=["device", "name", "value"], name="tag_unique_value")]
         indexes = [models.Index(fields=["connector", "name", "value"], name="tag_search")]
 
     def __str__(self):
@@ -112,9 +108,7 @@ class DeviceState(models.Model):
 
     class Meta:
         ordering = ["alias"]
-        constraints = [
-            models.UniqueConstraint(fields=["device", "alias"], name="state_unique_alias")
-        ]
+        constraints = [models.UniqueConstraint(fields=["device", "alias"], name="state_unique_alias")]
 
     def __str__(self):
         return f"{self.alias}: reported={self.reported!r} set={self.set!r}"
@@ -130,9 +124,7 @@ class ValuePoint(models.Model):
 
     class Meta:
         ordering = ["-timestamp"]
-        indexes = [
-            models.Index(fields=["device", "alias", "timestamp"], name="history_by_alias_time")
-        ]
+        indexes = [models.Index(fields=["device", "alias", "timestamp"], name="history_by_alias_time")]
 
     def __str__(self):
         return f"{self.alias}@{self.timestamp}={self.value[:20]!r}"

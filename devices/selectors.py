@@ -1,7 +1,6 @@
 """Reads about devices: state as devices and people see it, history, lookups."""
 
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db.models import Q
@@ -86,7 +85,7 @@ def datetime_to_us(value: datetime | None) -> int | None:
 
 
 def us_to_datetime(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1_000_000, tz=dt_timezone.utc)
+    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
 
 
 def status_q(status: str) -> Q:

@@ -8,8 +8,8 @@ import ipaddress
 import secrets
 import string
 import uuid
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -72,7 +72,7 @@ def identity_generate(connector: Connector) -> str:
 
 def _deadline(connector: Connector, expire_us: int | None):
     if expire_us:
-        return datetime.fromtimestamp(expire_us / 1_000_000, tz=dt_timezone.utc)
+        return datetime.fromtimestamp(expire_us / 1_000_000, tz=UTC)
     return timezone.now() + timedelta(hours=connector.activation_window_hours)
 
 
@@ -86,11 +86,11 @@ def _clean_tags(tags) -> list[tuple[str, str]]:
     if tags is None:
         return []
     if not isinstance(tags, list):
-        raise ValidationError({"tags": "must be a list of {\"name\", \"value\"} objects"})
+        raise ValidationError({"tags": 'must be a list of {"name", "value"} objects'})
     cleaned = []
     for tag in tags:
         if not isinstance(tag, dict) or not isinstance(tag.get("name"), str) or not tag["name"]:
-            raise ValidationError({"tags": "each tag needs a non-empty \"name\""})
+            raise ValidationError({"tags": 'each tag needs a non-empty "name"'})
         value = tag.get("value", "")
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise ValidationError({"tags": f"tag {tag['name']!r}: value must be a string"})
@@ -163,17 +163,20 @@ def device_whitelist(
 
 def device_activate(
     *, connector: Connector, identity: str | None, password: str | None, ip: str,
-    connection_id: str = "", protocol: str = "http",
+    connection_id: str = "", protocol: str = "http", insecure: bool = False,
 ) -> tuple[Device, str | None]:  # fmt: skip
     """Provision credentials for a device (``POST /provision/activate``).
 
     Returns the device and its new token (None for password auth). Raises ``ProvisionDenied``
     with the status of the provisioning table; every denial is a ``provision_denied`` event.
+    ``insecure``: the request came over a transport without TLS (allowed only in devmode).
     """
     deny = lambda status, reason, message: _deny(  # noqa: E731
         connector, identity=identity or "", ip=ip, connection_id=connection_id,
         status=status, reason=reason, message=message,
     )  # fmt: skip
+    if insecure and not connector.devmode:
+        raise deny(403, "insecure_transport", "HTTPS is required (developer mode is off)")
     auth_type = connector.auth_type
     if auth_type == AuthType.CERTIFICATE:
         raise deny(415, "auth_type_mismatch", "this connector authenticates devices by certificate")
@@ -318,9 +321,7 @@ def device_write(
         raise
     timestamp = now_us()
     rows = [
-        (alias, value, rules[alias].pushes_cloud_values)
-        for alias, value in values.items()
-        if alias in rules
+        (alias, value, rules[alias].pushes_cloud_values) for alias, value in values.items() if alias in rules
     ]
     if rows:
         with transaction.atomic():
@@ -363,8 +364,15 @@ def device_record(
         if dup:
             duplicates[alias] = dup
     if duplicates:
-        alias, stamps = next(iter(duplicates.items()))
-        body = f"{alias}=" + ",".join(_format_ts(ts) for ts in stamps)
+        body = "&".join(
+            f"{quote(alias, safe='')}=" + ",".join(_format_ts(ts) for ts in stamps)
+            for alias, stamps in duplicates.items()
+        )
+        event_emit(
+            connector_id=device.connector_id, type=EventType.WRITE_REJECTED,
+            identity=device.identity, ip=ip, protocol=protocol, connection_id=connection_id,
+            payload={"reason": f"duplicate timestamps: {body}"},
+        )  # fmt: skip
         raise DuplicateTimestamps(body, reason="duplicate_timestamps")
     for alias, points in merged.items():
         rule = rules.get(alias)

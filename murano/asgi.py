@@ -6,6 +6,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "murano.settings")
+# Tells settings to give this process a database connection pool (see settings.DATABASES).
+os.environ.setdefault("MURANO_SERVER", "asgi")
 _django = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

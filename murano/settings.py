@@ -117,9 +117,12 @@ if DATABASE_URL:
         raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from None
     if _db["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL")
-    _pool_size = env_int("DB_POOL_MAX_SIZE", 0, minimum=0)
+    # Under ASGI (Daphne) Django runs each sync view in a fresh thread, and a persistent
+    # connection per thread would pile up until PostgreSQL refuses clients: use a pool there.
+    # WSGI workers keep one persistent connection each (CONN_MAX_AGE).
+    _asgi = env_str("MURANO_SERVER") == "asgi"
+    _pool_size = env_int("DB_POOL_MAX_SIZE", DEVICE_API_THREADS + 8 if _asgi else 0, minimum=0)
     if _pool_size:
-        # Under ASGI each worker thread would otherwise hold its own connection.
         _db["OPTIONS"] = {"pool": {"min_size": 1, "max_size": _pool_size, "timeout": 10}}
         _db["CONN_MAX_AGE"] = 0
     else:

@@ -2,7 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from murano import views
+from murano import api, views
+
+handler404 = api.page_not_found
+handler500 = api.server_error
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -52,7 +52,9 @@ class PkiSerializer(serializers.Serializer):
 class ConnectorSerializer(serializers.ModelSerializer):
     """A connector with its settings grouped as in Murano; PATCH merges nested keys."""
 
-    business = serializers.IntegerField(source="business_id", required=False, write_only=True)
+    business = serializers.IntegerField(
+        source="business_id", required=False, help_text="Id of the owning business (set on creation)."
+    )
     device_host = serializers.CharField(read_only=True)
     hostnames = serializers.ListField(
         child=serializers.CharField(max_length=253), required=False, max_length=100
@@ -73,8 +75,32 @@ class ConnectorSerializer(serializers.ModelSerializer):
     def to_representation(self, instance):
         data = super().to_representation(instance)
         data["hostnames"] = connector_hostnames(instance)
-        data["business"] = instance.business_id
         return data
+
+    @classmethod
+    def api_errors(cls, message_dict: dict) -> dict:
+        """Service errors keyed by model field, re-keyed as the API spells the field:
+        ``{"ip_whitelist": [...]}`` becomes ``{"provisioning": {"ip_whitelisting": {"allowed": [...]}}}``."""
+        paths = _api_paths(cls().fields)
+        errors: dict = {}
+        for key, messages in message_dict.items():
+            *parents, leaf = paths.get(key, (key,))
+            node = errors
+            for name in parents:
+                node = node.setdefault(name, {})
+            node[leaf] = messages
+        return errors
+
+
+def _api_paths(fields, prefix=()) -> dict[str, tuple[str, ...]]:
+    """Model field name → path of names in the API representation."""
+    paths = {}
+    for name, field in fields.items():
+        if isinstance(field, serializers.Serializer) and field.source == "*":
+            paths.update(_api_paths(field.fields, (*prefix, name)))
+        else:
+            paths[field.source] = (*prefix, name)
+    return paths
 
 
 class ResourceSerializer(serializers.ModelSerializer):

@@ -1,16 +1,15 @@
 from django.urls import path
 
 from connectors.api import views
+from murano import api as _converters  # noqa: F401  (registers <segment:> and <rest:>)
 
 app_name = "connectors-api"
 
+_connector = "connectors/<segment:connector_id>/"
+
 urlpatterns = [
     path("connectors/", views.ConnectorListView.as_view(), name="connector-list"),
-    path("connectors/<str:connector_id>/", views.ConnectorDetailView.as_view(), name="connector-detail"),
-    path("connectors/<str:connector_id>/resources/", views.ResourceListView.as_view(), name="resource-list"),
-    path(
-        "connectors/<str:connector_id>/resources/<str:alias>/",
-        views.ResourceDetailView.as_view(),
-        name="resource-detail",
-    ),
+    path(_connector, views.ConnectorDetailView.as_view(), name="connector-detail"),
+    path(_connector + "resources/", views.ResourceListView.as_view(), name="resource-list"),
+    path(_connector + "resources/<rest:alias>/", views.ResourceDetailView.as_view(), name="resource-detail"),
 ]

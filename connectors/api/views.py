@@ -1,35 +1,27 @@
 """Management API: connectors and resources."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import Business
-from accounts.selectors import businesses_for_user, role_can_write, role_in_business
 from connectors import services
 from connectors.api.serializers import ConnectorSerializer, ResourceSerializer, ResourceUpdateSerializer
 from connectors.models import Resource
-from connectors.selectors import connectors_for_user, resource_list
+from connectors.selectors import business_for_new_connector, connectors_for_user, resource_list
 from murano.api import action_for_method, connector_for_request
 
 
-def _business_for_new_connector(request, business_id) -> Business:
-    if business_id is None:
-        writable = [
-            b for b in businesses_for_user(request.user)
-            if role_can_write(role_in_business(user=request.user, business_id=b.pk))
-        ]  # fmt: skip
-        if len(writable) != 1:
-            raise exceptions.ValidationError({"business": ["Say which business owns the connector."]})
-        return writable[0]
-    business = businesses_for_user(request.user).filter(pk=business_id).first()
-    if business is None:
-        raise exceptions.ValidationError({"business": ["No such business."]})
-    if not role_can_write(role_in_business(user=request.user, business_id=business.pk)):
-        raise exceptions.PermissionDenied("Your role in this business is read-only.")
-    return business
+def _connector_change(change, **kwargs):
+    """Run a connector service; its field errors come back keyed as the API spells fields."""
+    try:
+        return change(**kwargs)
+    except DjangoValidationError as exc:
+        if not hasattr(exc, "error_dict"):
+            raise
+        raise exceptions.ValidationError(ConnectorSerializer.api_errors(exc.message_dict)) from None
 
 
 class ConnectorListView(APIView):
@@ -45,9 +37,9 @@ class ConnectorListView(APIView):
         serializer = ConnectorSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        business = _business_for_new_connector(request, data.pop("business_id", None))
+        business = business_for_new_connector(user=request.user, business_id=data.pop("business_id", None))
         name = data.pop("name")
-        connector = services.connector_create(business=business, name=name, settings=data)
+        connector = _connector_change(services.connector_create, business=business, name=name, settings=data)
         return Response(ConnectorSerializer(connector).data, status=status.HTTP_201_CREATED)
 
 
@@ -65,9 +57,9 @@ class ConnectorDetailView(APIView):
         serializer = ConnectorSerializer(connector, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
-        if "business_id" in changes:
+        if changes.pop("business_id", connector.business_id) != connector.business_id:
             raise exceptions.ValidationError({"business": ["A connector cannot change business."]})
-        services.connector_update(connector=connector, changes=changes)
+        _connector_change(services.connector_update, connector=connector, changes=changes)
         return Response(ConnectorSerializer(connector).data)
 
     @extend_schema(responses={204: None})

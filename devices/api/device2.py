@@ -13,6 +13,7 @@ from devices import services
 from devices.api.serializers import (
     AuthInputSerializer,
     Device2Serializer,
+    DeviceState,
     DeviceUpdateSerializer,
     TagSerializer,
 )
@@ -85,7 +86,7 @@ class Device2IdentityView(APIView):
 class Device2StateView(APIView):
     """Read the identity's state, or set cloud values (``{alias: value}``)."""
 
-    @extend_schema(responses={200: {"type": "object"}})
+    @extend_schema(responses={200: DeviceState})
     def get(self, request, connector_id, identity):
         connector = connector_for_request(request, connector_id)
         device = device_get(connector=connector, identity=identity)

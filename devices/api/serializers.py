@@ -1,5 +1,7 @@
 """Device representations of the management API and of the Murano Device2 routes."""
 
+from typing import TypedDict
+
 from rest_framework import serializers
 
 from connectors.models import AuthType
@@ -12,10 +14,16 @@ class TagSerializer(serializers.Serializer):
     value = serializers.CharField(max_length=255, allow_blank=True, required=False, default="")
 
 
+# The last µs timestamp a date can hold (9999-12-31T23:59:59Z).
+MAX_TIMESTAMP_US = 253_402_300_799_000_000
+
+
 class AuthInputSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=[*AuthType.values, "csr"], required=False)
     key = serializers.CharField(required=False, allow_blank=True, max_length=64 * 1024, trim_whitespace=False)
-    expire = serializers.IntegerField(required=False, min_value=0, help_text="µs timestamp; 0 revokes")
+    expire = serializers.IntegerField(
+        required=False, min_value=0, max_value=MAX_TIMESTAMP_US, help_text="µs timestamp; 0 revokes"
+    )
 
 
 class DeviceCreateSerializer(serializers.Serializer):
@@ -60,6 +68,14 @@ class DeviceSerializer(serializers.ModelSerializer):
         return datetime_to_us(device.activation_deadline)
 
 
+class DevicePageSerializer(serializers.Serializer):
+    """One page of the device list; follow ``next`` (a cursor URL) for the following one."""
+
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = DeviceSerializer(many=True)
+
+
 class Device2Serializer(serializers.Serializer):
     """The Murano Device2 ``getIdentity`` shape."""
 
@@ -76,10 +92,16 @@ class Device2Serializer(serializers.Serializer):
     tags = TagSerializer(many=True)
 
 
-class StateEntrySerializer(serializers.Serializer):
-    reported = serializers.CharField(allow_null=True)
-    set = serializers.CharField(allow_null=True)
-    timestamp = serializers.IntegerField(allow_null=True)
+class StateEntry(TypedDict):
+    """One alias of a device's state: last reported value, cloud value, µs timestamp."""
+
+    reported: str | None
+    set: str | None
+    timestamp: int | None
+
+
+# ``{alias: StateEntry}``, for the OpenAPI schema.
+DeviceState = dict[str, StateEntry]
 
 
 class ValuePointSerializer(serializers.ModelSerializer):

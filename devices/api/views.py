@@ -11,10 +11,12 @@ from rest_framework.views import APIView
 from connectors import runtime
 from devices import services
 from devices.api.serializers import (
+    MAX_TIMESTAMP_US,
     DeviceCreateSerializer,
+    DevicePageSerializer,
     DeviceSerializer,
+    DeviceState,
     DeviceUpdateSerializer,
-    StateEntrySerializer,
     ValuePointSerializer,
 )
 from devices.models import Device, DeviceTag, Status
@@ -64,15 +66,18 @@ class DeviceListView(APIView):
         parameters=[
             OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
             OpenApiParameter("identity", OpenApiTypes.STR, description="identity prefix"),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="page size, 1–1000 (default 100)"),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="from a page's next/previous URL"),
         ],
-        responses=DeviceSerializer(many=True),
+        responses=DevicePageSerializer,
+        operation_id="api_v1_connectors_devices_list",
     )
     def get(self, request, connector_id):
         connector = connector_for_request(request, connector_id)
         devices = Device.objects.filter(connector=connector).prefetch_related(
             Prefetch("tags", queryset=DeviceTag.objects.order_by("name", "value"))
         )
-        prefix = request.query_params.get("identity")
+        prefix = _text_param(request, "identity")
         if prefix:
             devices = devices.filter(identity__startswith=prefix)
         wanted = request.query_params.get("status")
@@ -121,7 +126,7 @@ class DeviceDetailView(APIView):
 class DeviceStateView(APIView):
     """``{alias: {"reported", "set", "timestamp"}}``; PATCH ``{alias: value}`` sets cloud values."""
 
-    @extend_schema(responses={200: {"type": "object", "additionalProperties": StateEntrySerializer}})
+    @extend_schema(responses={200: DeviceState})
     def get(self, request, connector_id, identity):
         connector = connector_for_request(request, connector_id)
         device = device_get(connector=connector, identity=identity)
@@ -129,7 +134,7 @@ class DeviceStateView(APIView):
 
     @extend_schema(
         request={"application/json": {"type": "object", "additionalProperties": True}},
-        responses={200: {"type": "object", "additionalProperties": StateEntrySerializer}},
+        responses={200: DeviceState},
     )
     def patch(self, request, connector_id, identity):
         connector = connector_for_request(request, connector_id, action="write")
@@ -139,7 +144,14 @@ class DeviceStateView(APIView):
         return Response(device_state(device=device, rules=rules))
 
 
-def _int_param(request, name, default=None, minimum=0, maximum=None):
+def _text_param(request, name) -> str | None:
+    value = request.query_params.get(name)
+    if value is not None and "\x00" in value:
+        raise exceptions.ValidationError({name: ["must not contain NUL characters"]})
+    return value
+
+
+def _int_param(request, name, default=None, minimum=0, maximum=MAX_TIMESTAMP_US):
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
@@ -147,7 +159,7 @@ def _int_param(request, name, default=None, minimum=0, maximum=None):
         value = int(raw)
     except ValueError:
         raise exceptions.ValidationError({name: ["must be an integer"]}) from None
-    if value < minimum or (maximum is not None and value > maximum):
+    if value < minimum or value > maximum:
         raise exceptions.ValidationError({name: [f"must be between {minimum} and {maximum}"]})
     return value
 
@@ -169,7 +181,7 @@ class DeviceHistoryView(APIView):
         device = device_get(connector=connector, identity=identity)
         points = device_history(
             device=device,
-            alias=request.query_params.get("alias") or None,
+            alias=_text_param(request, "alias") or None,
             since_us=_int_param(request, "since"),
             until_us=_int_param(request, "until"),
             limit=_int_param(request, "limit", 100, 1, 10_000),

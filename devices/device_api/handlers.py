@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils.http import http_date
 
 from connectors import runtime
+from connectors.identity import IDENTITY_MAX_LENGTH
 from connectors.models import Connector
 from connectors.values import ResourceRules
 from devices import credentials, services
@@ -24,6 +25,7 @@ from devices.device_api.protocol import (
     DeviceRequest,
     DeviceResponse,
     encode_values,
+    host_name,
     parse_aliases,
     parse_if_modified_since,
     parse_pairs,
@@ -57,17 +59,20 @@ class Context:
 
 @dataclass
 class LongPollWait:
-    """A long poll that found nothing newer than ``since_us`` and now waits."""
+    """A long poll that found no change after its If-Modified-Since moment and now waits."""
 
     device_id: int
     connector_id: str
     identity: str
     alias: str
     rule: ResourceRules | None
-    since_us: int
+    since_us: int  # start of the If-Modified-Since moment (µs)
+    since_end_us: int  # its end: If-Modified-Since may name a whole second
     deadline: float  # time.monotonic()
     ip: str
     connection_id: str
+    # The readable value at the first check, as a 1-tuple once known.
+    waiting_on: tuple[str | None] | None = None
 
 
 def handle(request: DeviceRequest) -> DeviceResponse | LongPollWait:
@@ -91,7 +96,7 @@ def _route(request: DeviceRequest):
         return text(200, str(int(time.time())))
     if path not in ("/provision/activate", "/onep:v1/stack/alias", "/onep:v1/stack/record"):
         return text(404, "not found")
-    connector_id = runtime.connector_id_for_host(request.header("host") or "")
+    connector_id = runtime.connector_id_for_host(host_name(request.header("host")))
     if connector_id is None:
         return text(404, "unknown connector host")
     ctx = Context(request=request, connector_id=connector_id, connection_id=uuid.uuid4().hex[:16])
@@ -116,19 +121,18 @@ def _activate(ctx: Context) -> DeviceResponse:
     connector = Connector.objects.filter(pk=ctx.connector_id).first()
     if connector is None:
         return text(404, "unknown connector host")
-    _require_transport(ctx, connector)
     fields = dict(parse_pairs(ctx.request.body))
     identity = fields.get("id")
     password = fields.get("password")
-    if identity is None and not connector.generate_identity:
-        raise BadRequest("id is required")
+    # The transport and a missing id are the service's to judge: denials with their events
+    # (unless the connector generates identities).
     device, token = services.device_activate(
         connector=connector, identity=identity, password=password, ip=ctx.ip,
-        connection_id=ctx.connection_id,
+        connection_id=ctx.connection_id, insecure=ctx.insecure,
     )  # fmt: skip
     if ctx.insecure and not device.devmode:
         services.device_seen(device, ip=ctx.ip, insecure=True)
-    headers = [("X-Exosite-Identity", device.identity)] if identity is None else []
+    headers = [("X-Exosite-Identity", device.identity)] if not identity else []
     if token is None:
         return DeviceResponse(204, headers=headers)
     return DeviceResponse(200, token.encode(), headers=headers)
@@ -164,17 +168,10 @@ def _authenticate(ctx: Context) -> Device:
             decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             raise _auth_failed(ctx, "malformed_authorization") from None
-        identity, sep, password = decoded.partition(":")
-        if not sep:
+        if ":" not in decoded:
             raise _auth_failed(ctx, "malformed_authorization")
-        device = (
-            Device.objects.select_related("connector")
-            .filter(connector_id=ctx.connector_id, identity=identity)
-            .first()
-        )
-        if device is None or not credentials.password_matches(
-            device_id=device.pk, password=password, stored_hash=device.password_hash
-        ):
+        device, identity = _password_device(ctx, decoded)
+        if device is None:
             raise _auth_failed(ctx, "bad_password", identity)
     else:
         raise _auth_failed(ctx, "no_credentials")
@@ -187,6 +184,35 @@ def _authenticate(ctx: Context) -> Device:
     _require_transport(ctx, device.connector)
     services.device_seen(device, ip=ctx.ip, insecure=ctx.insecure)
     return device
+
+
+def _password_device(ctx: Context, credentials_text: str) -> tuple[Device | None, str]:
+    """The device named by Basic ``<identity>:<password>`` if its password matches, and the
+    identity the request named (for the Logs).
+
+    Identities may contain colons (``mac:colon``, opaque ones), so every colon is a possible
+    split; only identities that exist in the connector are tried, longest first.
+    """
+    splits = {}
+    # No identity is longer than IDENTITY_MAX_LENGTH or contains a NUL (which the database
+    # would refuse even in a query).
+    head = credentials_text[: IDENTITY_MAX_LENGTH + 1].partition("\x00")[0]
+    for index, char in enumerate(head):
+        if char == ":" and index:
+            splits[credentials_text[:index]] = credentials_text[index + 1 :]
+    devices = (
+        Device.objects.select_related("connector")
+        .filter(connector_id=ctx.connector_id, identity__in=list(splits))
+        .order_by()
+    )
+    candidates = sorted(devices, key=lambda d: -len(d.identity))
+    for device in candidates:
+        if credentials.password_matches(
+            device_id=device.pk, password=splits[device.identity], stored_hash=device.password_hash
+        ):
+            return device, device.identity
+    named = candidates[0].identity if candidates else credentials_text.partition(":")[0]
+    return None, named
 
 
 def _rules(device: Device) -> dict[str, ResourceRules]:
@@ -219,12 +245,12 @@ def _read(ctx: Context):
         timeout_ms = parse_request_timeout(timeout_header, settings.DEVICE_API_MAX_LONG_POLL_MS)
         if len(aliases) != 1:
             raise BadRequest("a long poll reads exactly one alias")
-        since_us = parse_if_modified_since(request.header("if-modified-since"), now_us())
+        since_us, since_end_us = parse_if_modified_since(request.header("if-modified-since"), now_us())
         device = _authenticate(ctx)
         rules = _rules(device)
         wait = LongPollWait(
             device_id=device.pk, connector_id=device.connector_id, identity=device.identity,
-            alias=aliases[0], rule=rules.get(aliases[0]), since_us=since_us,
+            alias=aliases[0], rule=rules.get(aliases[0]), since_us=since_us, since_end_us=since_end_us,
             deadline=time.monotonic() + timeout_ms / 1000, ip=ctx.ip,
             connection_id=ctx.connection_id,
         )  # fmt: skip
@@ -246,14 +272,25 @@ def _read_response(ctx: Context, device: Device, aliases: list[str], rules) -> D
 
 
 def long_poll_check(wait: LongPollWait) -> DeviceResponse | None:
-    """Answer the long poll if the alias's readable value changed after ``since_us``."""
+    """Answer the long poll if the alias's readable value changed after If-Modified-Since."""
     if wait.rule is None:
         return None
     found = device_read(device_id=wait.device_id, aliases=[wait.alias], rules={wait.alias: wait.rule})
-    if wait.alias not in found:
-        return None
-    value, timestamp = found[wait.alias]
-    if timestamp is None or timestamp <= wait.since_us:
+    value, timestamp = found.get(wait.alias, (None, None))
+    if value is None or timestamp is None:
+        changed = False
+    elif wait.waiting_on is None:
+        # First check: a change inside the second If-Modified-Since names may be the one the
+        # device already has (it sent back the Last-Modified it was given), so only a later
+        # one counts; otherwise a device doing so would get the same value again and again.
+        changed = timestamp > wait.since_end_us
+    else:
+        # Waiting: only a different readable value is a change. A device acknowledging a
+        # cloud set, or writing the same value again, moves the timestamp and nothing else.
+        changed = value != wait.waiting_on[0] and timestamp > wait.since_us
+    if wait.waiting_on is None:
+        wait.waiting_on = (value,)
+    if not changed:
         return None
     _long_poll_event(wait, "changed")
     return DeviceResponse(

@@ -11,10 +11,18 @@ from urllib.parse import quote, unquote_to_bytes
 
 DEVICE_PATHS = ("/timestamp", "/provision/", "/onep:")
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_HOST = re.compile(r"^[A-Za-z0-9.\-_:\[\]]{0,300}$")
 
 
 def is_device_path(path: str) -> bool:
     return path == "/timestamp" or path.startswith(("/provision/", "/onep:"))
+
+
+def host_name(raw: str | None) -> str:
+    """The ``Host`` header if it can name a host (else "", which names none): anything else
+    (a NUL, spaces, non-ASCII) must not reach a database lookup."""
+    raw = (raw or "").strip()
+    return raw if _HOST.match(raw) else ""
 
 
 class BadRequest(Exception):
@@ -124,11 +132,18 @@ def parse_timestamp_seconds(raw: str) -> int:
     return value
 
 
-def parse_if_modified_since(raw: str | None, default_us: int) -> int:
+def parse_if_modified_since(raw: str | None, default_us: int) -> tuple[int, int]:
+    """The moment a long poll waits for changes after, as µs ``(start, end)``.
+
+    A whole second (an HTTP-date, or unix seconds without a fraction) stands for all of that
+    second, since HTTP dates have one-second resolution: ``end`` is its last µs. Otherwise (a
+    fraction, or the default: now) ``start == end``.
+    """
     if raw is None or not raw.strip():
-        return default_us
+        return default_us, default_us
     try:
-        return parse_timestamp_seconds(raw)
+        start = parse_timestamp_seconds(raw)
+        return start, start if "." in raw else start + 999_999
     except ValueError:
         pass
     try:
@@ -137,7 +152,8 @@ def parse_if_modified_since(raw: str | None, default_us: int) -> int:
         raise BadRequest("If-Modified-Since must be unix seconds or an HTTP date") from None
     if moment is None or moment.tzinfo is None:
         raise BadRequest("If-Modified-Since must be unix seconds or an HTTP date")
-    return int(moment.timestamp()) * 1_000_000
+    start = int(moment.timestamp()) * 1_000_000
+    return start, start + 999_999
 
 
 def parse_request_timeout(raw: str, maximum: int) -> int:
