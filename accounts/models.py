@@ -87,9 +87,7 @@ class Membership(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["business", "user"], name="membership_unique_user")
-        ]
+        constraints = [models.UniqueConstraint(fields=["business", "user"], name="membership_unique_user")]
 
     def __str__(self):
         return f"{self.user} ({self.role}) in {self.business}"

@@ -19,9 +19,7 @@ def role_in_business(*, user: User, business_id: int) -> str | None:
     if user.is_superuser:
         return Role.ADMIN
     return (
-        Membership.objects.filter(user=user, business_id=business_id)
-        .values_list("role", flat=True)
-        .first()
+        Membership.objects.filter(user=user, business_id=business_id).values_list("role", flat=True).first()
     )
 
 

@@ -44,9 +44,7 @@ def membership_add(*, business: Business, email: str, role: str) -> Membership:
     user = User.objects.filter(email__iexact=email).first()
     if user is None:
         raise ValidationError({"email": "no account with this e-mail address"})
-    membership, _ = Membership.objects.update_or_create(
-        business=business, user=user, defaults={"role": role}
-    )
+    membership, _ = Membership.objects.update_or_create(business=business, user=user, defaults={"role": role})
     return membership
 
 

@@ -740,7 +740,7 @@ async def idle_long_polls(client: Client, devices: list[tuple[str, int, str]], c
                 status, _ = await client.cloud_set(devices[i][0], value)
                 try:
                     outcome = await asyncio.wait_for(asyncio.shield(answered[i]), 10)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     outcome = "timeout"
                 if status == 200 and outcome == "200":
                     probe_ms.append((time.perf_counter() - t0) * 1000)
@@ -820,12 +820,16 @@ def report(results: dict) -> list[tuple[str, str, str, str]]:
         if not per:
             return
         app = per.get("gunicorn", 0) + per.get("daphne", 0)
-        add("  CPU ms/req: app / postgres / redis / wrk",
-            f"{app:.2f} / {per.get('postgres', 0):.2f} / {per.get('redis', 0):.2f} / {per.get('wrk', 0):.2f}")
+        add(
+            "  CPU ms/req: app / postgres / redis / wrk",
+            f"{app:.2f} / {per.get('postgres', 0):.2f} / {per.get('redis', 0):.2f} / {per.get('wrk', 0):.2f}",
+        )
         cpu = stats["cpu"]
         other = 100 * cpu["cpu_s"].get("other", 0) / max(1e-9, cpu["elapsed_s"] * cpu["cores"])
-        add("  machine busy / other processes (% of all cores)",
-            f"{cpu['machine_busy_pct']:.0f}% / {other:.0f}%")
+        add(
+            "  machine busy / other processes (% of all cores)",
+            f"{cpu['machine_busy_pct']:.0f}% / {other:.0f}%",
+        )
 
     c = results["config"]
     hello = r.get("hello")
@@ -865,7 +869,9 @@ def report(results: dict) -> list[tuple[str, str, str, str]]:
     for idle in r.get("idle", []):
         n = idle["count"]
         key = "idle_5000_accept_s" if n == 5000 else None
-        add(f"{n:,} idle long polls: all accepted in (s)", fmt(idle["accepted_s"], 1), key, idle["accepted_s"])
+        add(
+            f"{n:,} idle long polls: all accepted in (s)", fmt(idle["accepted_s"], 1), key, idle["accepted_s"]
+        )
         if idle["accepted_s"] is None:
             add("  registered before giving up", fmt(idle["registered"]))
         key = "idle_5000_daphne_rss_mb" if n == 5000 else None
@@ -932,11 +938,23 @@ def parse_args():
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--only", default="", help="comma list of phases: hello,writes,reads,activations,"
                                               "wake,idle (default: all)")  # fmt: skip
-    p.add_argument("--wsgi-app", default="murano.wsgi:application",
-                   help="WSGI application for gunicorn (A/B experiments; PYTHONPATH is passed on)")
+    p.add_argument(
+        "--wsgi-app",
+        default="murano.wsgi:application",
+        help="WSGI application for gunicorn (A/B experiments; PYTHONPATH is passed on)",
+    )
     p.add_argument("--asgi-app", default="murano.asgi:application", help="ASGI application for Daphne")
-    p.add_argument("--wait-quiet", type=float, default=0,
-                   help="before each phase wait up to this many seconds for other load to stop")
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        help="before each phase wait up to this many seconds for other load to stop",
+    )
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="set up, print the addresses and keep the servers running until Ctrl-C",
+    )
     p.add_argument("--keep-logs", action="store_true", help="keep the server logs (path printed)")
     p.add_argument("--results", default=str(RESULTS))
     return p.parse_args()
@@ -961,13 +979,22 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
+    # Started in the background by a non-interactive shell, SIGINT arrives ignored: take it back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     failed = False
     try:
         return run(args, phases, idle_counts, wrk, workdir, procs, nofile)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        code = exc.code if isinstance(exc, SystemExit) else 130
+        log(f"interrupted ({code}): stopping the servers")
+        return code if isinstance(code, int) else 1
     except BaseException:
         failed = True
         raise
     finally:
+        # A second Ctrl-C must not leave servers behind.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         procs.stop_all()
         if failed:
             for name in ("gunicorn", "daphne"):
@@ -1002,7 +1029,8 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
     # WhiteNoise warns at every start-up without a static root (production runs collectstatic).
     (workdir / "var" / "staticfiles").mkdir(parents=True, exist_ok=True)
     wsgi_env = {**base_env, "DB_CONN_MAX_AGE": "600"}
-    asgi_env = {**base_env, "DB_POOL_MAX_SIZE": str(args.daphne_threads),
+    # Daphne: a connection pool (DEVICE_API_THREADS device threads + Django's own sync views).
+    asgi_env = {**base_env, "DB_POOL_MAX_SIZE": str(args.daphne_threads + 8),
                 "DEVICE_API_THREADS": str(args.daphne_threads)}  # fmt: skip
 
     log(f"database {args.db_name}: drop, create, migrate")
@@ -1061,6 +1089,19 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
                     redis_url=args.redis_url, channel_prefix=channel_prefix)  # fmt: skip
     log(f"activating {args.connections} load devices over HTTP")
     tokens = asyncio.run(activate_all(client, [f"load-{i:03d}" for i in range(args.connections)]))
+    if args.serve:
+        return serve_forever(
+            procs,
+            workdir,
+            wsgi_port=wsgi_port,
+            asgi_port=asgi_port,
+            host=host,
+            api_key=api_key,
+            cid=cid,
+            tokens=tokens,
+            gunicorn=gunicorn,
+            daphne=daphne,
+        )
 
     machine = {
         "cpus": os.cpu_count(), "cpu_model": _cpu_model(),
@@ -1072,7 +1113,7 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
     config = {
         "workers": args.workers, "connections": args.connections, "duration": args.duration,
         "warmup": args.warmup, "daphne_threads": args.daphne_threads,
-        "daphne_db_pool": args.daphne_threads, "wake_samples": args.wake_samples,
+        "daphne_db_pool": args.daphne_threads + 8, "wake_samples": args.wake_samples,
         "idle_polls": idle_counts, "gunicorn_db_conn_max_age": 600,
         "wsgi_app": args.wsgi_app, "asgi_app": args.asgi_app,
     }  # fmt: skip
@@ -1177,6 +1218,32 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"results written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0
+
+
+def serve_forever(procs: Processes, workdir: Path, *, wsgi_port, asgi_port, host, api_key, cid, tokens,
+                  gunicorn, daphne) -> int:  # fmt: skip
+    """``--serve``: leave the servers running for profiling or manual tests, until Ctrl-C."""
+    token_file = workdir / "tokens.txt"
+    token_file.write_text("\n".join(tokens) + "\n")
+    print(
+        f"""
+gunicorn (WSGI)  http://127.0.0.1:{wsgi_port}   master pid {gunicorn.pid}, workers {children_of(gunicorn.pid)}
+Daphne (ASGI)    http://127.0.0.1:{asgi_port}   pid {daphne.pid}
+connector        {cid}   device Host: {host}
+API token        {api_key}
+device tokens    {token_file}   (one per line; identities load-000...)
+logs             {workdir}
+  curl -H 'Host: {host}' -H 'X-Exosite-CIK: {tokens[0]}' -d temp=21 http://127.0.0.1:{wsgi_port}/onep:v1/stack/alias
+  curl -H 'Host: {host}' -H 'X-Exosite-CIK: {tokens[0]}' -H 'Request-Timeout: 30000' \\
+       'http://127.0.0.1:{asgi_port}/onep:v1/stack/alias?cmd'
+  curl -X PATCH -H 'Authorization: Token {api_key}' -H 'Content-Type: application/json' \\
+       -d '{{"cmd": "go"}}' http://127.0.0.1:{wsgi_port}/api/v1/connectors/{cid}/devices/load-000/state/
+Ctrl-C stops everything.""",
+        flush=True,
+    )
+    while True:
+        time.sleep(1)
+        procs.check_alive()
 
 
 def _target_statuses(results: dict) -> dict:

@@ -25,11 +25,24 @@ class ConnectorAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["id", "business", "name", "description"]}),
         ("Protocol", {"fields": ["devmode"]}),
-        ("Identity format", {"fields": ["identity_prefix", "identity_type", "identity_length", "identity_casing"]}),
-        ("Provisioning", {"fields": [
-            "provisioning_enabled", "auth_type", "presenter_identity", "generate_identity",
-            "activation_window_hours", "ip_whitelisting_enabled", "ip_whitelist",
-        ]}),  # fmt: skip
+        (
+            "Identity format",
+            {"fields": ["identity_prefix", "identity_type", "identity_length", "identity_casing"]},
+        ),
+        (
+            "Provisioning",
+            {
+                "fields": [
+                    "provisioning_enabled",
+                    "auth_type",
+                    "presenter_identity",
+                    "generate_identity",
+                    "activation_window_hours",
+                    "ip_whitelisting_enabled",
+                    "ip_whitelist",
+                ]
+            },
+        ),  # fmt: skip
         ("PKI", {"fields": ["pki_enabled", "pki_ca_certificate", "pki_sign_csr"]}),
         ("Dates", {"fields": ["created_at", "updated_at"]}),
     ]

@@ -33,9 +33,7 @@ class Connector(models.Model):
     """
 
     id = models.CharField(primary_key=True, max_length=CONNECTOR_ID_LENGTH, default=new_connector_id)
-    business = models.ForeignKey(
-        "accounts.Business", on_delete=models.CASCADE, related_name="connectors"
-    )
+    business = models.ForeignKey("accounts.Business", on_delete=models.CASCADE, related_name="connectors")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
 
@@ -45,9 +43,7 @@ class Connector(models.Model):
     )
     # identity format
     identity_prefix = models.CharField(max_length=64, blank=True)
-    identity_type = models.CharField(
-        max_length=16, choices=IdentityType.choices, default=IdentityType.OPAQUE
-    )
+    identity_type = models.CharField(max_length=16, choices=IdentityType.choices, default=IdentityType.OPAQUE)
     identity_length = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(128)]
     )
@@ -135,9 +131,7 @@ class Resource(models.Model):
 
     class Meta:
         ordering = ["alias"]
-        constraints = [
-            models.UniqueConstraint(fields=["connector", "alias"], name="resource_unique_alias")
-        ]
+        constraints = [models.UniqueConstraint(fields=["connector", "alias"], name="resource_unique_alias")]
 
     def __str__(self):
         return f"{self.alias} ({self.format})"

@@ -82,8 +82,12 @@ def resource_rules(connector_id: str, version) -> dict[str, ResourceRules]:
         return cached[1]
     rules = {
         r.alias: ResourceRules.build(
-            alias=r.alias, format=r.format, allowed=r.allowed, settable=r.settable,
-            sync=r.sync, initial=r.initial,
+            alias=r.alias,
+            format=r.format,
+            allowed=r.allowed,
+            settable=r.settable,
+            sync=r.sync,
+            initial=r.initial,
         )  # fmt: skip
         for r in Resource.objects.filter(connector_id=connector_id)
     }

@@ -70,8 +70,14 @@ def identity_generate(connector: Connector) -> str:
     return fmt.prefix + rest
 
 
+# The last µs timestamp a date can hold (9999-12-31T23:59:59Z).
+MAX_TIMESTAMP_US = 253_402_300_799_000_000
+
+
 def _deadline(connector: Connector, expire_us: int | None):
     if expire_us:
+        if not 0 < expire_us <= MAX_TIMESTAMP_US:
+            raise ValidationError({"auth": "expire must be a µs timestamp before the year 10000"})
         return datetime.fromtimestamp(expire_us / 1_000_000, tz=UTC)
     return timezone.now() + timedelta(hours=connector.activation_window_hours)
 
@@ -89,7 +95,7 @@ def _clean_tags(tags) -> list[tuple[str, str]]:
         raise ValidationError({"tags": 'must be a list of {"name", "value"} objects'})
     cleaned = []
     for tag in tags:
-        if not isinstance(tag, dict) or not isinstance(tag.get("name"), str) or not tag["name"]:
+        if not isinstance(tag, dict) or not isinstance(tag.get("name"), str) or not tag["name"].strip():
             raise ValidationError({"tags": 'each tag needs a non-empty "name"'})
         value = tag.get("value", "")
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
@@ -147,6 +153,9 @@ def device_whitelist(
     )
     if key:
         _apply_credentials(device, auth_type=auth_type or connector.auth_type, key=key)
+    elif auth_type:
+        # Remembered for the device page; activation follows the connector's auth type.
+        device.auth_type = auth_type
     try:
         with transaction.atomic():
             device.save()

@@ -9,6 +9,7 @@ from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ def exception_handler(exc, context):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         if set(errors) == {"detail"}:
             # Not about one field: the usual {"detail": "..."} shape.
+            set_rollback()
             return Response({"detail": " ".join(errors["detail"])}, status=status.HTTP_400_BAD_REQUEST)
         exc = exceptions.ValidationError(errors)
     response = drf_exception_handler(exc, context)

@@ -11,9 +11,7 @@ def _fernet() -> MultiFernet:
     # SECRETS_ENCRYPTION_KEYS (comma-separated, newest first) allows key rotation; without it
     # the key is derived from SECRET_KEY.
     raw_keys = getattr(settings, "SECRETS_ENCRYPTION_KEYS", None) or [settings.SECRET_KEY]
-    keys = [
-        Fernet(base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest())) for key in raw_keys
-    ]
+    keys = [Fernet(base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest())) for key in raw_keys]
     return MultiFernet(keys)
 
 

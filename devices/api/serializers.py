@@ -7,6 +7,7 @@ from rest_framework import serializers
 from connectors.models import AuthType
 from devices.models import Device, Status, ValuePoint
 from devices.selectors import datetime_to_us, device_is_online
+from devices.services import MAX_TIMESTAMP_US
 
 
 class TagSerializer(serializers.Serializer):
@@ -14,8 +15,6 @@ class TagSerializer(serializers.Serializer):
     value = serializers.CharField(max_length=255, allow_blank=True, required=False, default="")
 
 
-# The last µs timestamp a date can hold (9999-12-31T23:59:59Z).
-MAX_TIMESTAMP_US = 253_402_300_799_000_000
 
 
 class AuthInputSerializer(serializers.Serializer):

@@ -111,14 +111,20 @@ def test_device_lifecycle_and_cross_process_long_poll(servers):
         connector = pm.post("/api/v1/connectors/", json={"name": "Live", "protocol": {"devmode": True}})
         assert connector.status_code == 201, connector.text
         connector_id = connector.json()["id"]
-        assert pm.post(
-            f"/api/v1/connectors/{connector_id}/resources/",
-            json={"alias": "temp", "format": "float", "unit": "°C"},
-        ).status_code == 201
-        assert pm.post(
-            f"/api/v1/connectors/{connector_id}/resources/",
-            json={"alias": "mode", "format": "string", "settable": True, "allowed": ["eco", "boost"]},
-        ).status_code == 201
+        assert (
+            pm.post(
+                f"/api/v1/connectors/{connector_id}/resources/",
+                json={"alias": "temp", "format": "float", "unit": "°C"},
+            ).status_code
+            == 201
+        )
+        assert (
+            pm.post(
+                f"/api/v1/connectors/{connector_id}/resources/",
+                json={"alias": "mode", "format": "string", "settable": True, "allowed": ["eco", "boost"]},
+            ).status_code
+            == 201
+        )
 
     host = {"Host": f"{connector_id}.devices.localhost"}
     with httpx.Client(base_url=server_a, headers=host, timeout=30) as device:
@@ -134,9 +140,7 @@ def test_device_lifecycle_and_cross_process_long_poll(servers):
 
         def long_poll():
             started = time.monotonic()
-            response = device.get(
-                "/onep:v1/stack/alias?mode", headers={"Request-Timeout": "20000"}
-            )
+            response = device.get("/onep:v1/stack/alias?mode", headers={"Request-Timeout": "20000"})
             return response, time.monotonic() - started
 
         with ThreadPoolExecutor(1) as pool:

@@ -18,9 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, email, password, business, role, **options):
         try:
-            membership = account_create(
-                email=email, password=password, business_name=business, role=role
-            )
+            membership = account_create(email=email, password=password, business_name=business, role=role)
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
         self.stdout.write(

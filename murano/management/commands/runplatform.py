@@ -30,9 +30,21 @@ class Command(BaseCommand):
         if not no_worker and not settings.CELERY_TASK_ALWAYS_EAGER:
             children.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "celery", "-A", "murano", "worker", "-B",
-                     "--loglevel", "WARNING", "--concurrency", "1",
-                     "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "murano",
+                        "worker",
+                        "-B",
+                        "--loglevel",
+                        "WARNING",
+                        "--concurrency",
+                        "1",
+                        "--schedule",
+                        str(settings.VAR_DIR / "celerybeat-schedule"),
+                    ],
                 )  # fmt: skip
             )
         daphne = subprocess.Popen(

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Validate deploy/nginx/murano.conf with `nginx -t` without installing it: a throw-away main
+# config includes it, with self-signed certificates standing in for the real ones.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/ssl" "$tmp/logs"
+for name in devices.example.com murano.example.com; do
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$name" \
+        -keyout "$tmp/ssl/$name.key" -out "$tmp/ssl/$name.fullchain.pem" 2>/dev/null
+done
+sed "s#/etc/ssl/murano/#$tmp/ssl/#g" "$here/murano.conf" > "$tmp/murano.conf"
+mime=/etc/nginx/mime.types
+if [ ! -f "$mime" ]; then
+    mime="$tmp/mime.types"
+    echo "types { }" > "$mime"
+fi
+cat > "$tmp/nginx.conf" <<CONF
+worker_processes 1;
+error_log $tmp/logs/error.log;
+pid $tmp/nginx.pid;
+events { worker_connections 1024; }
+http {
+    include $mime;
+    access_log off;
+    include $tmp/murano.conf;
+}
+CONF
+nginx -t -p "$tmp" -c "$tmp/nginx.conf"
