@@ -15,8 +15,6 @@ class TagSerializer(serializers.Serializer):
     value = serializers.CharField(max_length=255, allow_blank=True, required=False, default="")
 
 
-
-
 class AuthInputSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=[*AuthType.values, "csr"], required=False)
     key = serializers.CharField(required=False, allow_blank=True, max_length=64 * 1024, trim_whitespace=False)
