@@ -6,13 +6,17 @@ from functools import lru_cache
 from django.conf import settings
 
 
-@lru_cache(maxsize=4096)
 def _is_trusted(address: str) -> bool:
+    return _in_networks(address, tuple(settings.TRUSTED_PROXIES))
+
+
+@lru_cache(maxsize=4096)
+def _in_networks(address: str, networks: tuple) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in network for network in settings.TRUSTED_PROXIES)
+    return any(ip in network for network in networks)
 
 
 def peer_is_trusted_proxy(peer: str) -> bool:

@@ -141,20 +141,14 @@ def test_forwarded_proto_from_an_untrusted_peer_is_ignored(business, wsgi_client
 def test_https_said_by_a_trusted_proxy_is_accepted_without_devmode(business, owner_api, wsgi_client_from):
     import ipaddress
 
-    from murano import proxies
-
     connector = make_connector(business=business, name="Secure")
     client = wsgi_client_from(connector, ip="10.0.0.2")
-    proxies._is_trusted.cache_clear()
-    try:
-        with override_settings(TRUSTED_PROXIES=[ipaddress.ip_network("10.0.0.0/8")]):
-            response = client.post(
-                "/provision/activate",
-                content="id=abc",
-                headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.20"},
-            )
-    finally:
-        proxies._is_trusted.cache_clear()
+    with override_settings(TRUSTED_PROXIES=[ipaddress.ip_network("10.0.0.0/8")]):
+        response = client.post(
+            "/provision/activate",
+            content="id=abc",
+            headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.20"},
+        )
     assert response.status_code == 200
     info = owner_api.get(f"/api/v1/connectors/{connector.pk}/devices/abc/").json()
     assert info["status"] == "provisioned"
