@@ -100,9 +100,15 @@ class Processes:
     def start(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
         out = open(self.log_dir / f"{name}.log", "wb")
         proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_child_setup,
-        )  # fmt: skip
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_child_setup,
+        )
         out.close()
         self.procs.append((name, proc))
         return proc
@@ -335,9 +341,11 @@ def ensure_wrk() -> str:
         log("wrk is missing: installing it with apt-get")
         subprocess.run(["apt-get", "update", "-qq"], check=False, stdout=subprocess.DEVNULL)
         subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "wrk"], check=False,
-            stdout=subprocess.DEVNULL, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )  # fmt: skip
+            ["apt-get", "install", "-y", "-qq", "wrk"],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
         found = shutil.which("wrk")
         if found:
             return found
@@ -481,24 +489,52 @@ end
 """
 
 
-def run_wrk(wrk: str, procs: Processes, workdir: Path, *, mode: str, port: int, host: str,
-            connections: int, duration: float, tokens: list[str] | None = None,
-            phase: str = "m") -> dict:  # fmt: skip
+def run_wrk(
+    wrk: str,
+    procs: Processes,
+    workdir: Path,
+    *,
+    mode: str,
+    port: int,
+    host: str,
+    connections: int,
+    duration: float,
+    tokens: list[str] | None = None,
+    phase: str = "m",
+) -> dict:
     tokens_path = ""
     if tokens:
         tokens_path = str(workdir / f"tokens-{mode}.txt")
         Path(tokens_path).write_text("\n".join(tokens) + "\n")
     script = workdir / f"{mode}-{phase}.lua"
     script.write_text(
-        WRK_LUA.replace("@MODE@", mode).replace("@HOST@", host)
-        .replace("@TOKENS@", tokens_path).replace("@PHASE@", phase)
-    )  # fmt: skip
+        WRK_LUA.replace("@MODE@", mode)
+        .replace("@HOST@", host)
+        .replace("@TOKENS@", tokens_path)
+        .replace("@PHASE@", phase)
+    )
     argv = [
-        wrk, "-t", str(connections), "-c", str(connections), "-d", f"{max(1, round(duration))}s",
-        "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}/",
-    ]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, preexec_fn=_child_setup)  # fmt: skip
+        wrk,
+        "-t",
+        str(connections),
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}/",
+    ]
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_child_setup,
+    )
     procs.procs.append(("wrk", proc))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
@@ -516,9 +552,12 @@ def run_wrk(wrk: str, procs: Processes, workdir: Path, *, mode: str, port: int, 
     seconds = stats["duration_us"] / 1e6
     stats["rps"] = stats["requests"] / seconds if seconds else 0.0
     stats["errors"] = (
-        stats["connect_errors"] + stats["read_errors"] + stats["write_errors"]
-        + stats["timeouts"] + stats["non_2xx_3xx"]
-    )  # fmt: skip
+        stats["connect_errors"]
+        + stats["read_errors"]
+        + stats["write_errors"]
+        + stats["timeouts"]
+        + stats["non_2xx_3xx"]
+    )
     return stats
 
 
@@ -563,8 +602,9 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict, bytes]
     return status, headers, body
 
 
-async def http_call(port: int, method: str, path: str, headers: dict, body: bytes = b"",
-                    timeout: float = 30) -> tuple[int, dict, bytes]:  # fmt: skip
+async def http_call(
+    port: int, method: str, path: str, headers: dict, body: bytes = b"", timeout: float = 30
+) -> tuple[int, dict, bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(http_request(method, path, headers, body))
@@ -577,8 +617,16 @@ async def http_call(port: int, method: str, path: str, headers: dict, body: byte
 class Client:
     """What the asyncio side needs to talk to the servers and watch Daphne's subscriptions."""
 
-    def __init__(self, *, wsgi_port: int, asgi_port: int, connector_id: str, api_key: str,
-                 redis_url: str, channel_prefix: str):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        wsgi_port: int,
+        asgi_port: int,
+        connector_id: str,
+        api_key: str,
+        redis_url: str,
+        channel_prefix: str,
+    ):
         self.wsgi_port = wsgi_port
         self.asgi_port = asgi_port
         self.connector_id = connector_id
@@ -588,28 +636,39 @@ class Client:
         self.group_prefix = f"{channel_prefix}__group__device_wake."
 
     def poll_bytes(self, token: str, timeout_ms: int) -> bytes:
-        return http_request("GET", "/onep:v1/stack/alias?cmd", {
-            "Host": self.device_host, "X-Exosite-CIK": token, "Request-Timeout": str(timeout_ms),
-        })  # fmt: skip
+        return http_request(
+            "GET",
+            "/onep:v1/stack/alias?cmd",
+            {
+                "Host": self.device_host,
+                "X-Exosite-CIK": token,
+                "Request-Timeout": str(timeout_ms),
+            },
+        )
 
     async def cloud_set(self, identity: str, value: str) -> tuple[int, float]:
         start = time.perf_counter()
         status, _, body = await http_call(
-            self.wsgi_port, "PATCH",
+            self.wsgi_port,
+            "PATCH",
             f"/api/v1/connectors/{self.connector_id}/devices/{identity}/state/",
-            {"Host": "127.0.0.1", "Authorization": f"Token {self.api_key}",
-             "Content-Type": "application/json"},
+            {
+                "Host": "127.0.0.1",
+                "Authorization": f"Token {self.api_key}",
+                "Content-Type": "application/json",
+            },
             json.dumps({"cmd": value}).encode(),
-        )  # fmt: skip
+        )
         return status, time.perf_counter() - start
 
     async def activate(self, identity: str) -> str:
         status, _, body = await http_call(
-            self.wsgi_port, "POST", "/provision/activate",
-            {"Host": self.device_host,
-             "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+            self.wsgi_port,
+            "POST",
+            "/provision/activate",
+            {"Host": self.device_host, "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
             f"id={identity}".encode(),
-        )  # fmt: skip
+        )
         if status != 200 or len(body) != 40:
             raise RuntimeError(f"activation of {identity}: {status} {body[:200]!r}")
         return body.decode()
@@ -660,15 +719,27 @@ async def wake_latency(client: Client, devices: list[tuple[str, int, str]], samp
         finally:
             writer.close()
     return {
-        "samples": len(wakes), "failures": failures,
-        "p50_ms": percentile(wakes, 50), "p99_ms": percentile(wakes, 99), "max_ms": max(wakes, default=0),
-        "patch_p50_ms": percentile(patches, 50), "patch_p99_ms": percentile(patches, 99),
-    }  # fmt: skip
+        "samples": len(wakes),
+        "failures": failures,
+        "p50_ms": percentile(wakes, 50),
+        "p99_ms": percentile(wakes, 99),
+        "max_ms": max(wakes, default=0),
+        "patch_p50_ms": percentile(patches, 50),
+        "patch_p99_ms": percentile(patches, 99),
+    }
 
 
-async def idle_long_polls(client: Client, devices: list[tuple[str, int, str]], count: int, *,
-                          daphne_pid: int, accept_timeout: float, hold: float,
-                          connect_concurrency: int, probes: int) -> dict:  # fmt: skip
+async def idle_long_polls(
+    client: Client,
+    devices: list[tuple[str, int, str]],
+    count: int,
+    *,
+    daphne_pid: int,
+    accept_timeout: float,
+    hold: float,
+    connect_concurrency: int,
+    probes: int,
+) -> dict:
     """Open ``count`` long polls (one device each) and keep them waiting; time until Daphne has
     registered every one of them (its wake subscriptions, counted in Redis)."""
     sem = asyncio.Semaphore(connect_concurrency)
@@ -725,7 +796,7 @@ async def idle_long_polls(client: Client, devices: list[tuple[str, int, str]], c
             rss_samples.append(rss_mb(daphne_pid))
         rss_hold = max(rss_samples, default=rss_mb(daphne_pid))
         fds = open_fds(daphne_pid)
-        for i, fut in answered.items():
+        for fut in answered.values():
             if fut.done():
                 early[fut.result()] = early.get(fut.result(), 0) + 1
         # Wake a few held polls while all the others keep waiting.
@@ -735,7 +806,8 @@ async def idle_long_polls(client: Client, devices: list[tuple[str, int, str]], c
                 i = (n * 7919) % count
                 if answered[i].done():
                     continue
-                value = f"p{n}"
+                # A different value each time: setting the value a device already has is no change.
+                value = f"p{count}-{n}-{secrets.token_hex(3)}"
                 t0 = time.perf_counter()
                 status, _ = await client.cloud_set(devices[i][0], value)
                 try:
@@ -760,14 +832,22 @@ async def idle_long_polls(client: Client, devices: list[tuple[str, int, str]], c
             break
         await asyncio.sleep(0.2)
     return {
-        "count": count, "accepted_s": accepted_at, "registered": registered,
-        "all_sent_s": all_sent_at, "connect_errors": connect_errors, "early_responses": early,
-        "daphne_rss_mb": rss_hold, "daphne_rss_peak_mb": max(rss_peak, rss_hold),
-        "daphne_fds": fds, "released_s": released_s,
+        "count": count,
+        "accepted_s": accepted_at,
+        "registered": registered,
+        "all_sent_s": all_sent_at,
+        "connect_errors": connect_errors,
+        "early_responses": early,
+        "daphne_rss_mb": rss_hold,
+        "daphne_rss_peak_mb": max(rss_peak, rss_hold),
+        "daphne_fds": fds,
+        "released_s": released_s,
         "daphne_rss_after_release_mb": rss_mb(daphne_pid),
-        "probe_wake_p50_ms": percentile(probe_ms, 50), "probe_wake_max_ms": max(probe_ms, default=0),
-        "probe_samples": len(probe_ms), "probe_failures": probe_failures,
-    }  # fmt: skip
+        "probe_wake_p50_ms": percentile(probe_ms, 50),
+        "probe_wake_max_ms": max(probe_ms, default=0),
+        "probe_samples": len(probe_ms),
+        "probe_failures": probe_failures,
+    }
 
 
 async def activate_all(client: Client, identities: list[str]) -> list[str]:
@@ -824,6 +904,8 @@ def report(results: dict) -> list[tuple[str, str, str, str]]:
             "  CPU ms/req: app / postgres / redis / wrk",
             f"{app:.2f} / {per.get('postgres', 0):.2f} / {per.get('redis', 0):.2f} / {per.get('wrk', 0):.2f}",
         )
+        if stats.get("cpu_bound_ceiling_rps"):
+            add("  CPU-bound ceiling on these cores (req/s)", fmt(stats["cpu_bound_ceiling_rps"]))
         cpu = stats["cpu"]
         other = 100 * cpu["cpu_s"].get("other", 0) / max(1e-9, cpu["elapsed_s"] * cpu["cores"])
         add(
@@ -855,16 +937,17 @@ def report(results: dict) -> list[tuple[str, str, str, str]]:
     act = r.get("activations")
     if act:
         add(f"activations/s ({c['connections']} conns)", fmt(act["rps"]), "activations_per_s", act["rps"])
-        add("  activation latency p50 / p99 (ms)",
-            f"{act['p50_us'] / 1000:.1f} / {act['p99_us'] / 1000:.1f}")  # fmt: skip
+        add("  activation latency p50 / p99 (ms)", f"{act['p50_us'] / 1000:.1f} / {act['p99_us'] / 1000:.1f}")
         add("  errors (socket + non-2xx)", fmt(act["errors"]))
         cpu_row(act)
     wake = r.get("wake")
     if wake:
         add("long-poll wake latency p50 (ms)", fmt(wake["p50_ms"], 1))
         add("long-poll wake latency p99 (ms)", fmt(wake["p99_ms"], 1), "wake_p99_ms", wake["p99_ms"])
-        add("  of which the cloud-set PATCH p50 / p99 (ms)",
-            f"{fmt(wake['patch_p50_ms'], 1)} / {fmt(wake['patch_p99_ms'], 1)}")  # fmt: skip
+        add(
+            "  of which the cloud-set PATCH p50 / p99 (ms)",
+            f"{fmt(wake['patch_p50_ms'], 1)} / {fmt(wake['patch_p99_ms'], 1)}",
+        )
         add("  samples / failures", f"{wake['samples']} / {wake['failures']}")
     for idle in r.get("idle", []):
         n = idle["count"]
@@ -876,17 +959,23 @@ def report(results: dict) -> list[tuple[str, str, str, str]]:
             add("  registered before giving up", fmt(idle["registered"]))
         key = "idle_5000_daphne_rss_mb" if n == 5000 else None
         add(f"  Daphne RSS holding {n:,} (MB)", fmt(idle["daphne_rss_mb"], 0), key, idle["daphne_rss_mb"])
-        add("  wake p50 / max while holding (ms)",
-            f"{fmt(idle['probe_wake_p50_ms'], 1)} / {fmt(idle['probe_wake_max_ms'], 1)}")  # fmt: skip
+        add(
+            "  wake p50 / max while holding (ms)",
+            f"{fmt(idle['probe_wake_p50_ms'], 1)} / {fmt(idle['probe_wake_max_ms'], 1)}",
+        )
         bad = sum(v for k, v in idle["early_responses"].items()) + idle["connect_errors"]
         add("  early answers / connect errors", f"{bad} {idle['early_responses'] or ''}".strip())
-        add("  released in (s), RSS after (MB)",
-            f"{fmt(idle['released_s'], 1)}, {fmt(idle['daphne_rss_after_release_mb'], 0)}")  # fmt: skip
+        add(
+            "  released in (s), RSS after (MB)",
+            f"{fmt(idle['released_s'], 1)}, {fmt(idle['daphne_rss_after_release_mb'], 0)}",
+        )
     mem = r.get("memory")
     if mem:
         add("Daphne RSS idle, after load (MB)", fmt(mem["daphne_rss_mb_idle"], 0))
-        add(f"gunicorn RSS per worker, mean / max (MB) [{c['workers']} workers]",
-            f"{mem['worker_rss_mb_mean']:.0f} / {mem['worker_rss_mb_max']:.0f}")  # fmt: skip
+        add(
+            f"gunicorn RSS per worker, mean / max (MB) [{c['workers']} workers]",
+            f"{mem['worker_rss_mb_mean']:.0f} / {mem['worker_rss_mb_max']:.0f}",
+        )
         add("gunicorn RSS total, master + workers (MB)", fmt(mem["gunicorn_rss_mb_total"], 0))
         add("gunicorn PSS total (MB, shared pages split)", fmt(mem["gunicorn_pss_mb_total"], 0))
     return rows
@@ -897,11 +986,15 @@ def print_table(results: dict) -> None:
     m = results["machine"]
     c = results["config"]
     print()
-    print(f"Device API benchmark — {m['cpus']} cores ({m['cpu_model']}), {m['memory_gb']} GB RAM; "
-          f"load generator on the same cores")  # fmt: skip
-    print(f"gunicorn {c['workers']} sync workers (WSGI) + 1 Daphne (ASGI, {c['daphne_threads']} threads, "
-          f"DB pool {c['daphne_db_pool']}); PostgreSQL {m.get('postgresql', '?')}, "
-          f"Redis {m.get('redis', '?')}; {c['duration']:g} s per wrk run")  # fmt: skip
+    print(
+        f"Device API benchmark — {m['cpus']} cores ({m['cpu_model']}), {m['memory_gb']} GB RAM; "
+        f"load generator on the same cores"
+    )
+    print(
+        f"gunicorn {c['workers']} sync workers (WSGI) + 1 Daphne (ASGI, {c['daphne_threads']} threads, "
+        f"DB pool {c['daphne_db_pool']}); PostgreSQL {m.get('postgresql', '?')}, "
+        f"Redis {m.get('redis', '?')}; {c['duration']:g} s per wrk run"
+    )
     widths = [max(len(r[i]) for r in rows + [("metric", "value", "target", "")]) for i in range(4)]
     header = ("metric", "value", "target", "")
     line = "-" * (sum(widths) + 9)
@@ -918,26 +1011,39 @@ def print_table(results: dict) -> None:
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
     p.add_argument("--duration", type=float, default=10, help="seconds per wrk measurement")
     p.add_argument("--warmup", type=float, default=2, help="seconds of wrk warm-up before each")
     p.add_argument("--connections", type=int, default=64, help="wrk connections (= threads = tokens)")
     p.add_argument("--wake-samples", type=int, default=200)
-    p.add_argument("--idle-polls", default="5000,10000",
-                   help="idle long-poll counts; a larger one runs only if the previous worked")  # fmt: skip
+    p.add_argument(
+        "--idle-polls",
+        default="5000,10000",
+        help="idle long-poll counts; a larger one runs only if the previous worked",
+    )
     p.add_argument("--accept-timeout", type=float, default=60, help="give up registering polls after")
     p.add_argument("--hold", type=float, default=3, help="seconds to hold the idle polls")
-    p.add_argument("--connect-concurrency", type=int, default=500,
-                   help="idle polls being connected at once by the client")  # fmt: skip
+    p.add_argument(
+        "--connect-concurrency",
+        type=int,
+        default=500,
+        help="idle polls being connected at once by the client",
+    )
     p.add_argument("--daphne-threads", type=int, default=16, help="DEVICE_API_THREADS for Daphne")
-    p.add_argument("--pg-admin-url", default=os.environ.get("BENCH_PG_ADMIN_URL",
-                                                             "postgres://postgres@127.0.0.1:5432/test"))  # fmt: skip
+    p.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/test"),
+    )
     p.add_argument("--db-name", default="bench_murano")
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    p.add_argument("--only", default="", help="comma list of phases: hello,writes,reads,activations,"
-                                              "wake,idle (default: all)")  # fmt: skip
+    p.add_argument(
+        "--only",
+        default="",
+        help="comma list of phases: hello,writes,reads,activations,wake,idle (default: all)",
+    )
     p.add_argument(
         "--wsgi-app",
         default="murano.wsgi:application",
@@ -963,8 +1069,13 @@ def parse_args():
 def main() -> int:
     args = parse_args()
     phases = set(filter(None, args.only.split(","))) or {
-        "hello", "writes", "reads", "activations", "wake", "idle"
-    }  # fmt: skip
+        "hello",
+        "writes",
+        "reads",
+        "activations",
+        "wake",
+        "idle",
+    }
     idle_counts = [int(x) for x in args.idle_polls.split(",") if x.strip()]
     nofile = raise_nofile(max(idle_counts, default=0) * 2 + 2048)
     if idle_counts and nofile < max(idle_counts) + 512:
@@ -1011,47 +1122,90 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
     started = time.monotonic()
     busy = background_busy(1.0)
     if busy > 10:
-        log(f"warning: the machine is already {busy:.0f}% busy before the bench starts; "
-            "figures will be lower than on a quiet machine")  # fmt: skip
+        log(
+            f"warning: the machine is already {busy:.0f}% busy before the bench starts; "
+            "figures will be lower than on a quiet machine"
+        )
     channel_prefix = f"bench{secrets.token_hex(3)}"
     db_url = database_url(args.pg_admin_url, args.db_name)
     versions = server_versions(args.pg_admin_url, args.redis_url)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "GUNICORN_"))}
     for name in ("TRUSTED_PROXIES", "DEVICE_DEFAULT_CONNECTOR", "DEVICE_API_THREADS", "CELERY_BROKER_URL"):
         base_env.pop(name, None)
-    base_env.update({
-        "DJANGO_SETTINGS_MODULE": "murano.settings", "DATABASE_URL": db_url,
-        "REDIS_URL": args.redis_url, "CHANNEL_PREFIX": channel_prefix,
-        "DEVICE_API_DOMAIN": DOMAIN, "MURANO_VAR_DIR": str(workdir / "var"),
-        "SECRET_KEY": secrets.token_urlsafe(40), "DEBUG": "0", "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1", "PATH": f"{VENV_PYTHON.parent}:{os.environ.get('PATH', '')}",
-    })  # fmt: skip
+    base_env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "murano.settings",
+            "DATABASE_URL": db_url,
+            "REDIS_URL": args.redis_url,
+            "CHANNEL_PREFIX": channel_prefix,
+            "DEVICE_API_DOMAIN": DOMAIN,
+            "MURANO_VAR_DIR": str(workdir / "var"),
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "DEBUG": "0",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+            "PATH": f"{VENV_PYTHON.parent}:{os.environ.get('PATH', '')}",
+        }
+    )
     # WhiteNoise warns at every start-up without a static root (production runs collectstatic).
     (workdir / "var" / "staticfiles").mkdir(parents=True, exist_ok=True)
     wsgi_env = {**base_env, "DB_CONN_MAX_AGE": "600"}
     # Daphne: a connection pool (DEVICE_API_THREADS device threads + Django's own sync views).
-    asgi_env = {**base_env, "DB_POOL_MAX_SIZE": str(args.daphne_threads + 8),
-                "DEVICE_API_THREADS": str(args.daphne_threads)}  # fmt: skip
+    asgi_env = {
+        **base_env,
+        "DB_POOL_MAX_SIZE": str(args.daphne_threads + 8),
+        "DEVICE_API_THREADS": str(args.daphne_threads),
+    }
 
     log(f"database {args.db_name}: drop, create, migrate")
     recreate_database(args.pg_admin_url, args.db_name)
     run_manage(base_env, "migrate", "--noinput", "-v", "0")
     email, password = "bench@example.com", secrets.token_urlsafe(16)
-    run_manage(base_env, "create_account", "--email", email, "--password", password,
-               "--business", "Bench", "--role", "admin")  # fmt: skip
+    run_manage(
+        base_env,
+        "create_account",
+        "--email",
+        email,
+        "--password",
+        password,
+        "--business",
+        "Bench",
+        "--role",
+        "admin",
+    )
 
     wsgi_port, asgi_port = free_port(), free_port()
     log(f"starting gunicorn ({args.workers} sync workers) on :{wsgi_port}, Daphne on :{asgi_port}")
-    gunicorn = procs.start("gunicorn", [
-        sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-        "--workers", str(args.workers), "--bind", f"127.0.0.1:{wsgi_port}",
-        args.wsgi_app,
-    ], wsgi_env)  # fmt: skip
-    daphne = procs.start("daphne", [
-        sys.executable, "-m", "daphne", "-v", "0",
-        "-e", f"tcp:port={asgi_port}:interface=127.0.0.1:backlog=4096",
-        args.asgi_app,
-    ], asgi_env)  # fmt: skip
+    gunicorn = procs.start(
+        "gunicorn",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(ROOT / "deploy" / "gunicorn.conf.py"),
+            "--workers",
+            str(args.workers),
+            "--bind",
+            f"127.0.0.1:{wsgi_port}",
+            args.wsgi_app,
+        ],
+        wsgi_env,
+    )
+    daphne = procs.start(
+        "daphne",
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-v",
+            "0",
+            "-e",
+            f"tcp:port={asgi_port}:interface=127.0.0.1:backlog=4096",
+            args.asgi_app,
+        ],
+        asgi_env,
+    )
     wait_http(wsgi_port, "/healthz", 60, procs)
     wait_http(asgi_port, "/timestamp", 60, procs)
 
@@ -1059,15 +1213,22 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
     _, token = api(wsgi_port, "POST", "/api/v1/tokens/", basic, {"name": "bench"})
     api_key = token["key"]
     auth = f"Token {api_key}"
-    _, connector = api(wsgi_port, "POST", "/api/v1/connectors/", auth,
-                       {"name": "Bench", "protocol": {"devmode": True}})  # fmt: skip
+    _, connector = api(
+        wsgi_port, "POST", "/api/v1/connectors/", auth, {"name": "Bench", "protocol": {"devmode": True}}
+    )
     cid = connector["id"]
     if not connector["protocol"]["devmode"]:
         api(wsgi_port, "PATCH", f"/api/v1/connectors/{cid}/", auth, {"protocol": {"devmode": True}})
-    api(wsgi_port, "POST", f"/api/v1/connectors/{cid}/resources/", auth,
-        {"alias": "temp", "format": "number"})  # fmt: skip
-    api(wsgi_port, "POST", f"/api/v1/connectors/{cid}/resources/", auth,
-        {"alias": "cmd", "format": "string", "settable": True})  # fmt: skip
+    api(
+        wsgi_port, "POST", f"/api/v1/connectors/{cid}/resources/", auth, {"alias": "temp", "format": "number"}
+    )
+    api(
+        wsgi_port,
+        "POST",
+        f"/api/v1/connectors/{cid}/resources/",
+        auth,
+        {"alias": "cmd", "format": "string", "settable": True},
+    )
     host = f"{cid}.{DOMAIN}"
 
     wake_devices = 20
@@ -1078,15 +1239,25 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
         log(f"seeding {seed_count:,} provisioned long-poll devices (known tokens)")
         out = subprocess.run(
             [sys.executable, "-c", SEED_DEVICES, cid, str(seed_count), seed, "lp-"],
-            cwd=ROOT, env=base_env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=base_env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if out.returncode != 0:
             raise RuntimeError(f"seeding failed:\n{out.stderr}")
         pks = json.loads(out.stdout.strip().splitlines()[-1])
     lp_devices = [(f"lp-{i:05d}", pks.get(f"lp-{i:05d}", 0), seed_token(seed, i)) for i in range(seed_count)]
 
-    client = Client(wsgi_port=wsgi_port, asgi_port=asgi_port, connector_id=cid, api_key=api_key,
-                    redis_url=args.redis_url, channel_prefix=channel_prefix)  # fmt: skip
+    client = Client(
+        wsgi_port=wsgi_port,
+        asgi_port=asgi_port,
+        connector_id=cid,
+        api_key=api_key,
+        redis_url=args.redis_url,
+        channel_prefix=channel_prefix,
+    )
     log(f"activating {args.connections} load devices over HTTP")
     tokens = asyncio.run(activate_all(client, [f"load-{i:03d}" for i in range(args.connections)]))
     if args.serve:
@@ -1104,19 +1275,29 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
         )
 
     machine = {
-        "cpus": os.cpu_count(), "cpu_model": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "kernel": platform.release(), "python": platform.python_version(), **versions,
-        "rlimit_nofile": nofile, "load_generator": "wrk + asyncio client on the same cores",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        **versions,
+        "rlimit_nofile": nofile,
+        "load_generator": "wrk + asyncio client on the same cores",
         "background_busy_pct_before": round(busy, 1),
-    }  # fmt: skip
+    }
     config = {
-        "workers": args.workers, "connections": args.connections, "duration": args.duration,
-        "warmup": args.warmup, "daphne_threads": args.daphne_threads,
-        "daphne_db_pool": args.daphne_threads + 8, "wake_samples": args.wake_samples,
-        "idle_polls": idle_counts, "gunicorn_db_conn_max_age": 600,
-        "wsgi_app": args.wsgi_app, "asgi_app": args.asgi_app,
-    }  # fmt: skip
+        "workers": args.workers,
+        "connections": args.connections,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "daphne_threads": args.daphne_threads,
+        "daphne_db_pool": args.daphne_threads + 8,
+        "wake_samples": args.wake_samples,
+        "idle_polls": idle_counts,
+        "gunicorn_db_conn_max_age": 600,
+        "wsgi_app": args.wsgi_app,
+        "asgi_app": args.asgi_app,
+    }
     results = {"machine": machine, "config": config, "results": {}, "targets": {}}
     r = results["results"]
 
@@ -1131,18 +1312,44 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
     def wrk_phase(name, mode, port, host_header, tokens_=None):
         quiet(name)
         if args.warmup > 0:
-            run_wrk(wrk, procs, workdir, mode=mode, port=port, host=host_header,
-                    connections=args.connections, duration=args.warmup, tokens=tokens_, phase="w")  # fmt: skip
+            run_wrk(
+                wrk,
+                procs,
+                workdir,
+                mode=mode,
+                port=port,
+                host=host_header,
+                connections=args.connections,
+                duration=args.warmup,
+                tokens=tokens_,
+                phase="w",
+            )
         log(f"{name}: wrk {args.connections} connections, {args.duration:g} s")
         meter.start()
-        stats = run_wrk(wrk, procs, workdir, mode=mode, port=port, host=host_header,
-                        connections=args.connections, duration=args.duration, tokens=tokens_)  # fmt: skip
+        stats = run_wrk(
+            wrk,
+            procs,
+            workdir,
+            mode=mode,
+            port=port,
+            host=host_header,
+            connections=args.connections,
+            duration=args.duration,
+            tokens=tokens_,
+        )
         stats["cpu"] = cpu = meter.stop({"wrk": stats["wrk_cpu_s"]})
-        stats["cpu_ms_per_request"] = {
+        stats["cpu_ms_per_request"] = per = {
             k: round(1000 * v / max(1, stats["requests"]), 3) for k, v in cpu["cpu_s"].items()
-        }  # fmt: skip
-        log(f"  {stats['rps']:,.0f}/s p50 {stats['p50_us'] / 1000:.1f} ms p99 "
-            f"{stats['p99_us'] / 1000:.1f} ms errors {stats['errors']}")  # fmt: skip
+        }
+        # What the servers + wrk cost per request, and the rate the cores could sustain at that
+        # cost: a figure that other load on the machine disturbs much less than the rate itself.
+        own = sum(v for k, v in per.items() if k not in ("other", "bench"))
+        stats["cpu_ms_per_request_total"] = round(own, 3)
+        stats["cpu_bound_ceiling_rps"] = round(1000 * cpu["cores"] / own) if own else None
+        log(
+            f"  {stats['rps']:,.0f}/s p50 {stats['p50_us'] / 1000:.1f} ms p99 "
+            f"{stats['p99_us'] / 1000:.1f} ms errors {stats['errors']}"
+        )
         procs.check_alive()
         r[name] = stats
 
@@ -1165,7 +1372,7 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
         "gunicorn_rss_mb_total": rss_mb(gunicorn.pid) + sum(worker_rss),
         "gunicorn_pss_mb_total": pss_mb(gunicorn.pid) + sum(pss_mb(pid) for pid in workers),
         "daphne_rss_mb_idle": rss_mb(daphne.pid),
-    }  # fmt: skip
+    }
 
     async def async_phases():
         try:
@@ -1177,8 +1384,10 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
                 meter.start()
                 wake = await wake_latency(client, lp_devices[-wake_devices:], args.wake_samples)
                 wake["cpu"] = meter.stop()
-                log(f"  p50 {wake['p50_ms']:.1f} ms p99 {wake['p99_ms']:.1f} ms "
-                    f"(PATCH p50 {wake['patch_p50_ms']:.1f} ms), failures {wake['failures']}")  # fmt: skip
+                log(
+                    f"  p50 {wake['p50_ms']:.1f} ms p99 {wake['p99_ms']:.1f} ms "
+                    f"(PATCH p50 {wake['patch_p50_ms']:.1f} ms), failures {wake['failures']}"
+                )
                 r["wake"] = wake
             if "idle" in phases:
                 r["idle"] = []
@@ -1187,15 +1396,22 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
                     log(f"idle long polls: opening {count:,}")
                     meter.start()
                     idle = await idle_long_polls(
-                        client, lp_devices, count, daphne_pid=daphne.pid,
-                        accept_timeout=args.accept_timeout, hold=args.hold,
-                        connect_concurrency=args.connect_concurrency, probes=20,
-                    )  # fmt: skip
+                        client,
+                        lp_devices,
+                        count,
+                        daphne_pid=daphne.pid,
+                        accept_timeout=args.accept_timeout,
+                        hold=args.hold,
+                        connect_concurrency=args.connect_concurrency,
+                        probes=20,
+                    )
                     idle["cpu"] = meter.stop()
                     r["idle"].append(idle)
-                    log(f"  accepted in {fmt(idle['accepted_s'], 1)} s "
+                    log(
+                        f"  accepted in {fmt(idle['accepted_s'], 1)} s "
                         f"({idle['registered']:,} registered), Daphne RSS {idle['daphne_rss_mb']:.0f} MB, "
-                        f"released in {fmt(idle['released_s'], 1)} s")  # fmt: skip
+                        f"released in {fmt(idle['released_s'], 1)} s"
+                    )
                     procs.check_alive()
                     if idle["accepted_s"] is None or idle["connect_errors"] or idle["early_responses"]:
                         log("  not all polls were held: skipping larger counts")
@@ -1204,6 +1420,10 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
             await client.redis.aclose()
 
     asyncio.run(async_phases())
+    try:  # the connector's recent-events buffer is the only key the bench leaves in Redis
+        redis.Redis.from_url(args.redis_url).delete(f"murano:events:{cid}")
+    except redis.RedisError:
+        pass
     r["memory"]["daphne_rss_mb_end"] = rss_mb(daphne.pid)
 
     results["targets"] = {
@@ -1220,8 +1440,9 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
     return 0
 
 
-def serve_forever(procs: Processes, workdir: Path, *, wsgi_port, asgi_port, host, api_key, cid, tokens,
-                  gunicorn, daphne) -> int:  # fmt: skip
+def serve_forever(
+    procs: Processes, workdir: Path, *, wsgi_port, asgi_port, host, api_key, cid, tokens, gunicorn, daphne
+) -> int:
     """``--serve``: leave the servers running for profiling or manual tests, until Ctrl-C."""
     token_file = workdir / "tokens.txt"
     token_file.write_text("\n".join(tokens) + "\n")

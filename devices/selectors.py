@@ -3,9 +3,11 @@
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from connectors.models import Connector
 from connectors.values import ResourceRules
@@ -100,3 +102,57 @@ def status_q(status: str) -> Q:
         Status.WHITELISTED: unlocked & Q(lifecycle=Lifecycle.WHITELISTED) & ~expired,
         Status.REPROVISION: unlocked & Q(lifecycle=Lifecycle.REPROVISION),
     }[status]
+
+
+# What the device API needs of a device and its connector on every authenticated request.
+_AUTH_DEVICE_FIELDS = ("id", "connector_id", "identity", "lifecycle", "auth_type", "locked", "devmode",
+                       "last_ip", "last_seen")  # fmt: skip
+_AUTH_CONNECTOR_FIELDS = ("id", "devmode", "updated_at")
+
+
+def _auth_sql() -> str:
+    qn = connection.ops.quote_name
+    device_meta, connector_meta = Device._meta, Connector._meta
+    columns = [f"d.{qn(device_meta.get_field(f).column)}" for f in _AUTH_DEVICE_FIELDS]
+    columns += [f"c.{qn(connector_meta.get_field(f).column)}" for f in _AUTH_CONNECTOR_FIELDS]
+    return (
+        f"SELECT {', '.join(columns)} FROM {qn(device_meta.db_table)} d "
+        f"JOIN {qn(connector_meta.db_table)} c ON c.{qn('id')} = d.{qn('connector_id')} "
+        f"WHERE d.{qn('token_hash')} = %s"
+    )
+
+
+def _aware(value):
+    # SQLite hands datetimes back naive (or as text); they are stored in UTC.
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def device_for_token(token_hash: str) -> Device | None:
+    """The device holding this token, with the connector fields the device API needs.
+
+    One hand-written query: the ORM's query compilation cost more than the query itself on the
+    device API's hottest path. Fields not loaded are deferred (loaded on access), so the
+    instance stays safe to use with services.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_auth_sql(), [token_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    n = len(_AUTH_DEVICE_FIELDS)
+    (pk, connector_id, identity, lifecycle, auth_type, locked, devmode, last_ip, last_seen) = row[:n]
+    device = Device.from_db(
+        connection.alias,
+        [Device._meta.get_field(f).attname for f in _AUTH_DEVICE_FIELDS],
+        [pk, connector_id, identity, lifecycle, auth_type, bool(locked), bool(devmode),
+         str(last_ip) if last_ip is not None else None, _aware(last_seen)],
+    )  # fmt: skip
+    c_id, c_devmode, c_updated_at = row[n:]
+    device.connector = Connector.from_db(
+        connection.alias, list(_AUTH_CONNECTOR_FIELDS), [c_id, bool(c_devmode), _aware(c_updated_at)]
+    )
+    return device

@@ -276,40 +276,73 @@ def _check_values(values: dict[str, str], rules: dict[str, ResourceRules]) -> No
 _STATE_TABLE = DeviceState._meta.db_table
 
 
+def _upsert_sql(device_id: int, rows: list[tuple[str, str, bool]], timestamp: int,
+                only_if_newer: bool) -> tuple[str, list]:  # fmt: skip
+    """One INSERT … ON CONFLICT statement for device-reported values.
+
+    ``rows`` are (alias, value, keeps_pending_set). ``reported`` takes the value. ``set`` takes
+    it too, unless the alias keeps a pending cloud set (a settable, synced resource whose set
+    differs from reported). One statement, so concurrent cloud sets and device writes cannot
+    lose each other's updates.
+    """
+    t = _STATE_TABLE
+    params: list = []
+    for alias, value, _ in rows:
+        params += [device_id, alias, value, value, timestamp]
+    pending_aliases = [alias for alias, _, keeps in rows if keeps]
+    if pending_aliases:
+        params += pending_aliases
+        in_list = ", ".join(["%s"] * len(pending_aliases))
+        set_expr = (
+            f'CASE WHEN excluded.alias IN ({in_list}) AND {t}."set" IS NOT NULL AND '
+            f'({t}.reported IS NULL OR {t}."set" <> {t}.reported) THEN {t}."set" ELSE excluded."set" END'
+        )
+    else:
+        set_expr = 'excluded."set"'
+    newer = f" WHERE excluded.timestamp > {t}.timestamp" if only_if_newer else ""
+    values_sql = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
+    sql = (
+        f'INSERT INTO {t} (device_id, alias, reported, "set", timestamp) VALUES {values_sql} '
+        f"ON CONFLICT (device_id, alias) DO UPDATE SET reported = excluded.reported, "
+        f'"set" = {set_expr}, timestamp = excluded.timestamp{newer}'
+    )
+    return sql, params
+
+
 def _upsert_reported(device_id: int, rows: list[tuple[str, str, bool]], timestamp: int,
                      *, only_if_newer: bool = False) -> None:  # fmt: skip
-    """Write device-reported values: ``rows`` are (alias, value, keeps_pending_set).
+    if rows:
+        sql, params = _upsert_sql(device_id, rows, timestamp, only_if_newer)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
-    ``reported`` takes the value. ``set`` takes it too, unless the alias keeps a pending cloud
-    set (a settable, synced resource whose set differs from reported). One statement, so
-    concurrent cloud sets and device writes cannot lose each other's updates.
+
+_HISTORY_TABLE = ValuePoint._meta.db_table
+
+
+def _store_write(device_id: int, rows: list[tuple[str, str, bool]], timestamp: int) -> None:
+    """Store a device write: state upsert and history points, all or nothing.
+
+    On PostgreSQL both go in one statement (a data-modifying CTE), which is atomic by itself and
+    saves the BEGIN/COMMIT round trips on the device API's hottest path.
     """
-    if not rows:
-        return
-    t = _STATE_TABLE
-    for keeps_pending in (False, True):
-        part = [r for r in rows if r[2] == keeps_pending]
-        if not part:
-            continue
-        placeholders = ", ".join(["(%s, %s, %s, %s, %s)"] * len(part))
-        params = []
-        for alias, value, _ in part:
-            params += [device_id, alias, value, value, timestamp]
-        if keeps_pending:
-            set_expr = (
-                f'CASE WHEN {t}."set" IS NOT NULL AND ({t}.reported IS NULL OR '
-                f'{t}."set" <> {t}.reported) THEN {t}."set" ELSE excluded."set" END'
-            )
-        else:
-            set_expr = 'excluded."set"'
-        newer = f" WHERE excluded.timestamp > {t}.timestamp" if only_if_newer else ""
+    if connection.vendor == "postgresql":
+        upsert, params = _upsert_sql(device_id, rows, timestamp, only_if_newer=False)
+        history = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+        for alias, value, _ in rows:
+            params += [device_id, alias, timestamp, value]
         sql = (
-            f'INSERT INTO {t} (device_id, alias, reported, "set", timestamp) VALUES {placeholders} '
-            f"ON CONFLICT (device_id, alias) DO UPDATE SET reported = excluded.reported, "
-            f'"set" = {set_expr}, timestamp = excluded.timestamp{newer}'
+            f"WITH upsert AS ({upsert}) INSERT INTO {_HISTORY_TABLE} "
+            f"(device_id, alias, timestamp, value) VALUES {history}"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
+        return
+    with transaction.atomic():
+        _upsert_reported(device_id, rows, timestamp)
+        ValuePoint.objects.bulk_create(
+            [ValuePoint(device_id=device_id, alias=a, timestamp=timestamp, value=v) for a, v, _ in rows]
+        )
 
 
 def device_write(
@@ -333,11 +366,7 @@ def device_write(
         (alias, value, rules[alias].pushes_cloud_values) for alias, value in values.items() if alias in rules
     ]
     if rows:
-        with transaction.atomic():
-            _upsert_reported(device.pk, rows, timestamp)
-            ValuePoint.objects.bulk_create(
-                [ValuePoint(device_id=device.pk, alias=a, timestamp=timestamp, value=v) for a, v, _ in rows]
-            )
+        _store_write(device.pk, rows, timestamp)
     event_emit(
         connector_id=connector_id, type=EventType.DATA_IN, identity=device.identity, ip=ip,
         protocol=protocol, connection_id=connection_id,

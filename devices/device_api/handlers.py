@@ -37,7 +37,7 @@ from devices.device_api.protocol import (
 from devices.errors import DeviceError
 from devices.events import EventType, event_emit, now_us
 from devices.models import Device
-from devices.selectors import device_read
+from devices.selectors import device_for_token, device_read
 
 logger = logging.getLogger(__name__)
 
@@ -156,11 +156,7 @@ def _authenticate(ctx: Context) -> Device:
         token = token.strip()
         if not credentials.token_is_well_formed(token):
             raise _auth_failed(ctx, "malformed_token")
-        device = (
-            Device.objects.select_related("connector")
-            .filter(token_hash=credentials.token_hash(token))
-            .first()
-        )
+        device = device_for_token(credentials.token_hash(token))
         if device is None or device.connector_id != ctx.connector_id:
             raise _auth_failed(ctx, "unknown_token")
     elif authorization and authorization[:6].lower() == "basic ":
