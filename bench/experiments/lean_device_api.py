@@ -20,7 +20,10 @@ What it changes (each maps to a proposed change in the report / docs/operations.
    locked, expired, password, IP whitelist...) falls back to the real service;
 5. no per-request ``SELECT 1`` health check (CONN_HEALTH_CHECKS off) for the WSGI pool;
 6. Daphne: no value check inside ``handle()`` for long polls (the adapter checks right after
-   subscribing anyway);
+   subscribing anyway), and a plain ``loop.run_in_executor`` instead of asgiref's
+   ``sync_to_async`` for the device handlers;
+8. ``device_seen``: one hand-written UPDATE (env LEAN_SEEN_RESOLUTION: seconds between
+   last_seen updates, default 1 as in the app);
 7. optional (env LEAN_PREPARE=1): server-side binding + prepared statements.
 
 Tied to the app's internals as of this benchmark; if they move, this module fails loudly.
@@ -237,6 +240,26 @@ def _patch() -> None:
             **kw,
         )
 
+    seen_resolution = float(os.environ.get("LEAN_SEEN_RESOLUTION", "1"))
+
+    def device_seen(device, *, ip, insecure):
+        # Same rule as services.device_seen, one hand-written UPDATE.
+        now = timezone.now()
+        fields = {}
+        if device.last_ip != ip and ip:
+            fields["last_ip"] = ip
+        if device.last_seen is None or (now - device.last_seen).total_seconds() >= seen_resolution:
+            fields["last_seen"] = now
+        if insecure and not device.devmode:
+            fields["devmode"] = True
+        if fields:
+            assignments = ", ".join(f"{Device._meta.get_field(k).column} = %s" for k in fields)
+            with connection.cursor() as cursor:
+                cursor.execute(f"UPDATE {D} SET {assignments} WHERE id = %s", [*fields.values(), device.pk])
+            for key, value in fields.items():
+                setattr(device, key, value)
+
+    services.device_seen = device_seen
     handlers._authenticate = _authenticate
     handlers.device_read = device_read
     services.device_write = device_write
@@ -259,6 +282,22 @@ def _patch() -> None:
 
         handlers._read = _read
         handlers.long_poll_check = long_poll_check
+
+        # A plain executor call instead of asgiref's sync_to_async (CurrentThreadExecutor,
+        # main_wrap, shield... per call): the device handlers need none of it.
+        import asyncio
+        import contextvars
+
+        from devices.device_api import asgi as device_asgi
+
+        async def run_sync(func, *args):
+            loop = asyncio.get_running_loop()
+            context = contextvars.copy_context()
+            return await loop.run_in_executor(
+                device_asgi._pool(), context.run, device_asgi._closing(func), *args
+            )
+
+        device_asgi.run_sync = run_sync
 
 
 def __getattr__(name):
