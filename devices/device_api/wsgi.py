@@ -76,11 +76,12 @@ def serve(request_or_response) -> DeviceResponse:
     try:
         result = handlers.handle(request_or_response)
         while isinstance(result, handlers.LongPollWait):
+            answer = handlers.long_poll_check(result)
+            if answer is not None:
+                return answer
             if time.monotonic() >= result.deadline:
-                result = handlers.long_poll_expired(result)
-                break
+                return handlers.long_poll_expired(result)
             time.sleep(min(_POLL_INTERVAL, max(0.0, result.deadline - time.monotonic())))
-            result = handlers.long_poll_check(result) or result
         return result
     except Exception:
         logger.exception("device API error")
