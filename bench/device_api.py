@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Device API benchmark on the production topology, on loopback.
 
-    .venv/bin/python bench/device_api.py [--workers 4] [--duration 10] [--idle-polls 5000,10000]
+    .venv/bin/python bench/device_api.py [--workers 4] [--duration 4 --rounds 3] [--idle-polls 5000,10000]
 
 What it does, in order:
 
@@ -15,7 +15,8 @@ What it does, in order:
    the load generator gets its own token), the long-poll devices (up to 10,000) in bulk with
    known tokens, the way a manufacturing process whitelists devices with a key;
 5. measures with wrk (one thread per connection, so each connection carries its own token):
-   the trivial ``/healthz`` view, device writes, reads and activations on the gunicorn pool;
+   the trivial ``/healthz`` view, device writes, reads and activations on the gunicorn pool
+   (a warm-up, then ``--rounds`` rounds; the median round is reported, all are kept);
    then with a small asyncio client: long-poll wake latency (poll on Daphne, cloud set through
    gunicorn) and N concurrent idle long polls held by Daphne (time until all are registered,
    Daphne's RSS while holding them);

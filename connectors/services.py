@@ -13,6 +13,7 @@ from connectors import runtime
 from connectors.identity import IdentityType
 from connectors.models import Connector, ConnectorHostname, Resource, ResourceFormat
 from connectors.values import ResourceRules, parse_allowed
+from murano import realtime
 from murano.crypto import encrypt_secret
 
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
@@ -155,8 +156,11 @@ def connector_update(*, connector: Connector, changes: dict) -> Connector:
 
 @transaction.atomic
 def connector_delete(*, connector: Connector) -> None:
+    """Delete a connector with its devices, and drop its buffer of recent events."""
+    connector_id = connector.pk
     connector.delete()
     runtime.forget_hosts()
+    transaction.on_commit(lambda: realtime.forget(connector_id))
 
 
 def _touch(connector: Connector) -> None:

@@ -1,7 +1,6 @@
 """Device credentials: tokens (CIK) and passwords, kept only as hashes."""
 
 import hashlib
-import hmac
 import re
 import secrets
 import threading
@@ -62,7 +61,3 @@ def password_matches(*, device_id: int, password: str, stored_hash: str) -> bool
         if len(_verified) > _VERIFIED_MAX:
             _verified.popitem(last=False)
     return True
-
-
-def hashes_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

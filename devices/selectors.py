@@ -104,10 +104,6 @@ def datetime_to_us(value: datetime | None) -> int | None:
     return int(value.timestamp() * 1_000_000)
 
 
-def us_to_datetime(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
-
-
 def status_q(status: str) -> Q:
     """A filter matching devices whose displayed ``Device.status`` is ``status``."""
     expired = Q(lifecycle=Lifecycle.WHITELISTED, activation_deadline__lt=timezone.now())
