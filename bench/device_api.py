@@ -1319,8 +1319,9 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
 
     def wrk_phase(name, mode, port, host_header, tokens_=None):
         quiet(name)
-        if args.warmup > 0:
-            run_wrk(
+
+        def wrk_run(duration, phase):
+            return run_wrk(
                 wrk,
                 procs,
                 workdir,
@@ -1328,26 +1329,18 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
                 port=port,
                 host=host_header,
                 connections=args.connections,
-                duration=args.warmup,
+                duration=duration,
                 tokens=tokens_,
-                phase="w",
+                phase=phase,
             )
+
+        if args.warmup > 0:
+            wrk_run(args.warmup, "w")
         log(f"{name}: wrk {args.connections} connections, {args.rounds} × {args.duration:g} s")
         rounds = []
         for n in range(args.rounds):
             meter.start()
-            stats = run_wrk(
-                wrk,
-                procs,
-                workdir,
-                mode=mode,
-                port=port,
-                host=host_header,
-                connections=args.connections,
-                duration=args.duration,
-                tokens=tokens_,
-                phase=f"m{n}",
-            )
+            stats = wrk_run(args.duration, f"m{n}")
             stats["cpu"] = cpu = meter.stop({"wrk": stats["wrk_cpu_s"]})
             stats["cpu_ms_per_request"] = per = {
                 k: round(1000 * v / max(1, stats["requests"]), 3) for k, v in cpu["cpu_s"].items()

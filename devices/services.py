@@ -170,6 +170,14 @@ def device_whitelist(
     return device
 
 
+INSECURE_TRANSPORT_MESSAGE = "HTTPS is required (developer mode is off)"
+
+
+def transport_allowed(connector: Connector, *, insecure: bool) -> bool:
+    """Plain HTTP is accepted only by connectors in developer mode."""
+    return connector.devmode or not insecure
+
+
 def device_activate(
     *, connector: Connector, identity: str | None, password: str | None, ip: str,
     connection_id: str = "", protocol: str = "http", insecure: bool = False,
@@ -184,8 +192,8 @@ def device_activate(
         connector, identity=identity or "", ip=ip, connection_id=connection_id,
         status=status, reason=reason, message=message,
     )  # fmt: skip
-    if insecure and not connector.devmode:
-        raise deny(403, "insecure_transport", "HTTPS is required (developer mode is off)")
+    if not transport_allowed(connector, insecure=insecure):
+        raise deny(403, "insecure_transport", INSECURE_TRANSPORT_MESSAGE)
     auth_type = connector.auth_type
     if auth_type == AuthType.CERTIFICATE:
         raise deny(415, "auth_type_mismatch", "this connector authenticates devices by certificate")
@@ -237,9 +245,11 @@ def device_activate(
         device.provisioned_at = now
         device.last_ip = ip or None
         device.last_seen = now
+        # Credentials issued over plain HTTP are not secure: flag the device (devmode).
+        device.devmode = device.devmode or insecure
         device.save(update_fields=[
             "auth_type", "lifecycle", "activation_deadline", "provisioned_at", "last_ip",
-            "last_seen", "token_hash", "password_hash",
+            "last_seen", "token_hash", "password_hash", "devmode",
         ])  # fmt: skip
     event_emit(
         connector_id=connector.pk, type=EventType.PROVISIONED, identity=identity, ip=ip,

@@ -113,8 +113,8 @@ def _route(request: DeviceRequest):
 
 
 def _require_transport(ctx: Context, connector: Connector) -> None:
-    if ctx.insecure and not connector.devmode:
-        raise BadRequest("HTTPS is required (developer mode is off)", 403)
+    if not services.transport_allowed(connector, insecure=ctx.insecure):
+        raise BadRequest(services.INSECURE_TRANSPORT_MESSAGE, 403)
 
 
 def _activate(ctx: Context) -> DeviceResponse:
@@ -130,8 +130,6 @@ def _activate(ctx: Context) -> DeviceResponse:
         connector=connector, identity=identity, password=password, ip=ctx.ip,
         connection_id=ctx.connection_id, insecure=ctx.insecure,
     )  # fmt: skip
-    if ctx.insecure and not device.devmode:
-        services.device_seen(device, ip=ctx.ip, insecure=True)
     headers = [("X-Exosite-Identity", device.identity)] if not identity else []
     if token is None:
         return DeviceResponse(204, headers=headers)
