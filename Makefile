@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: run test install install-dev lint bench migrate
+.PHONY: run run-tls test install install-dev lint bench migrate
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ migrate: install
 run: install migrate
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py runplatform
+
+# The same behind a local nginx (Debian's package) with TLS and client certificates: devices at
+# https://<connector-id>.devices.localhost:8443/ (docs/tls.md).
+run-tls: install migrate
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py runtls
 
 test: install-dev
 	$(PY) -m pytest

@@ -5,6 +5,7 @@ import string
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from connectors.identity import IdentityCasing, IdentityFormat, IdentityType
 
@@ -65,6 +66,11 @@ class Connector(models.Model):
     pki_ca_certificate = models.TextField(blank=True)
     pki_ca_private_key_encrypted = models.TextField(blank=True, editable=False)
     pki_sign_csr = models.BooleanField(default=False)
+    # firmware updates (OTAU): the seeds' EnableFirmwareUpdate; see firmware/
+    firmware_update_enabled = models.BooleanField(
+        default=False,
+        help_text="Deliver firmware updates through the config_otau resource; devices report on otau_in.",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -135,3 +141,46 @@ class Resource(models.Model):
 
     def __str__(self):
         return f"{self.alias} ({self.format})"
+
+
+# Ids that devices name in ``/provision/download?id=``: URL- and CSV-safe, no path separators.
+CONTENT_ID_MAX_LENGTH = 128
+
+
+class ContentItem(models.Model):
+    """A file in a connector's content store (firmware, configuration, media), which devices
+    list, inspect and download through the device API (``/provision/download``).
+
+    The bytes live in Django's storage (local files or S3) under ``storage_name``, a key of our
+    own making and never derived from ``content_id``: an id cannot reach outside the store, and
+    replacing an item writes a new object that one row update swaps in. ``package`` holds the
+    validated metadata of a firmware package (ids starting with ``package_``), so packages are
+    listed without reading their files. ``uploaded_by_device`` names the device that uploaded
+    the item through the device API (empty for people's uploads): devices may replace only
+    their own uploads.
+    """
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="content_items")
+    content_id = models.CharField(max_length=CONTENT_ID_MAX_LENGTH)
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    description = models.CharField(max_length=1000, blank=True)
+    storage_name = models.CharField(max_length=255, unique=True, editable=False)
+    package = models.JSONField(null=True, blank=True, editable=False)
+    uploaded_by_device = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["content_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "content_id"], name="content_unique_id"),
+        ]
+
+    def __str__(self):
+        return f"{self.content_id} ({self.size} bytes)"
+
+    @property
+    def is_package(self) -> bool:
+        return self.package is not None

@@ -3,18 +3,17 @@
 import ipaddress
 import re
 
-from cryptography import x509
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Business
-from connectors import runtime
+from connectors import pki, runtime
 from connectors.identity import IdentityType
 from connectors.models import Connector, ConnectorHostname, Resource, ResourceFormat
 from connectors.values import ResourceRules, parse_allowed
 from murano import realtime
-from murano.crypto import encrypt_secret
+from murano.crypto import decrypt_secret, encrypt_secret
 
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*$")
@@ -31,7 +30,7 @@ CONNECTOR_FIELDS = (
     "name", "description", "devmode", "identity_prefix", "identity_type", "identity_length",
     "identity_casing", "provisioning_enabled", "auth_type", "presenter_identity",
     "generate_identity", "activation_window_hours", "ip_whitelisting_enabled", "ip_whitelist",
-    "pki_enabled", "pki_ca_certificate", "pki_sign_csr",
+    "pki_enabled", "pki_ca_certificate", "pki_sign_csr", "firmware_update_enabled",
 )  # fmt: skip
 
 
@@ -63,23 +62,69 @@ def _clean_hostnames(connector: Connector, hostnames) -> list[str]:
 
 
 def _clean_ca_certificate(pem: str) -> str:
-    pem = pem.strip()
-    if not pem:
+    if not pem.strip():
         return ""
     try:
-        certificate = x509.load_pem_x509_certificate(pem.encode())
-    except ValueError:
-        raise ValidationError({"pki_ca_certificate": "is not a PEM certificate"}) from None
-    try:
-        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
-        is_ca = constraints.ca
-    except x509.ExtensionNotFound:
-        is_ca = False
-    if not is_ca:
-        raise ValidationError({"pki_ca_certificate": "is not a CA certificate"})
-    if certificate.not_valid_after_utc < timezone.now():
-        raise ValidationError({"pki_ca_certificate": "has expired"})
-    return pem + "\n"
+        return pki.ca_certificate_clean(pem)
+    except pki.CertificateProblem as exc:
+        raise ValidationError({"pki_ca_certificate": exc.message}) from None
+
+
+def _apply_ca_private_key(connector: Connector, changes: dict) -> list[str]:
+    """The CA private key: checked against the CA certificate and encrypted at rest. A new CA
+    certificate without a key drops a stored key that belongs to the old one."""
+    if "pki_ca_private_key" in changes:
+        key_pem = (changes["pki_ca_private_key"] or "").strip()
+        if key_pem:
+            try:
+                key_pem = pki.ca_private_key_clean(key_pem, ca_certificate=connector.pki_ca_certificate)
+            except pki.CertificateProblem as exc:
+                raise ValidationError({"pki_ca_private_key": exc.message}) from None
+        connector.pki_ca_private_key_encrypted = encrypt_secret(key_pem) if key_pem else ""
+        return ["pki_ca_private_key_encrypted"]
+    if "pki_ca_certificate" in changes and connector.pki_ca_private_key_encrypted:
+        try:
+            key = pki.private_key_load(decrypt_secret(connector.pki_ca_private_key_encrypted))
+            matches = pki.key_matches_certificate(key, connector.pki_ca_certificate)
+        except (ValueError, pki.CertificateProblem):
+            matches = False
+        if not matches:
+            connector.pki_ca_private_key_encrypted = ""
+            return ["pki_ca_private_key_encrypted"]
+    return []
+
+
+def _check_pki(connector: Connector) -> None:
+    # Checked when a PKI setting changes only: an older inconsistent row must not block saving
+    # unrelated settings.
+    if connector.pki_enabled and not connector.pki_ca_certificate:
+        raise ValidationError({"pki_ca_certificate": "is required to enable PKI (upload or generate one)"})
+    if connector.pki_sign_csr and not connector.pki_enabled:
+        raise ValidationError({"pki_sign_csr": "needs PKI enabled"})
+    if connector.pki_sign_csr and not connector.pki_ca_private_key_encrypted:
+        raise ValidationError({"pki_ca_private_key": "is required to sign CSRs"})
+
+
+class CaAlreadyExists(Exception):
+    """The connector has a CA: replacing it must be asked for (devices it verifies would fail)."""
+
+
+@transaction.atomic
+def connector_ca_generate(
+    *, connector: Connector, common_name: str = "", days: int = pki.CA_DAYS, replace: bool = False
+) -> Connector:
+    """Give the connector a new client CA of its own (certificate and encrypted private key),
+    instead of uploading one. PKI and CSR signing stay as they were: turning them on is a
+    separate, deliberate change. A connector that has a CA keeps it unless ``replace``."""
+    connector = Connector.objects.select_for_update().get(pk=connector.pk)
+    if connector.pki_ca_certificate and not replace:
+        raise CaAlreadyExists(connector.pk)
+    common_name = (common_name or "").strip() or f"{connector.name[:40]} device CA ({connector.pk})"
+    certificate, key = pki.ca_generate(common_name=common_name[:64], days=days)
+    connector.pki_ca_certificate = certificate
+    connector.pki_ca_private_key_encrypted = encrypt_secret(key)
+    connector.save(update_fields=["pki_ca_certificate", "pki_ca_private_key_encrypted", "updated_at"])
+    return connector
 
 
 def _apply_settings(connector: Connector, changes: dict) -> list[str]:
@@ -99,10 +144,9 @@ def _apply_settings(connector: Connector, changes: dict) -> list[str]:
             value = (value or "").strip()
         setattr(connector, key, value)
         changed.append(key)
-    if "pki_ca_private_key" in changes:
-        key_pem = (changes["pki_ca_private_key"] or "").strip()
-        connector.pki_ca_private_key_encrypted = encrypt_secret(key_pem) if key_pem else ""
-        changed.append("pki_ca_private_key_encrypted")
+    changed += _apply_ca_private_key(connector, changes)
+    if {"pki_enabled", "pki_ca_certificate", "pki_sign_csr", "pki_ca_private_key"} & set(changes):
+        _check_pki(connector)
     if connector.identity_type in _FIXED_LENGTH_TYPES:
         connector.identity_length = None
     connector.full_clean(exclude=["business", "id"])
@@ -139,6 +183,7 @@ def connector_create(*, business: Business, name: str, settings: dict | None = N
     connector.save()
     if hostnames:
         _set_hostnames(connector, _clean_hostnames(connector, hostnames))
+    _firmware_setting_applied(connector)
     return connector
 
 
@@ -151,15 +196,28 @@ def connector_update(*, connector: Connector, changes: dict) -> Connector:
     connector.save(update_fields=[*fields, "updated_at"])
     if hostnames is not None:
         _set_hostnames(connector, _clean_hostnames(connector, hostnames))
+    if "firmware_update_enabled" in fields:
+        _firmware_setting_applied(connector)
     return connector
+
+
+def _firmware_setting_applied(connector: Connector) -> None:
+    # Firmware updates on: their config_otau and otau_in resources are defined (firmware app).
+    from firmware.services import firmware_setting_applied
+
+    firmware_setting_applied(connector=connector)
 
 
 @transaction.atomic
 def connector_delete(*, connector: Connector) -> None:
-    """Delete a connector with its devices, and drop its buffer of recent events."""
+    """Delete a connector with its devices and content, and drop its buffer of recent events."""
     connector_id = connector.pk
     connector.delete()
     runtime.forget_hosts()
+    # Its content rows went with it; their stored files go once that is committed.
+    from connectors.content.services import content_purge_connector_on_commit
+
+    content_purge_connector_on_commit(connector_id)
     transaction.on_commit(lambda: realtime.forget(connector_id))
 
 

@@ -22,10 +22,18 @@ class StateInline(admin.TabularInline):
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
+    """Staff back office for devices. Built for fleets of millions: identity search is a prefix
+    search (an index range, not a scan) and the page count is not computed on every page. Lock,
+    unlock and revoke are actions that go through the device services."""
+
     list_display = ["identity", "connector", "status", "auth_type", "last_ip", "last_seen"]
     list_filter = ["lifecycle", "locked", "devmode", "auth_type"]
-    search_fields = ["identity", "connector__id"]
+    search_fields = ["^identity", "=connector__id"]
+    search_help_text = "Identity prefix, or a connector id."
     list_select_related = ["connector"]
+    show_full_result_count = False
+    list_per_page = 100
+    raw_id_fields = ["connector"]
     readonly_fields = [
         "lifecycle", "auth_type", "devmode", "last_ip", "last_seen", "provisioned_at", "created_at",
         "certificate_fingerprint",
@@ -33,6 +41,13 @@ class DeviceAdmin(admin.ModelAdmin):
     fields = ["connector", "identity", *readonly_fields, "locked", "activation_deadline", "certificate"]
     inlines = [TagInline, StateInline]
     actions = ["lock", "unlock", "revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # An identity is what the device presents and what its credentials belong to: it is
+        # chosen when whitelisting, never renamed afterwards.
+        if obj is not None:
+            return ["connector", "identity", *self.readonly_fields]
+        return self.readonly_fields
 
     def save_formset(self, request, form, formset, change):
         instances = formset.save(commit=False)

@@ -22,6 +22,7 @@ class EventType(StrEnum):
     AUTH_FAILED = "auth_failed"
     LOCKED_DENIED = "locked_denied"
     CONTENT_DOWNLOAD = "content_download"
+    CONTENT_UPLOAD = "content_upload"  # (ours) a device's POST /provision/upload
     DELETED = "deleted"
     CONNECT = "connect"
     DISCONNECT = "disconnect"
@@ -74,3 +75,28 @@ def device_wake(device_id: int) -> None:
 
 def events_recent(connector_id: str, limit: int | None = None) -> list[dict]:
     return realtime.recent(connector_id, limit)
+
+
+# Operator tickets: ``manage.py logs`` runs with the server's settings (and SECRET_KEY) but no
+# browser session; it signs a short-lived ticket for one connector's stream instead.
+_TICKET_SALT = "murano.devices.logs-ticket"
+LOGS_TICKET_MAX_AGE = 60
+
+
+def logs_ticket_issue(connector_id: str) -> str:
+    """A signed ticket that opens ``connector_id``'s live Logs for the next minute."""
+    from django.core import signing
+
+    return signing.dumps({"connector": connector_id}, salt=_TICKET_SALT, compress=True)
+
+
+def logs_ticket_connector(ticket: str) -> str | None:
+    """The connector a valid, unexpired ticket names; None for anything else."""
+    from django.core import signing
+
+    try:
+        data = signing.loads(ticket, salt=_TICKET_SALT, max_age=LOGS_TICKET_MAX_AGE)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    connector_id = data.get("connector") if isinstance(data, dict) else None
+    return connector_id if isinstance(connector_id, str) else None

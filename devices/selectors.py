@@ -1,5 +1,6 @@
 """Reads about devices: state as devices and people see it, history, lookups."""
 
+import functools
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -41,23 +42,28 @@ class _StateRow(NamedTuple):
 
 
 def device_read(
-    *, device_id: int, aliases: list[str], rules: dict[str, ResourceRules]
-) -> dict[str, tuple[str, int | None]]:
-    """``{alias: (value, timestamp µs)}`` for the defined aliases that have a value."""
+    *, device_id: int, aliases: list[str], rules: dict[str, ResourceRules],
+    states: dict[str, "_StateRow"] | None = None,
+) -> dict[str, tuple[str, int | None]]:  # fmt: skip
+    """``{alias: (value, timestamp µs)}`` for the defined aliases that have a value.
+
+    ``states``: the rows of these aliases when already loaded (``device_for_token`` does so
+    with the authentication, saving a round trip on every device read)."""
     defined = [a for a in aliases if a in rules]
     if not defined:
         return {}
-    # Hand-written for the device API's reads and long polls (the ORM's query compilation
-    # would cost more than the query); rows carry the attributes readable_value() uses.
-    table = connection.ops.quote_name(DeviceState._meta.db_table)
-    placeholders = ", ".join(["%s"] * len(defined))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT alias, reported, "set", timestamp FROM {table} '
-            f"WHERE device_id = %s AND alias IN ({placeholders})",
-            [device_id, *defined],
-        )
-        states = {row[0]: _StateRow(*row) for row in cursor.fetchall()}
+    if states is None:
+        # Hand-written for the device API's reads and long polls (the ORM's query compilation
+        # would cost more than the query); rows carry the attributes readable_value() uses.
+        table = connection.ops.quote_name(DeviceState._meta.db_table)
+        placeholders = ", ".join(["%s"] * len(defined))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT alias, reported, "set", timestamp FROM {table} '
+                f"WHERE device_id = %s AND alias IN ({placeholders})",
+                [device_id, *defined],
+            )
+            states = {row[0]: _StateRow(*row) for row in cursor.fetchall()}
     result = {}
     for alias in defined:
         value, timestamp = readable_value(rules[alias], states.get(alias))
@@ -124,16 +130,30 @@ _AUTH_DEVICE_FIELDS = ("id", "connector_id", "identity", "lifecycle", "auth_type
 _AUTH_CONNECTOR_FIELDS = ("id", "devmode", "updated_at")
 
 
-def _auth_sql() -> str:
+@functools.cache
+def _auth_sql(vendor: str, state_aliases: int) -> str:
+    # Built once per database vendor and number of aliases (it is the same text every time).
     qn = connection.ops.quote_name
     device_meta, connector_meta = Device._meta, Connector._meta
     columns = [f"d.{qn(device_meta.get_field(f).column)}" for f in _AUTH_DEVICE_FIELDS]
     columns += [f"c.{qn(connector_meta.get_field(f).column)}" for f in _AUTH_CONNECTOR_FIELDS]
-    return (
-        f"SELECT {', '.join(columns)} FROM {qn(device_meta.db_table)} d "
+    sql = (
+        f"FROM {qn(device_meta.db_table)} d "
         f"JOIN {qn(connector_meta.db_table)} c ON c.{qn('id')} = d.{qn('connector_id')} "
-        f"WHERE d.{qn('token_hash')} = %s"
     )
+    if state_aliases:
+        columns += [f"s.{qn(c)}" for c in ("alias", "reported", "set", "timestamp")]
+        placeholders = ", ".join(["%s"] * state_aliases)
+        sql += (
+            f"LEFT JOIN {qn(DeviceState._meta.db_table)} s ON s.{qn('device_id')} = d.{qn('id')} "
+            f"AND s.{qn('alias')} IN ({placeholders}) "
+        )
+    return f"SELECT {', '.join(columns)} {sql}WHERE d.{qn('token_hash')} = %s"
+
+
+@functools.cache
+def _auth_device_attnames() -> list[str]:
+    return [Device._meta.get_field(f).attname for f in _AUTH_DEVICE_FIELDS]
 
 
 def _aware(value):
@@ -145,28 +165,35 @@ def _aware(value):
     return value
 
 
-def device_for_token(token_hash: str) -> Device | None:
-    """The device holding this token, with the connector fields the device API needs.
+def device_for_token(
+    token_hash: str, *, read_aliases: list[str] = ()
+) -> tuple[Device | None, dict[str, _StateRow]]:
+    """The device holding this token, with the connector fields the device API needs, and the
+    state rows of ``read_aliases`` (for ``device_read(states=...)``).
 
     One hand-written query: the ORM's query compilation cost more than the query itself on the
     device API's hottest path. Fields not loaded are deferred (loaded on access), so the
     instance stays safe to use with services.
     """
+    aliases = list(dict.fromkeys(read_aliases))
     with connection.cursor() as cursor:
-        cursor.execute(_auth_sql(), [token_hash])
-        row = cursor.fetchone()
-    if row is None:
-        return None
+        cursor.execute(_auth_sql(connection.vendor, len(aliases)), [*aliases, token_hash])
+        rows = cursor.fetchall()
+    if not rows:
+        return None, {}
+    row = rows[0]
     n = len(_AUTH_DEVICE_FIELDS)
     (pk, connector_id, identity, lifecycle, auth_type, locked, devmode, last_ip, last_seen) = row[:n]
     device = Device.from_db(
         connection.alias,
-        [Device._meta.get_field(f).attname for f in _AUTH_DEVICE_FIELDS],
+        _auth_device_attnames(),
         [pk, connector_id, identity, lifecycle, auth_type, bool(locked), bool(devmode),
          str(last_ip) if last_ip is not None else None, _aware(last_seen)],
     )  # fmt: skip
-    c_id, c_devmode, c_updated_at = row[n:]
+    m = n + len(_AUTH_CONNECTOR_FIELDS)
+    c_id, c_devmode, c_updated_at = row[n:m]
     device.connector = Connector.from_db(
         connection.alias, list(_AUTH_CONNECTOR_FIELDS), [c_id, bool(c_devmode), _aware(c_updated_at)]
     )
-    return device
+    states = {r[m]: _StateRow(*r[m:]) for r in rows if r[m] is not None} if aliases else {}
+    return device, states

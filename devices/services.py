@@ -15,11 +15,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from connectors import pki
 from connectors.identity import IdentityType
 from connectors.models import AuthType, Connector
 from connectors.values import ResourceRules
-from devices import credentials
-from devices.errors import DuplicateTimestamps, ProvisionDenied, ValueRejected
+from devices import credentials, seen
+from devices.errors import DeviceError, DuplicateTimestamps, ProvisionDenied, ValueRejected
 from devices.events import EventType, device_wake, event_emit, now_us
 from devices.models import Device, DeviceState, DeviceTag, Lifecycle, ValuePoint
 
@@ -106,8 +107,17 @@ def _clean_tags(tags) -> list[tuple[str, str]]:
     return cleaned
 
 
+# ``auth.type`` of a whitelisting that sends a CSR for the connector to sign (Murano's spelling).
+CSR = "csr"
+
+
 def _apply_credentials(device: Device, *, auth_type: str, key: str) -> None:
-    """Give ``device`` known credentials (set by a manufacturing process); provisions it."""
+    """Give ``device`` known credentials (set by a manufacturing process). A token or password
+    provisions it; a certificate is pinned instead, and the device provisions on its first
+    request with it (a ``provisioned`` event, as with any certificate device)."""
+    if auth_type in (AuthType.CERTIFICATE, CSR):
+        _pin_certificate(device, auth_type=auth_type, key=key)
+        return
     if auth_type == AuthType.TOKEN:
         if not credentials.token_is_well_formed(key):
             raise ValidationError({"auth": "key must be a 40-character hexadecimal token"})
@@ -119,11 +129,34 @@ def _apply_credentials(device: Device, *, auth_type: str, key: str) -> None:
         device.password_hash = credentials.password_hash(key)
         device.token_hash = None
     else:
-        raise ValidationError({"auth": "certificate and CSR credentials are not supported yet"})
+        raise ValidationError({"auth": f"type must be one of {', '.join([*AuthType.values, CSR])}"})
     device.auth_type = auth_type
     device.lifecycle = Lifecycle.PROVISIONED
     device.provisioned_at = timezone.now()
     device.activation_deadline = None
+
+
+def _pin_certificate(device: Device, *, auth_type: str, key: str) -> None:
+    """Pin the device's certificate: the PEM given (CN = identity, valid, verified by the
+    connector's CA when PKI is on), or the one the connector's signer issues for a CSR."""
+    connector = device.connector
+    try:
+        if auth_type == CSR:
+            # Refused before anything is signed: no certificate is issued for a whitelisting
+            # that cannot happen.
+            if Device.objects.filter(connector=connector, identity=device.identity).exists():
+                raise ValidationError({"identity": "this identity is already whitelisted"})
+            certificate = pki.csr_sign(connector=connector, identity=device.identity, csr_text=key)
+            pem, fingerprint = pki.certificate_pem(certificate), pki.fingerprint(certificate)
+        else:
+            ca = connector.pki_ca_certificate if connector.pki_enabled else ""
+            pem, fingerprint = pki.device_certificate_clean(key, identity=device.identity, ca_certificate=ca)
+    except pki.CertificateProblem as exc:
+        raise ValidationError({"auth": f"key {exc.message}"}) from None
+    except pki.SigningUnavailable as exc:
+        raise ValidationError({"auth": f"{str(exc)[:1].upper()}{str(exc)[1:]}."}) from None
+    device.certificate, device.certificate_fingerprint = pem, fingerprint
+    device.auth_type = AuthType.CERTIFICATE
 
 
 @transaction.atomic
@@ -139,11 +172,15 @@ def device_whitelist(
 ) -> Device:
     """Whitelist an identity so it may activate within its window (default: the connector's).
 
-    With ``key`` (a known 40-hex token, or a password) the device is provisioned at once.
+    With ``key`` (a known 40-hex token, or a password) the device is provisioned at once. With a
+    certificate (``auth_type`` ``certificate``, or ``csr``: a CSR the connector signs) it is
+    pinned, and the device provisions within its window on its first request with it.
     """
     _check_identity(connector, identity)
-    if auth_type is not None and auth_type not in AuthType.values:
-        raise ValidationError({"auth": f"type must be one of {', '.join(AuthType.values)}"})
+    if auth_type is not None and auth_type not in (*AuthType.values, CSR):
+        raise ValidationError({"auth": f"type must be one of {', '.join([*AuthType.values, CSR])}"})
+    if auth_type == CSR and not key:
+        raise ValidationError({"auth": "key must hold the CSR (PEM) to sign"})
     tag_pairs = _clean_tags(tags)
     device = Device(
         connector=connector,
@@ -213,6 +250,91 @@ def device_activate(
     if not connector.provisioning_enabled:
         raise deny(403, "provisioning_disabled", "provisioning is disabled on this connector")
 
+    now = timezone.now()
+    issued = {
+        "auth_type": auth_type,
+        "lifecycle": Lifecycle.PROVISIONED,
+        "activation_deadline": None,
+        "provisioned_at": now,
+        "last_ip": ip or None,
+        "last_seen": now,
+    }
+    token = credentials.token_new() if auth_type == AuthType.TOKEN else None
+    device = None
+    if token is not None and _ip_allowed(connector, ip):
+        # Passwords take the careful path: their hash costs more than the round trips saved,
+        # and is computed only once the device may activate.
+        issued.update(token_hash=credentials.token_hash(token), password_hash="")
+        device = _activate_at_once(connector, identity, issued, insecure=insecure)
+    if device is None:
+        device = _activate_or_deny(
+            connector, identity, issued, token=token, password=password, insecure=insecure,
+            deny=deny, ip=ip,
+        )  # fmt: skip
+    event_emit(
+        connector_id=connector.pk, type=EventType.PROVISIONED, identity=identity, ip=ip,
+        protocol=protocol, connection_id=connection_id, payload={"auth_type": auth_type},
+    )  # fmt: skip
+    return device, token
+
+
+def _activatable_sql(qn) -> str:
+    """The rule "may activate now", as SQL for the one-statement path: not locked, not
+    provisioned, and not a whitelisted identity whose window has passed (``Device.is_expired``).
+    ``_activate_or_deny`` states the same rule in Python, to tell a denied device why."""
+    return (
+        f"NOT {qn('locked')} AND {qn('lifecycle')} <> %s AND NOT ({qn('lifecycle')} = %s "
+        f"AND {qn('activation_deadline')} IS NOT NULL AND {qn('activation_deadline')} < %s)"
+        # A whitelisted device with a pinned certificate provisions with that certificate only.
+        f" AND NOT ({qn('lifecycle')} = '{Lifecycle.WHITELISTED.value}' "
+        f"AND {qn('certificate_fingerprint')} <> '')"
+    )
+
+
+def _activate_at_once(connector: Connector, identity: str, issued: dict, *, insecure: bool) -> Device | None:
+    """The usual activation in one statement, with no transaction around it: an UPDATE of a
+    whitelisted (or reprovision) identity, or an INSERT … ON CONFLICT DO NOTHING of a presented
+    one. Both are atomic by themselves, so racing activations of one identity cannot both win.
+    None when neither applies: ``_activate_or_deny`` then decides (and explains a denial)."""
+    qn = connection.ops.quote_name
+    meta = Device._meta
+    table = qn(meta.db_table)
+
+    def prep(name, value):
+        return meta.get_field(name).get_db_prep_save(value, connection)
+
+    now = prep("provisioned_at", issued["provisioned_at"])
+    assignments = ", ".join(f"{qn(meta.get_field(name).column)} = %s" for name in issued)
+    params = [prep(name, value) for name, value in issued.items()]
+    sql = (
+        f"UPDATE {table} SET {assignments}, {qn('devmode')} = ({qn('devmode')} OR %s) "
+        f"WHERE {qn('connector_id')} = %s AND {qn('identity')} = %s AND {_activatable_sql(qn)} "
+        f"RETURNING {qn('id')}"
+    )
+    params += [bool(insecure), connector.pk, identity, Lifecycle.PROVISIONED, Lifecycle.WHITELISTED, now]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None and (connector.presenter_identity or connector.generate_identity):
+            device = Device(connector=connector, identity=identity, devmode=bool(insecure), **issued)
+            fields = [f for f in meta.concrete_fields if not f.primary_key]
+            columns = ", ".join(qn(f.column) for f in fields)
+            values = [f.get_db_prep_save(f.pre_save(device, add=True), connection) for f in fields]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
+                f"ON CONFLICT ({qn('connector_id')}, {qn('identity')}) DO NOTHING RETURNING {qn('id')}",
+                values,
+            )
+            row = cursor.fetchone()
+    if row is None:
+        return None
+    return Device(pk=row[0], connector=connector, identity=identity, **issued)
+
+
+def _activate_or_deny(connector: Connector, identity: str, issued: dict, *, token: str | None,
+                      password: str | None, insecure: bool, deny, ip: str) -> Device:  # fmt: skip
+    """Activation with the device locked, checking each condition in turn so that a denial
+    names its reason (and a racing first activation of a presented identity is settled)."""
     with transaction.atomic():
         device = Device.objects.select_for_update().filter(connector=connector, identity=identity).first()
         if device is None:
@@ -230,48 +352,129 @@ def device_activate(
             raise deny(409, "already_provisioned", "device is already provisioned")
         if device.is_expired:
             raise deny(409, "expired", "activation window has expired")
+        if device.lifecycle == Lifecycle.WHITELISTED and device.certificate_fingerprint:
+            raise deny(415, "auth_type_mismatch", "this device authenticates with its TLS client certificate")
         if not _ip_allowed(connector, ip):
             raise deny(403, "ip_not_allowed", f"{ip} is not in the connector's IP whitelist")
-        token = None
-        if auth_type == AuthType.TOKEN:
-            token = credentials.token_new()
-            device.token_hash, device.password_hash = credentials.token_hash(token), ""
+        if token is not None:
+            issued.update(token_hash=credentials.token_hash(token), password_hash="")
         else:
-            device.password_hash, device.token_hash = credentials.password_hash(password), None
-        now = timezone.now()
-        device.auth_type = auth_type
-        device.lifecycle = Lifecycle.PROVISIONED
-        device.activation_deadline = None
-        device.provisioned_at = now
-        device.last_ip = ip or None
-        device.last_seen = now
+            issued.update(token_hash=None, password_hash=credentials.password_hash(password))
+        for name, value in issued.items():
+            setattr(device, name, value)
         # Credentials issued over plain HTTP are not secure: flag the device (devmode).
         device.devmode = device.devmode or insecure
-        device.save(update_fields=[
-            "auth_type", "lifecycle", "activation_deadline", "provisioned_at", "last_ip",
-            "last_seen", "token_hash", "password_hash", "devmode",
-        ])  # fmt: skip
+        device.save(update_fields=[*issued, "devmode"])
+    return device
+
+
+def certificate_refused(*, connector_id: str, identity: str, ip: str, connection_id: str, reason: str,
+                        message: str, status: int = 401, protocol: str = "http") -> DeviceError:  # fmt: skip
+    """A device's client certificate is not accepted: an ``auth_failed`` event saying why (for
+    Logs), and the error to raise (``401 unauthorized`` unless ``status`` says otherwise)."""
+    event_emit(
+        connector_id=connector_id, type=EventType.AUTH_FAILED, identity=identity, ip=ip,
+        protocol=protocol, connection_id=connection_id, payload={"reason": reason, "message": message},
+    )  # fmt: skip
+    return DeviceError("unauthorized" if status == 401 else message, status=status, reason=reason)
+
+
+def device_certificate_provision(
+    *, connector: Connector, identity: str, certificate: str, fingerprint: str, ip: str,
+    connection_id: str = "", protocol: str = "http", insecure: bool = False,
+) -> Device:  # fmt: skip
+    """Provision ``identity`` with the TLS client certificate it presented. Certificate devices
+    make no activation call: their first request provisions them (a ``provisioned`` event; the
+    request's own event follows) and pins the certificate, which later requests must present.
+
+    The caller has checked the certificate itself (CN = ``identity`` in the connector's format,
+    validity dates, the connector's CA when PKI is on). Here the device decides: a whitelisted
+    one provisions with its pinned certificate only (set when whitelisting or by the bulk CSV),
+    or with any when none is pinned; a new identity needs presenter identity and a certificate
+    connector; a revoked device (``reprovision``) may come back with another certificate, never
+    with the revoked one. Refusals are activation's (``provision_denied``, with the statuses of
+    the provisioning table) or ``401`` (``auth_failed``) for the wrong certificate.
+    """
+    deny = lambda status, reason, message: _deny(  # noqa: E731
+        connector, identity=identity, ip=ip, connection_id=connection_id,
+        status=status, reason=reason, message=message,
+    )  # fmt: skip
+    refuse = lambda reason, message: certificate_refused(  # noqa: E731
+        connector_id=connector.pk, identity=identity, ip=ip, connection_id=connection_id,
+        reason=reason, message=message, protocol=protocol,
+    )  # fmt: skip
+    if not transport_allowed(connector, insecure=insecure):
+        raise deny(403, "insecure_transport", INSECURE_TRANSPORT_MESSAGE)
+    if not connector.provisioning_enabled:
+        raise deny(403, "provisioning_disabled", "provisioning is disabled on this connector")
+    with transaction.atomic():
+        # Locked, so that of two first requests with different certificates one pins and the
+        # other is refused.
+        device = Device.objects.select_for_update().filter(connector=connector, identity=identity).first()
+        if device is None:
+            if not connector.presenter_identity:
+                raise deny(404, "not_whitelisted", "identity is not whitelisted")
+            if connector.auth_type != AuthType.CERTIFICATE:
+                raise deny(
+                    415, "auth_type_mismatch", "this connector does not use certificate authentication"
+                )
+            device = Device(connector=connector, identity=identity)
+            try:
+                with transaction.atomic():
+                    device.save()
+            except IntegrityError:
+                device = Device.objects.select_for_update().get(connector=connector, identity=identity)
+        device.connector = connector
+        pinned = device.certificate_fingerprint
+        if device.locked:
+            raise deny(403, "locked", "device is locked")
+        if device.lifecycle == Lifecycle.PROVISIONED:
+            if device.auth_type == AuthType.CERTIFICATE and pinned == fingerprint:
+                return device  # a concurrent first request with this certificate provisioned it
+            raise refuse("certificate_mismatch", "the device is provisioned with other credentials")
+        if device.lifecycle == Lifecycle.REPROVISION and pinned == fingerprint:
+            raise refuse("certificate_revoked", "this certificate was revoked")
+        if device.lifecycle == Lifecycle.WHITELISTED and pinned and pinned != fingerprint:
+            raise refuse("certificate_mismatch", "the certificate is not the one whitelisted for the device")
+        if device.is_expired:
+            raise deny(409, "expired", "activation window has expired")
+        if not pinned and AuthType.CERTIFICATE not in (device.auth_type, connector.auth_type):
+            raise deny(415, "auth_type_mismatch", "this device does not use certificate authentication")
+        if not _ip_allowed(connector, ip):
+            raise deny(403, "ip_not_allowed", f"{ip} is not in the connector's IP whitelist")
+        now = timezone.now()
+        issued = {
+            "auth_type": AuthType.CERTIFICATE, "lifecycle": Lifecycle.PROVISIONED,
+            "certificate": certificate, "certificate_fingerprint": fingerprint, "token_hash": None,
+            "password_hash": "", "activation_deadline": None, "provisioned_at": now,
+            "last_ip": ip or None, "last_seen": now, "devmode": device.devmode or insecure,
+        }  # fmt: skip
+        for name, value in issued.items():
+            setattr(device, name, value)
+        device.save(update_fields=list(issued))
     event_emit(
         connector_id=connector.pk, type=EventType.PROVISIONED, identity=identity, ip=ip,
-        protocol=protocol, connection_id=connection_id, payload={"auth_type": auth_type},
+        protocol=protocol, connection_id=connection_id,
+        payload={"auth_type": AuthType.CERTIFICATE.value, "fingerprint": fingerprint},
     )  # fmt: skip
-    return device, token
+    return device
 
 
 def device_seen(device: Device, *, ip: str, insecure: bool) -> None:
-    """Note where and when an authenticated device was last seen (and devmode use)."""
-    now = timezone.now()
-    fields = {}
-    if device.last_ip != ip and ip:
-        fields["last_ip"] = ip
-    if device.last_seen is None or (now - device.last_seen).total_seconds() >= _SEEN_RESOLUTION:
-        fields["last_seen"] = now
+    """Note where and when an authenticated device was last seen (and devmode use).
+
+    Last seen/IP go through the batching recorder (``devices.seen``); devmode, a security flag
+    people act on, is written at once."""
     if insecure and not device.devmode:
-        fields["devmode"] = True
-    if fields:
-        Device.objects.filter(pk=device.pk).update(**fields)
-        for key, value in fields.items():
-            setattr(device, key, value)
+        Device.objects.filter(pk=device.pk).update(devmode=True)
+        device.devmode = True
+    now = timezone.now()
+    moved = bool(ip) and device.last_ip != ip
+    if moved or device.last_seen is None or (now - device.last_seen).total_seconds() >= _SEEN_RESOLUTION:
+        seen.recorder.record(device.pk, now, ip or None)
+        device.last_seen = now
+        if moved:
+            device.last_ip = ip
 
 
 def _check_values(values: dict[str, str], rules: dict[str, ResourceRules]) -> None:
@@ -383,6 +586,11 @@ def device_write(
         payload=[{"timestamp": timestamp, "values": _preview(values)}],
         wake_device_id=device.pk if rows else None,
     )  # fmt: skip
+    if "otau_in" in values and "otau_in" in rules:
+        # A firmware update's progress report (firmware/): status and history of the update.
+        from firmware.services import otau_report_received
+
+        otau_report_received(device=device, value=values["otau_in"])
 
 
 def _preview(values: dict[str, str], limit: int = 1024) -> dict[str, str]:

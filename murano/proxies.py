@@ -1,7 +1,9 @@
-"""Who is really asking: client address and scheme, honouring only trusted proxies."""
+"""Who is really asking: client address, scheme and TLS client certificate, honouring only
+trusted proxies."""
 
 import ipaddress
 from functools import lru_cache
+from urllib.parse import unquote
 
 from django.conf import settings
 
@@ -44,6 +46,20 @@ def client_scheme(peer: str, scheme: str, forwarded_proto: str | None) -> str:
     if forwarded_proto and peer_is_trusted_proxy(peer):
         return forwarded_proto.split(",")[0].strip().lower()
     return scheme
+
+
+def client_certificate(peer: str, forwarded_certificate: str | None) -> str | None:
+    """The TLS client certificate (PEM) a trusted proxy forwarded in ``X-SSL-Client-Cert``
+    (nginx's ``$ssl_client_escaped_cert``: URL-escaped), or None.
+
+    From any other peer the header is ignored: anyone could send one, and a device would then be
+    whoever's certificate it names. The certificate is only a claim even from the proxy: the
+    device API verifies it itself (``connectors.pki``)."""
+    if not forwarded_certificate or not peer_is_trusted_proxy(peer):
+        return None
+    # unquote, not unquote_plus: nginx escapes "+" (base64) as %2B, and a proxy that does not
+    # escape at all sends PEM whose "+" must stay one.
+    return unquote(forwarded_certificate)
 
 
 def _valid(address: str) -> bool:

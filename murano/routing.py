@@ -1,3 +1,12 @@
-"""Websocket routes (the live Logs page adds its consumer here)."""
+"""Websocket routes. Each consumer checks access with the same scoping as the views."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from devices.consumers import ConnectorLogsConsumer
+from jobs.consumers import JobProgressConsumer
+from murano import api as _converters  # noqa: F401  (registers <segment:>)
+
+websocket_urlpatterns: list = [
+    path("ws/connectors/<segment:connector_id>/logs/", ConnectorLogsConsumer.as_asgi()),
+    path("ws/jobs/<segment:job_id>/", JobProgressConsumer.as_asgi()),
+]

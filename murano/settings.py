@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from murano.env import env_bool, env_int, env_list, env_networks, env_str
+from murano.env import env_bool, env_float, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("MURANO_VAR_DIR", str(BASE_DIR / "var")))
@@ -43,13 +43,20 @@ TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 
 # --- Device API -------------------------------------------------------------------------------
 DEVICE_API_DOMAIN = env_str("DEVICE_API_DOMAIN", "devices.localhost").strip(".").lower()
+# Where this deployment's web server answers, for command-line tools (``manage.py logs``).
+MURANO_URL = env_str("MURANO_URL", "http://127.0.0.1:8000")
 DEVICE_DEFAULT_CONNECTOR = env_str("DEVICE_DEFAULT_CONNECTOR")
 # Largest device request body we read (a write may carry several 64 KB values).
 DEVICE_API_MAX_BODY = env_int("DEVICE_API_MAX_BODY", 1024 * 1024, minimum=70_000)
 DEVICE_API_MAX_LONG_POLL_MS = 300_000
+# Largest CSV accepted for a bulk device import (POST .../devices/import/, Device2 identities).
+DEVICE_IMPORT_MAX_BYTES = env_int("DEVICE_IMPORT_MAX_BYTES", 100 * 1024 * 1024, minimum=1024)
 DEVICE_API_THREADS = env_int("DEVICE_API_THREADS", 16, minimum=1)
 # A device counts as online when it was seen this recently (seconds).
 DEVICE_ONLINE_WINDOW = env_int("DEVICE_ONLINE_WINDOW", 300, minimum=1)
+# Devices' last seen/IP are written in batches this often (seconds) by each process; 0 writes
+# each at once. Batching saves a committed UPDATE per device request (see devices/seen.py).
+DEVICE_SEEN_BATCH_SECONDS = env_float("DEVICE_SEEN_BATCH_SECONDS", 0.5, minimum=0)
 # Size of the per-connector ring buffer of recent events shown when the Logs page opens.
 EVENT_BUFFER_SIZE = env_int("EVENT_BUFFER_SIZE", 200, minimum=1)
 # How long a process trusts its cache of connector hostnames and resources (seconds).
@@ -72,6 +79,8 @@ INSTALLED_APPS = [
     "accounts",
     "connectors",
     "devices",
+    "jobs",
+    "firmware",
     "claiming",
     "portal",
 ]
@@ -91,7 +100,9 @@ ROOT_URLCONF = "murano.urls"
 WSGI_APPLICATION = "murano.wsgi.application"
 ASGI_APPLICATION = "murano.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "connectors:connector-list"
+LOGOUT_REDIRECT_URL = "login"
 
 TEMPLATES = [
     {
@@ -172,6 +183,15 @@ else:
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# --- Firmware updates (OTAU) ---------------------------------------------------------------------
+# A device that reports nothing on otau_in for this long after its update was sent (or after its
+# last report) counts as failed (seconds; a rollout may set its own).
+FIRMWARE_DEVICE_TIMEOUT = env_int("FIRMWARE_DEVICE_TIMEOUT", 3600, minimum=10)
+# How often the rollout scheduler looks for silent devices and waves that may start (seconds).
+FIRMWARE_TICK_SECONDS = env_int("FIRMWARE_TICK_SECONDS", 30, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "firmware-rollouts-tick": {"task": "firmware.rollouts_tick", "schedule": float(FIRMWARE_TICK_SECONDS)},
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Accounts ---------------------------------------------------------------------------------
@@ -187,6 +207,76 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+
+# --- E-mail (password resets) ----------------------------------------------------------------
+def _email_settings() -> dict:
+    """Console output unless SMTP is configured, by ``EMAIL_URL`` or by ``EMAIL_HOST`` & co.
+
+    ``EMAIL_URL``: ``smtp://user:password@host:587?tls=1`` (STARTTLS), ``smtps://…`` (implicit
+    TLS), ``console://`` or ``dummy://``; user and password percent-encoded.
+    """
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    url = env_str("EMAIL_URL")
+    if url:
+        parts = urlsplit(url)
+        backends = {
+            "smtp": "django.core.mail.backends.smtp.EmailBackend",
+            "smtps": "django.core.mail.backends.smtp.EmailBackend",
+            "console": "django.core.mail.backends.console.EmailBackend",
+            "dummy": "django.core.mail.backends.dummy.EmailBackend",
+        }
+        if parts.scheme not in backends:
+            raise ImproperlyConfigured(f"EMAIL_URL: unknown scheme {parts.scheme!r} ({', '.join(backends)})")
+        if parts.scheme not in ("smtp", "smtps"):
+            return {"EMAIL_BACKEND": backends[parts.scheme]}
+        if not parts.hostname:
+            raise ImproperlyConfigured("EMAIL_URL: an SMTP URL needs a host name")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ImproperlyConfigured("EMAIL_URL: the port must be a number") from None
+        query = {key: values[-1].lower() for key, values in parse_qs(parts.query).items()}
+        implicit_tls = parts.scheme == "smtps"
+        return {
+            "EMAIL_BACKEND": backends["smtp"],
+            "EMAIL_HOST": parts.hostname,
+            "EMAIL_PORT": port or (465 if implicit_tls else 587),
+            "EMAIL_HOST_USER": unquote(parts.username or ""),
+            "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+            "EMAIL_USE_SSL": implicit_tls,
+            "EMAIL_USE_TLS": not implicit_tls and query.get("tls", "1") in ("1", "true", "yes", "on"),
+        }
+    host = env_str("EMAIL_HOST")
+    if not host:
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    use_ssl = env_bool("EMAIL_USE_SSL", False)
+    use_tls = env_bool("EMAIL_USE_TLS", not use_ssl)
+    if use_ssl and use_tls:
+        raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on")
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": host,
+        "EMAIL_PORT": env_int("EMAIL_PORT", 465 if use_ssl else 587, minimum=1),
+        "EMAIL_HOST_USER": env_str("EMAIL_HOST_USER"),
+        "EMAIL_HOST_PASSWORD": env_str("EMAIL_HOST_PASSWORD"),
+        "EMAIL_USE_TLS": use_tls,
+        "EMAIL_USE_SSL": use_ssl,
+    }
+
+
+_email = _email_settings()
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _email.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "IoT Connector <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 # --- Files ------------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
@@ -197,6 +287,28 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# S3 (or an S3-compatible server: MinIO, Ceph…) for uploaded files, content items included,
+# when a bucket is named; otherwise local files under MEDIA_ROOT.
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+            "access_key": env_str("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("AWS_SECRET_ACCESS_KEY") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE") or None,
+            "location": env_str("AWS_LOCATION"),
+            # Objects are private: devices and people get them through the platform.
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+# Largest content item (firmware, files for devices): under 64 MB, as in Murano. Enforced while
+# an upload streams in, through the management API, the UI and the device API alike.
+CONTENT_MAX_BYTES = env_int("CONTENT_MAX_BYTES", 64 * 1024 * 1024 - 1, minimum=1024)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
@@ -216,7 +328,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "murano.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "murano.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

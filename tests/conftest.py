@@ -18,6 +18,9 @@ def _fast_user_passwords(settings):
         "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     ]
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    # Tests look at a device's last seen/IP right after its request; tests/devices/test_seen.py
+    # covers the batched writer.
+    settings.DEVICE_SEEN_BATCH_SECONDS = 0
 
 
 @pytest.fixture
@@ -92,3 +95,12 @@ def asgi_device_client(connector):
 
     transport = httpx.ASGITransport(app=application, client=("203.0.113.7", 40000))
     return httpx.AsyncClient(transport=transport, base_url=f"http://{device_host(connector)}")
+
+
+@pytest.fixture
+def handler_threads_do_not_keep_connections(monkeypatch):
+    """ASGI handlers and consumers run in thread pools whose threads would keep their database
+    connections open (CONN_MAX_AGE), which keeps PostgreSQL from dropping the test database."""
+    from django.db import connections
+
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)

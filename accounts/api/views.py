@@ -1,17 +1,45 @@
-"""Personal API tokens: create (key shown once), list (no keys), revoke."""
+"""Management API: personal API tokens, businesses and their members, invitations."""
 
+import datetime
+
+from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.serializers import ApiTokenCreatedSerializer, ApiTokenSerializer
+from accounts import services
+from accounts.api.serializers import (
+    ApiTokenCreatedSerializer,
+    ApiTokenSerializer,
+    BusinessSerializer,
+    InvitationAcceptedSerializer,
+    InvitationAcceptSerializer,
+    InvitationSerializer,
+    MemberAddedSerializer,
+    MemberCreateSerializer,
+    MemberSerializer,
+    MemberUpdateSerializer,
+)
 from accounts.models import ApiToken
-from accounts.services import api_token_create, api_token_delete
+from accounts.selectors import (
+    business_get_for_user,
+    businesses_with_role_for_user,
+    membership_get,
+    membership_list,
+    role_can_administer,
+)
+from murano.api import action_for_method
+from murano.openapi import ErrorSerializer
 
 
 class ApiTokenListView(APIView):
+    """Your personal API tokens (without keys); POST creates one and shows its key once."""
+
     @extend_schema(responses=ApiTokenSerializer(many=True))
     def get(self, request):
         return Response(ApiTokenSerializer(request.user.api_tokens.all(), many=True).data)
@@ -20,14 +48,114 @@ class ApiTokenListView(APIView):
     def post(self, request):
         serializer = ApiTokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token, key = api_token_create(user=request.user, name=serializer.validated_data.get("name", ""))
+        token, key = services.api_token_create(
+            user=request.user, name=serializer.validated_data.get("name", "")
+        )
         data = ApiTokenSerializer(token).data
         data["key"] = key
         return Response(data, status=status.HTTP_201_CREATED)
 
 
 class ApiTokenDetailView(APIView):
+    """Revoke one of your tokens."""
+
     @extend_schema(responses={204: None})
     def delete(self, request, token_id):
-        api_token_delete(token=get_object_or_404(ApiToken, pk=token_id, user=request.user))
+        services.api_token_delete(token=get_object_or_404(ApiToken, pk=token_id, user=request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def business_for_request(request, business_id: int, *, action: str = "read"):
+    """The business named in the URL, if the user may see it (else 404), annotated with their
+    ``role``; ``action="admin"`` also needs the admin role (else 403). Membership is managed
+    by admins only: developers and viewers may look but not change."""
+    business = business_get_for_user(user=request.user, business_id=business_id)
+    if action != "read" and not role_can_administer(business.role):
+        raise exceptions.PermissionDenied("Only business admins may manage members.")
+    return business
+
+
+def _membership_action(request) -> str:
+    return "read" if action_for_method(request.method) == "read" else "admin"
+
+
+class BusinessListView(APIView):
+    """The businesses you belong to, with your role in each."""
+
+    @extend_schema(responses=BusinessSerializer(many=True))
+    def get(self, request):
+        return Response(BusinessSerializer(businesses_with_role_for_user(request.user), many=True).data)
+
+
+class BusinessDetailView(APIView):
+    """One of your businesses, with your role in it."""
+
+    @extend_schema(responses=BusinessSerializer)
+    def get(self, request, business_id):
+        return Response(BusinessSerializer(business_for_request(request, business_id)).data)
+
+
+class MemberListView(APIView):
+    """The business's members; admins add people with POST (new people get an invitation)."""
+
+    @extend_schema(responses=MemberSerializer(many=True))
+    def get(self, request, business_id):
+        business = business_for_request(request, business_id)
+        return Response(MemberSerializer(membership_list(business=business), many=True).data)
+
+    @extend_schema(request=MemberCreateSerializer, responses={201: MemberAddedSerializer})
+    def post(self, request, business_id):
+        business = business_for_request(request, business_id, action="admin")
+        serializer = MemberCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership, token = services.membership_add(business=business, **serializer.validated_data)
+        data = MemberSerializer(membership).data
+        data["invitation"] = None
+        if token is not None:
+            invitation = {
+                "token": token,
+                "accept_url": request.build_absolute_uri(reverse("accounts-api:invitation-accept")),
+                "expires_at": timezone.now() + datetime.timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT),
+            }
+            data["invitation"] = InvitationSerializer(invitation).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetailView(APIView):
+    """One member: read, change role (PATCH) or remove (DELETE); the last admin stays."""
+
+    def _membership(self, request, business_id, member_id):
+        business = business_for_request(request, business_id, action=_membership_action(request))
+        return membership_get(business=business, membership_id=member_id)
+
+    @extend_schema(responses=MemberSerializer)
+    def get(self, request, business_id, member_id):
+        return Response(MemberSerializer(self._membership(request, business_id, member_id)).data)
+
+    @extend_schema(request=MemberUpdateSerializer, responses=MemberSerializer)
+    def patch(self, request, business_id, member_id):
+        membership = self._membership(request, business_id, member_id)
+        serializer = MemberUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.membership_update(membership=membership, role=serializer.validated_data["role"])
+        return Response(MemberSerializer(membership).data)
+
+    @extend_schema(responses={204: None, 400: OpenApiResponse(ErrorSerializer, "The business's last admin.")})
+    def delete(self, request, business_id, member_id):
+        services.membership_remove(membership=self._membership(request, business_id, member_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationAcceptView(APIView):
+    """An invited person chooses their password with the invitation token (no login needed)."""
+
+    # The token is the credential; whatever Authorization header comes along is irrelevant.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=InvitationAcceptSerializer, responses={200: InvitationAcceptedSerializer})
+    def post(self, request):
+        serializer = InvitationAcceptSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.invitation_accept(**serializer.validated_data)
+        return Response(InvitationAcceptedSerializer({"email": user.email}).data)

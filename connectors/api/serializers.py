@@ -38,15 +38,32 @@ class ProvisioningSerializer(serializers.Serializer):
 
 
 class PkiSerializer(serializers.Serializer):
-    enabled = serializers.BooleanField(source="pki_enabled", required=False)
+    """Client certificates of devices (docs/tls.md): the CA they must chain to, CSR signing."""
+
+    enabled = serializers.BooleanField(
+        source="pki_enabled", required=False,
+        help_text="device certificates must chain to ca_certificate (needs one)",
+    )  # fmt: skip
     ca_certificate = serializers.CharField(
-        source="pki_ca_certificate", required=False, allow_blank=True, max_length=64 * 1024
-    )
+        source="pki_ca_certificate", required=False, allow_blank=True, max_length=64 * 1024,
+        help_text="PEM of the client CA: a CA certificate (basicConstraints CA=true), not expired",
+    )  # fmt: skip
     ca_private_key = serializers.CharField(
         source="pki_ca_private_key", write_only=True, required=False, allow_blank=True,
         max_length=64 * 1024,
+        help_text="write-only PEM of the CA's key (no passphrase), encrypted at rest; needed by sign_csr",
     )  # fmt: skip
-    sign_csr = serializers.BooleanField(source="pki_sign_csr", required=False)
+    sign_csr = serializers.BooleanField(
+        source="pki_sign_csr", required=False,
+        help_text='sign CSRs given when whitelisting ({"auth": {"type": "csr", "key": "<CSR PEM>"}})',
+    )  # fmt: skip
+
+
+class FirmwareSettingsSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(
+        source="firmware_update_enabled", required=False,
+        help_text="firmware updates (OTAU) through the config_otau and otau_in resources",
+    )  # fmt: skip
 
 
 class ConnectorSerializer(serializers.ModelSerializer):
@@ -63,12 +80,13 @@ class ConnectorSerializer(serializers.ModelSerializer):
     identity_format = IdentityFormatSerializer(source="*", required=False)
     provisioning = ProvisioningSerializer(source="*", required=False)
     pki = PkiSerializer(source="*", required=False)
+    firmware = FirmwareSettingsSerializer(source="*", required=False)
 
     class Meta:
         model = Connector
         fields = [
             "id", "name", "description", "business", "device_host", "hostnames", "protocol",
-            "identity_format", "provisioning", "pki", "created_at", "updated_at",
+            "identity_format", "provisioning", "pki", "firmware", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
 

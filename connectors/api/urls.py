@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from connectors.api import views
+from connectors.api import pki, views
 from murano import api as _converters  # noqa: F401  (registers <segment:> and <rest:>)
 
 app_name = "connectors-api"
@@ -12,4 +12,6 @@ urlpatterns = [
     path(_connector, views.ConnectorDetailView.as_view(), name="connector-detail"),
     path(_connector + "resources/", views.ResourceListView.as_view(), name="resource-list"),
     path(_connector + "resources/<rest:alias>/", views.ResourceDetailView.as_view(), name="resource-detail"),
+    path(_connector + "pki/generate-ca/", pki.CaGenerateView.as_view(), name="connector-ca-generate"),
+    path(_connector + "content/", include("connectors.api.content_urls")),
 ]

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Validate deploy/nginx/murano.conf with `nginx -t` without installing it: a throw-away main
-# config includes it, with self-signed certificates standing in for the real ones.
+# config includes it, with self-signed certificates standing in for the real ones. The local
+# template of `make run-tls` (local-tls.conf.template) is rendered and checked too.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
@@ -28,3 +29,10 @@ http {
 }
 CONF
 nginx -t -p "$tmp" -c "$tmp/nginx.conf"
+mkdir -p "$tmp/local/tmp"
+sed -e "s#{{prefix}}#$tmp/local#g" -e "s#{{user}}##" -e "s#{{listen}}#127.0.0.1:8443#" \
+    -e "s#{{upstream}}#127.0.0.1:8000#" -e "s#{{access_log}}#off#" \
+    -e "s#{{certificate}}#$tmp/ssl/devices.example.com.fullchain.pem#" \
+    -e "s#{{certificate_key}}#$tmp/ssl/devices.example.com.key#" \
+    "$here/local-tls.conf.template" > "$tmp/local/nginx.conf"
+nginx -t -p "$tmp/local" -c "$tmp/local/nginx.conf"

@@ -4,23 +4,54 @@ Thin adapters over the same services and selectors as the ``/api/v1`` routes, an
 Murano's shapes and status codes (204 on whitelist/update, 205 on delete).
 """
 
-from drf_spectacular.utils import extend_schema
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.db.models import prefetch_related_objects
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from connectors import services as connector_services
+from connectors.api.serializers import ConnectorSerializer, ResourceSerializer, ResourceUpdateSerializer
+from connectors.models import Connector, Resource
 from devices import services
 from devices.api.serializers import (
     AuthInputSerializer,
+    Device2GatewaySerializer,
+    Device2PageSerializer,
     Device2Serializer,
     DeviceState,
     DeviceUpdateSerializer,
+    IssuedCertificateSerializer,
     TagSerializer,
 )
-from devices.api.views import connector_rules, update_from_payload, whitelist_from_payload
-from devices.models import Device
+from devices.api.views import (
+    connector_rules,
+    issued_certificate,
+    update_from_payload,
+    whitelist_from_payload,
+)
+from devices.filters import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    device_list_query,
+    device_offset_page,
+    device_tags,
+    parse_int,
+    parse_limit,
+)
+from devices.models import Device, Status
 from devices.selectors import datetime_to_us, device_get, device_is_online, device_state
 from murano.api import action_for_method, connector_for_request
+
+# Offsets past this are refused: a client paging that deep wants the cursor list of /api/v1.
+MAX_OFFSET = 10_000_000
+_LIMIT_HELP = f"1–{MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}"
+_ABSENT = object()
+# Resources one gateway PATCH may define, change or remove.
+MAX_RESOURCE_CHANGES = 1000
 
 
 class Device2WhitelistSerializer(serializers.Serializer):
@@ -29,7 +60,10 @@ class Device2WhitelistSerializer(serializers.Serializer):
     tags = TagSerializer(many=True, required=False)
 
 
-def device2_representation(device: Device, rules) -> dict:
+def device2_representation(device: Device, rules, tags: list[dict] | None = None) -> dict:
+    """Murano's ``getIdentity`` shape. ``tags``: the device's tags when a list loaded them."""
+    if tags is None:
+        tags = [{"name": t.name, "value": t.value} for t in device.tags.order_by("name", "value")]
     return {
         "identity": device.identity,
         "auth": {"type": device.auth_type or None},
@@ -41,7 +75,7 @@ def device2_representation(device: Device, rules) -> dict:
         "lastseen": datetime_to_us(device.last_seen),
         "status": device.status,
         "online": device_is_online(device),
-        "tags": [{"name": t.name, "value": t.value} for t in device.tags.order_by("name", "value")],
+        "tags": tags,
     }
 
 
@@ -51,14 +85,22 @@ class Device2IdentityView(APIView):
     def _connector(self, request, connector_id):
         return connector_for_request(request, connector_id, action=action_for_method(request.method))
 
-    @extend_schema(request=Device2WhitelistSerializer, responses={204: None})
+    @extend_schema(
+        request=Device2WhitelistSerializer,
+        responses={204: None, 200: IssuedCertificateSerializer},
+        description="Whitelist the identity (204). With a CSR (`auth.type` `csr`, `auth.key` its PEM) "
+        'the connector signs it and answers 200 with `{"certificate": "<PEM>"}`.',
+    )
     def put(self, request, connector_id, identity):
         connector = self._connector(request, connector_id)
         serializer = Device2WhitelistSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         if Device.objects.filter(connector=connector, identity=identity).exists():
             raise exceptions.ValidationError({"identity": ["this identity is already whitelisted"]})
-        whitelist_from_payload(connector, {**serializer.validated_data, "identity": identity})
+        device = whitelist_from_payload(connector, {**serializer.validated_data, "identity": identity})
+        issued = issued_certificate(device, serializer.validated_data)
+        if issued is not None:
+            return Response(issued, status=status.HTTP_200_OK)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses=Device2Serializer)
@@ -101,3 +143,123 @@ class Device2StateView(APIView):
         device = device_get(connector=connector, identity=identity)
         services.device_state_set(device=device, values=request.data, rules=connector_rules(connector))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class Device2IdentityListView(APIView):
+    """Murano's ``listIdentities``: a page of identities by offset, in identity order."""
+
+    @extend_schema(
+        description=(
+            "Identities of the connector in identity order, `offset`/`limit` paged as in Murano; "
+            "`mayLoadMore` tells whether another page follows. Filters as on "
+            "`GET /api/v1/connectors/<id>/devices/`: `status`, `identity` (prefix), `tag` (`name` or "
+            "`name:value`, repeat for AND), and also `q` and `ip`. For deep paging through large "
+            "fleets use that cursor-paginated list instead."
+        ),
+        parameters=[
+            OpenApiParameter("limit", OpenApiTypes.INT, description=_LIMIT_HELP),
+            OpenApiParameter("offset", OpenApiTypes.INT, description=f"0–{MAX_OFFSET:,}, default 0"),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
+            OpenApiParameter("identity", OpenApiTypes.STR, description="identity prefix"),
+            OpenApiParameter(
+                "tag", {"type": "array", "items": {"type": "string"}}, explode=True,
+                description="`name` or `name:value`; repeat for AND",
+            ),
+            OpenApiParameter("q", OpenApiTypes.STR, description="substring of the identity, any case"),
+            OpenApiParameter("ip", OpenApiTypes.STR, description="last IP: an address or a CIDR network"),
+        ],
+        responses=Device2PageSerializer,
+        operation_id="api1_service_device2_identity_list",
+    )  # fmt: skip
+    def get(self, request, connector_id):
+        connector = connector_for_request(request, connector_id)
+        params = request.query_params
+        _, devices = device_list_query(connector, params, accept=("status", "identity", "q", "tag", "ip"))
+        limit = parse_limit(params)
+        offset = parse_int(params, "offset", default=0, minimum=0, maximum=MAX_OFFSET)
+        page, more = device_offset_page(devices, offset=offset, limit=limit)
+        prefetch_related_objects(page, "states")
+        rules, tags = connector_rules(connector), device_tags(page)
+        return Response(
+            {
+                "devices": [device2_representation(d, rules, tags[d.pk]) for d in page],
+                "mayLoadMore": more,
+            }
+        )
+
+
+def gateway_settings(connector: Connector) -> dict:
+    """Murano's ``getGatewaySettings``: the connector's device-facing settings and resources."""
+    return Device2GatewaySerializer(connector).data
+
+
+def _resource_changes(connector: Connector, changes) -> None:
+    """Define, change or (``null``) remove resources by alias, with the resource services."""
+    if not isinstance(changes, dict):
+        raise exceptions.ValidationError({"resources": ["must be an object of alias: resource (or null)"]})
+    if len(changes) > MAX_RESOURCE_CHANGES:
+        raise exceptions.ValidationError({"resources": [f"at most {MAX_RESOURCE_CHANGES} aliases at once"]})
+    existing = {r.alias: r for r in Resource.objects.filter(connector=connector, alias__in=list(changes))}
+    for alias, fields in changes.items():
+        resource = existing.get(alias)
+        try:
+            if fields is None:
+                if resource is not None:
+                    connector_services.resource_delete(resource=resource)
+                continue
+            if not isinstance(fields, dict):
+                raise exceptions.ValidationError(["must be an object, or null to remove the resource"])
+            if resource is None:
+                serializer = ResourceSerializer(data={**fields, "alias": alias})
+                serializer.is_valid(raise_exception=True)
+                connector_services.resource_create(connector=connector, **serializer.validated_data)
+            else:
+                serializer = ResourceUpdateSerializer(resource, data=fields, partial=True)
+                serializer.is_valid(raise_exception=True)
+                connector_services.resource_update(resource=resource, **serializer.validated_data)
+        except exceptions.ValidationError as exc:
+            raise exceptions.ValidationError({"resources": {alias: exc.detail}}) from None
+        except DjangoValidationError as exc:
+            detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+            raise exceptions.ValidationError({"resources": {alias: detail}}) from None
+
+
+class Device2GatewayView(APIView):
+    """Murano's gateway settings: ``protocol``, ``identity_format``, ``provisioning`` and
+    ``resources`` of the connector (the same settings as ``/api/v1/connectors/<id>/``)."""
+
+    @extend_schema(responses=Device2GatewaySerializer)
+    def get(self, request, connector_id):
+        connector = connector_for_request(request, connector_id)
+        return Response(gateway_settings(connector))
+
+    @extend_schema(
+        description=(
+            "Change settings key by key, as `PATCH /api/v1/connectors/<id>/` does. `resources` maps "
+            "aliases to resource fields: a new alias is defined, an existing one changed, `null` "
+            "removes it; aliases not named stay as they are. All or nothing: on any error nothing "
+            "changes."
+        ),
+        request=Device2GatewaySerializer,
+        responses=Device2GatewaySerializer,
+    )
+    def patch(self, request, connector_id):
+        connector = connector_for_request(request, connector_id, action="write")
+        serializer = Device2GatewaySerializer(connector, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        changes = dict(serializer.validated_data)
+        with transaction.atomic():
+            resources = changes.pop("resources", _ABSENT)
+            if changes:
+                try:
+                    connector_services.connector_update(connector=connector, changes=changes)
+                except DjangoValidationError as exc:
+                    if not hasattr(exc, "error_dict"):
+                        raise
+                    raise exceptions.ValidationError(
+                        ConnectorSerializer.api_errors(exc.message_dict)
+                    ) from None
+            if resources is not _ABSENT:
+                _resource_changes(connector, resources)
+        connector.refresh_from_db()
+        return Response(gateway_settings(connector))

@@ -4,7 +4,14 @@ from typing import TypedDict
 
 from rest_framework import serializers
 
-from connectors.models import AuthType
+from connectors.api.serializers import (
+    IdentityFormatSerializer,
+    ProtocolSerializer,
+    ProvisioningSerializer,
+    ResourceSerializer,
+)
+from connectors.models import AuthType, Connector
+from connectors.selectors import resource_list
 from devices.models import Device, Status, ValuePoint
 from devices.selectors import datetime_to_us, device_is_online
 from devices.services import MAX_TIMESTAMP_US
@@ -59,6 +66,9 @@ class DeviceSerializer(serializers.ModelSerializer):
         return device_is_online(device)
 
     def get_tags(self, device) -> list[dict]:
+        loaded = self.context.get("tags")  # a list page loads its tags in one query
+        if loaded is not None:
+            return loaded[device.pk]
         return [{"name": t.name, "value": t.value} for t in device.tags.all()]
 
     def get_activation_deadline(self, device) -> int | None:
@@ -68,8 +78,16 @@ class DeviceSerializer(serializers.ModelSerializer):
 class DevicePageSerializer(serializers.Serializer):
     """One page of the device list; follow ``next`` (a cursor URL) for the following one."""
 
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
+    next = serializers.URLField(allow_null=True, help_text="the following page, null on the last")
+    previous = serializers.URLField(allow_null=True, help_text="the page before, null on the first")
+    count = serializers.IntegerField(
+        allow_null=True,
+        help_text="devices matching the filters, on the first page only (null on later pages)",
+    )
+    count_is_estimate = serializers.BooleanField(
+        allow_null=True,
+        help_text="true when count is the database's estimate (past 10,000 matches), not exact",
+    )
     results = DeviceSerializer(many=True)
 
 
@@ -89,6 +107,48 @@ class Device2Serializer(serializers.Serializer):
     tags = TagSerializer(many=True)
 
 
+class Device2PageSerializer(serializers.Serializer):
+    """Murano's ``listIdentities`` answer: a page of identities and whether more follow."""
+
+    devices = Device2Serializer(many=True)
+    mayLoadMore = serializers.BooleanField()  # noqa: N815  (Murano's spelling)
+
+
+class _ResourcesByAlias(serializers.DictField):
+    """The connector's resources as ``{alias: resource}``."""
+
+    def get_attribute(self, connector):
+        return {resource.alias: resource for resource in resource_list(connector=connector)}
+
+
+class Device2GatewaySerializer(serializers.ModelSerializer):
+    """Murano's gateway settings: the connector's device-facing settings (validated by the
+    connector's own serializers) and its resources by alias."""
+
+    fqdn = serializers.CharField(source="device_host", read_only=True, help_text="where devices connect")
+    protocol = ProtocolSerializer(source="*", required=False)
+    identity_format = IdentityFormatSerializer(source="*", required=False)
+    provisioning = ProvisioningSerializer(source="*", required=False)
+    resources = _ResourcesByAlias(
+        child=ResourceSerializer(allow_null=True),
+        required=False,
+        help_text="alias → resource (as in /api/v1/connectors/<id>/resources/); in a PATCH, null removes it",
+    )
+
+    class Meta:
+        model = Connector
+        fields = ["fqdn", "protocol", "identity_format", "provisioning", "resources"]
+
+    def to_internal_value(self, data):
+        # Resources are checked alias by alias by the view: whether an alias is created or
+        # changed depends on what exists.
+        if not isinstance(data, dict) or "resources" not in data:
+            return super().to_internal_value(data)
+        validated = super().to_internal_value({k: v for k, v in data.items() if k != "resources"})
+        validated["resources"] = data["resources"]
+        return validated
+
+
 class StateEntry(TypedDict):
     """One alias of a device's state: last reported value, cloud value, µs timestamp."""
 
@@ -105,3 +165,9 @@ class ValuePointSerializer(serializers.ModelSerializer):
     class Meta:
         model = ValuePoint
         fields = ["alias", "timestamp", "value"]
+
+
+class IssuedCertificateSerializer(serializers.Serializer):
+    """The answer to a whitelisting with a CSR (``auth.type = "csr"``), as the Murano CLI prints it."""
+
+    certificate = serializers.CharField(help_text="PEM of the device certificate the connector issued")

@@ -1,11 +1,10 @@
 """Management API: devices of a connector, their state and history."""
 
-from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from connectors import runtime
@@ -17,10 +16,23 @@ from devices.api.serializers import (
     DeviceSerializer,
     DeviceState,
     DeviceUpdateSerializer,
+    IssuedCertificateSerializer,
     ValuePointSerializer,
 )
-from devices.models import Device, DeviceTag, Status
-from devices.selectors import device_get, device_history, device_state, status_q
+from devices.filters import (
+    DEFAULT_ORDERING,
+    DEFAULT_PAGE_SIZE,
+    EXACT_COUNT_LIMIT,
+    MAX_PAGE_SIZE,
+    MAX_TAG_FILTERS,
+    ORDERINGS,
+    DeviceFilter,
+    device_tags,
+    parse_cursor,
+    parse_limit,
+)
+from devices.models import Device, Status
+from devices.selectors import device_get, device_history, device_state
 from murano.api import action_for_method, connector_for_request
 
 
@@ -29,10 +41,9 @@ def connector_rules(connector):
 
 
 def whitelist_from_payload(connector, data) -> Device:
-    """Shared by ``POST .../devices/`` and Device2 ``PUT .../identity/<id>``."""
+    """Shared by ``POST .../devices/`` and Device2 ``PUT .../identity/<id>``. With
+    ``auth.type = "csr"`` the connector signs the CSR (``issued_certificate`` is the answer)."""
     auth = data.get("auth") or {}
-    if auth.get("type") == "csr":
-        raise exceptions.ValidationError({"auth": ["CSR signing is not available on this connector."]})
     return services.device_whitelist(
         connector=connector,
         identity=data["identity"],
@@ -44,6 +55,21 @@ def whitelist_from_payload(connector, data) -> Device:
     )
 
 
+def issued_certificate(device, data) -> dict | None:
+    """``{"certificate": "<PEM>"}`` when the whitelisting sent a CSR, else None."""
+    if (data.get("auth") or {}).get("type") == services.CSR:
+        return {"certificate": device.certificate}
+    return None
+
+
+# POST .../devices/ answers the device, or the certificate issued for a CSR.
+WHITELISTED_RESPONSE = PolymorphicProxySerializer(
+    component_name="DeviceWhitelisted",
+    serializers=[DeviceSerializer, IssuedCertificateSerializer],
+    resource_type_field_name=None,
+)
+
+
 def update_from_payload(device, data) -> Device:
     """Shared by ``PATCH .../devices/<id>/`` and Device2 ``PATCH .../identity/<id>``."""
     auth = data.get("auth") or {}
@@ -52,21 +78,47 @@ def update_from_payload(device, data) -> Device:
     )
 
 
-class DevicePagination(CursorPagination):
-    ordering = "identity"
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 1000
+LIST_DESCRIPTION = f"""
+The connector's devices, a page at a time (follow `next` / `previous`: cursor links that keep
+the filters). Filters combine with AND:
+
+- `status`: the displayed status (`locked` wins over the others, then `expired`, `devmode`);
+- `identity`: identities starting with this text; `q`: identities containing it (any case);
+- `tag`: `name` (any value) or `name:value` (split on the first `:`, the value may hold more);
+  repeat it to require every tag (at most {MAX_TAG_FILTERS});
+- `ip`: the last IP address, exactly (`10.0.0.7`) or within a network (`10.0.0.0/8`, IPv6 too);
+- `ordering`: {", ".join(f"`{name}`" for name in ORDERINGS)}. Devices never seen sort as older
+  than every seen device: last for `-last_seen`, first for `last_seen`. Ties break by creation.
+
+**Counts.** Only the first page (no `cursor`) carries `count`: exact up to
+{EXACT_COUNT_LIMIT:,} matches, otherwise the database's estimate, with `count_is_estimate: true`.
+Later pages answer `count: null`, so paging through a large fleet never counts it again.
+
+A malformed parameter answers `400` naming it, e.g. `{{"ip": ["..."]}}`.
+"""
 
 
 class DeviceListView(APIView):
-    """Devices of a connector (cursor-paginated by identity); POST whitelists one."""
+    """Devices of a connector: filtered, ordered, cursor-paginated (``devices/filters.py``);
+    POST whitelists one."""
 
     @extend_schema(
+        description=LIST_DESCRIPTION,
         parameters=[
             OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
             OpenApiParameter("identity", OpenApiTypes.STR, description="identity prefix"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="page size, 1–1000 (default 100)"),
+            OpenApiParameter("q", OpenApiTypes.STR, description="substring of the identity, any case"),
+            OpenApiParameter(
+                "tag",
+                {"type": "array", "items": {"type": "string"}},
+                explode=True,
+                description="`name` or `name:value`; repeat for AND",
+            ),
+            OpenApiParameter("ip", OpenApiTypes.STR, description="last IP: an address or a CIDR network"),
+            OpenApiParameter("ordering", OpenApiTypes.STR, enum=list(ORDERINGS), default=DEFAULT_ORDERING),
+            OpenApiParameter(
+                "limit", OpenApiTypes.INT, description=f"1–{MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}"
+            ),
             OpenApiParameter("cursor", OpenApiTypes.STR, description="from a page's next/previous URL"),
         ],
         responses=DevicePageSerializer,
@@ -74,28 +126,39 @@ class DeviceListView(APIView):
     )
     def get(self, request, connector_id):
         connector = connector_for_request(request, connector_id)
-        devices = Device.objects.filter(connector=connector).prefetch_related(
-            Prefetch("tags", queryset=DeviceTag.objects.order_by("name", "value"))
+        params = request.query_params
+        device_filter = DeviceFilter.from_params(params)
+        limit, cursor = parse_limit(params), parse_cursor(params)
+        page = device_filter.page(connector, cursor=cursor, limit=limit)
+        count, is_estimate = (None, None)
+        if cursor is None:
+            count, is_estimate = device_filter.count(connector, first_page=page)
+        url = request.build_absolute_uri()
+        return Response(
+            {
+                "next": _page_url(url, page.next_cursor),
+                "previous": _page_url(url, page.previous_cursor),
+                "count": count,
+                "count_is_estimate": is_estimate,
+                "results": DeviceSerializer(
+                    page.devices, many=True, context={"tags": device_tags(page.devices)}
+                ).data,
+            }
         )
-        prefix = _text_param(request, "identity")
-        if prefix:
-            devices = devices.filter(identity__startswith=prefix)
-        wanted = request.query_params.get("status")
-        if wanted:
-            if wanted not in Status.values:
-                raise exceptions.ValidationError({"status": [f"must be one of {', '.join(Status.values)}"]})
-            devices = devices.filter(status_q(wanted))
-        paginator = DevicePagination()
-        page = paginator.paginate_queryset(devices, request, view=self)
-        return paginator.get_paginated_response(DeviceSerializer(page, many=True).data)
 
-    @extend_schema(request=DeviceCreateSerializer, responses={201: DeviceSerializer})
+    @extend_schema(
+        request=DeviceCreateSerializer,
+        responses={201: WHITELISTED_RESPONSE},
+        description='Whitelist one device. With `{"auth": {"type": "csr", "key": "<CSR PEM>"}}` the '
+        'connector\'s CA signs the CSR (CN = identity) and the answer is `{"certificate": "<PEM>"}`.',
+    )
     def post(self, request, connector_id):
         connector = connector_for_request(request, connector_id, action="write")
         serializer = DeviceCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         device = whitelist_from_payload(connector, serializer.validated_data)
-        return Response(DeviceSerializer(device).data, status=status.HTTP_201_CREATED)
+        issued = issued_certificate(device, serializer.validated_data)
+        return Response(issued or DeviceSerializer(device).data, status=status.HTTP_201_CREATED)
 
 
 class DeviceDetailView(APIView):
@@ -142,6 +205,10 @@ class DeviceStateView(APIView):
         rules = connector_rules(connector)
         services.device_state_set(device=device, values=request.data, rules=rules)
         return Response(device_state(device=device, rules=rules))
+
+
+def _page_url(url: str, cursor: str | None) -> str | None:
+    return replace_query_param(url, "cursor", cursor) if cursor else None
 
 
 def _text_param(request, name) -> str | None:

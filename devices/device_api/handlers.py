@@ -8,19 +8,20 @@ waits for a wake-up and calls ``long_poll_check`` / ``long_poll_expired``.
 import base64
 import binascii
 import logging
+import random
 import time
-import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils.http import http_date
 
-from connectors import runtime
-from connectors.identity import IDENTITY_MAX_LENGTH
-from connectors.models import Connector
+from connectors import pki, runtime
+from connectors.identity import IDENTITY_MAX_LENGTH, IdentityFormat
+from connectors.models import AuthType, Connector
 from connectors.values import ResourceRules
 from devices import credentials, services
 from devices.device_api.protocol import (
+    STREAMED_UPLOAD_PATH,
     BadRequest,
     DeviceRequest,
     DeviceResponse,
@@ -36,7 +37,7 @@ from devices.device_api.protocol import (
 )
 from devices.errors import DeviceError
 from devices.events import EventType, event_emit, now_us
-from devices.models import Device
+from devices.models import Device, Lifecycle
 from devices.selectors import device_for_token, device_read
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,16 @@ def handle(request: DeviceRequest) -> DeviceResponse | LongPollWait:
         return text(exc.status, exc.message)
 
 
+def _connection_id() -> str:
+    # Correlates a request's events in Logs; not a secret. The random module (reseeded in every
+    # forked worker) instead of uuid4: os.urandom is a system call, measurably slow on the
+    # device API's hot path in virtual machines.
+    return f"{random.getrandbits(64):016x}"
+
+
+_CONTENT_PATHS = ("/provision/download", STREAMED_UPLOAD_PATH)
+
+
 def _method(request: DeviceRequest, *allowed: str) -> None:
     if request.method not in allowed:
         raise BadRequest("method not allowed", 405, [("Allow", ", ".join(allowed))])
@@ -94,15 +105,23 @@ def _route(request: DeviceRequest):
     if path == "/timestamp":
         _method(request, "GET", "HEAD")
         return text(200, str(int(time.time())))
-    if path not in ("/provision/activate", "/onep:v1/stack/alias", "/onep:v1/stack/record"):
+    if path not in ("/provision/activate", "/onep:v1/stack/alias", "/onep:v1/stack/record", *_CONTENT_PATHS):
         return text(404, "not found")
     connector_id = runtime.connector_id_for_host(host_name(request.header("host")))
     if connector_id is None:
         return text(404, "unknown connector host")
-    ctx = Context(request=request, connector_id=connector_id, connection_id=uuid.uuid4().hex[:16])
+    ctx = Context(request=request, connector_id=connector_id, connection_id=_connection_id())
     if path == "/provision/activate":
         _method(request, "POST")
         return _activate(ctx)
+    if path in _CONTENT_PATHS:
+        from devices.device_api import content  # it builds on this module's authentication
+
+        if path == "/provision/download":
+            _method(request, "GET", "HEAD")
+            return content.download(ctx)
+        _method(request, "POST")
+        return content.upload(ctx)
     if path == "/onep:v1/stack/record":
         _method(request, "POST")
         return _record(ctx)
@@ -144,9 +163,11 @@ def _auth_failed(ctx: Context, reason: str, identity: str = "") -> DeviceError:
     return DeviceError("unauthorized", status=401)
 
 
-def _authenticate(ctx: Context) -> Device:
-    """The device behind the request's credentials, checked for lock and transport."""
+def _authenticate(ctx: Context, read_aliases: list[str] = ()) -> tuple[Device, dict | None]:
+    """The device behind the request's credentials, checked for lock and transport, and the
+    state rows of ``read_aliases`` when they came with it (else None: ``device_read`` loads)."""
     request = ctx.request
+    states = None
     token = request.header("x-exosite-cik")
     authorization = request.header("authorization")
     device = None
@@ -154,7 +175,7 @@ def _authenticate(ctx: Context) -> Device:
         token = token.strip()
         if not credentials.token_is_well_formed(token):
             raise _auth_failed(ctx, "malformed_token")
-        device = device_for_token(credentials.token_hash(token))
+        device, states = device_for_token(credentials.token_hash(token), read_aliases=read_aliases)
         if device is None or device.connector_id != ctx.connector_id:
             raise _auth_failed(ctx, "unknown_token")
     elif authorization and authorization[:6].lower() == "basic ":
@@ -167,6 +188,8 @@ def _authenticate(ctx: Context) -> Device:
         device, identity = _password_device(ctx, decoded)
         if device is None:
             raise _auth_failed(ctx, "bad_password", identity)
+    elif request.client_certificate is not None:
+        device = _certificate_device(ctx)
     else:
         raise _auth_failed(ctx, "no_credentials")
     if device.locked:
@@ -177,7 +200,7 @@ def _authenticate(ctx: Context) -> Device:
         raise DeviceError("device is locked", status=403)
     _require_transport(ctx, device.connector)
     services.device_seen(device, ip=ctx.ip, insecure=ctx.insecure)
-    return device
+    return device, states if read_aliases else None
 
 
 def _password_device(ctx: Context, credentials_text: str) -> tuple[Device | None, str]:
@@ -209,6 +232,66 @@ def _password_device(ctx: Context, credentials_text: str) -> tuple[Device | None
     return None, named
 
 
+def _certificate_device(ctx: Context) -> Device:
+    """The device named by the TLS client certificate a trusted proxy forwarded: identity = the
+    subject's CN, in the connector's identity format. The certificate is checked here, whatever
+    the proxy thought of it: validity dates, usable for client authentication, and with PKI on,
+    a chain to the connector's CA. A provisioned device must present its pinned certificate; any
+    other device provisions with this one (``services.device_certificate_provision``)."""
+
+    def refuse(problem: pki.CertificateProblem, identity: str = "", status: int = 401) -> DeviceError:
+        return services.certificate_refused(
+            connector_id=ctx.connector_id, identity=identity, ip=ctx.ip, connection_id=ctx.connection_id,
+            reason=problem.reason, message=f"client certificate {problem.message}", status=status,
+        )  # fmt: skip
+
+    try:
+        chain = pki.client_chain_load(ctx.request.client_certificate)
+    except pki.CertificateProblem as problem:
+        raise refuse(problem, status=400) from None
+    leaf = chain[0]
+    identity = pki.common_name(leaf) or ""
+    # Any connector's rules first (length, characters): only then may it reach the database.
+    unfit = IdentityFormat().check(identity) if identity else "is missing (it must be the identity)"
+    if unfit:
+        raise refuse(
+            pki.CertificateProblem("identity_format", f"CN: {unfit}"), identity[:IDENTITY_MAX_LENGTH]
+        )
+    device = (
+        Device.objects.select_related("connector")
+        .filter(connector_id=ctx.connector_id, identity=identity)
+        .first()
+    )
+    connector = device.connector if device else Connector.objects.filter(pk=ctx.connector_id).first()
+    if connector is None:
+        raise DeviceError("unknown connector host", status=404)
+    unfit = connector.identity_format.check(identity)
+    if unfit:
+        raise refuse(pki.CertificateProblem("identity_format", f"CN: {unfit}"), identity)
+    try:
+        pki.client_certificate_verify(
+            chain, ca_certificate=connector.pki_ca_certificate if connector.pki_enabled else ""
+        )
+    except pki.CertificateProblem as problem:
+        raise refuse(problem, identity) from None
+    fingerprint = pki.fingerprint(leaf)
+    if device is not None and device.lifecycle == Lifecycle.PROVISIONED:
+        if device.auth_type != AuthType.CERTIFICATE:
+            raise refuse(
+                pki.CertificateProblem("auth_type_mismatch", "is not how this device authenticates"), identity
+            )
+        if device.certificate_fingerprint != fingerprint:
+            raise refuse(
+                pki.CertificateProblem("certificate_mismatch", "is not the device's pinned certificate"),
+                identity,
+            )
+        return device
+    return services.device_certificate_provision(
+        connector=connector, identity=identity, certificate=pki.certificate_pem(leaf),
+        fingerprint=fingerprint, ip=ctx.ip, connection_id=ctx.connection_id, insecure=ctx.insecure,
+    )  # fmt: skip
+
+
 def _rules(device: Device) -> dict[str, ResourceRules]:
     return runtime.resource_rules(device.connector_id, device.connector.updated_at)
 
@@ -218,7 +301,7 @@ def _write(ctx: Context) -> DeviceResponse:
     query_aliases = parse_aliases(ctx.request.query)
     if not values and not query_aliases:
         raise BadRequest("no alias=value pairs to write")
-    device = _authenticate(ctx)
+    device, _ = _authenticate(ctx)
     rules = _rules(device)
     if values:
         services.device_write(
@@ -240,7 +323,7 @@ def _read(ctx: Context):
         if len(aliases) != 1:
             raise BadRequest("a long poll reads exactly one alias")
         since_us, since_end_us = parse_if_modified_since(request.header("if-modified-since"), now_us())
-        device = _authenticate(ctx)
+        device, _ = _authenticate(ctx)
         rules = _rules(device)
         wait = LongPollWait(
             device_id=device.pk, connector_id=device.connector_id, identity=device.identity,
@@ -250,12 +333,12 @@ def _read(ctx: Context):
         )  # fmt: skip
         # The adapter checks the value once it listens for changes, so none is missed.
         return wait
-    device = _authenticate(ctx)
-    return _read_response(ctx, device, aliases, _rules(device))
+    device, states = _authenticate(ctx, read_aliases=aliases)
+    return _read_response(ctx, device, aliases, _rules(device), states)
 
 
-def _read_response(ctx: Context, device: Device, aliases: list[str], rules) -> DeviceResponse:
-    found = device_read(device_id=device.pk, aliases=aliases, rules=rules)
+def _read_response(ctx: Context, device: Device, aliases: list[str], rules, states=None) -> DeviceResponse:
+    found = device_read(device_id=device.pk, aliases=aliases, rules=rules, states=states)
     values = {alias: value for alias, (value, _) in found.items()}
     event_emit(
         connector_id=device.connector_id, type=EventType.READ, identity=device.identity,
@@ -328,7 +411,7 @@ def _record(ctx: Context) -> DeviceResponse:
         series[-1][1].append((timestamp, value))
     if not any(points for _, points in series):
         raise BadRequest("no points to record")
-    device = _authenticate(ctx)
+    device, _ = _authenticate(ctx)
     services.device_record(
         device=device, series=series, rules=_rules(device), ip=ctx.ip,
         connection_id=ctx.connection_id,

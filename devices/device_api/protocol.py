@@ -10,6 +10,8 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote_to_bytes
 
 DEVICE_PATHS = ("/timestamp", "/provision/", "/onep:")
+# Requests whose body the handler reads as a stream (up to CONTENT_MAX_BYTES), not in one piece.
+STREAMED_UPLOAD_PATH = "/provision/upload"
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _HOST = re.compile(r"^[A-Za-z0-9.\-_:\[\]]{0,300}$")
 
@@ -45,6 +47,13 @@ class DeviceRequest:
     client_ip: str
     scheme: str
     peer: str = ""
+    # The TLS client certificate (PEM) a trusted proxy forwarded; None without one (or when the
+    # header came from anyone else).
+    client_certificate: str | None = None
+    # Streamed uploads only: the body as a file (``read(n)``, b"" at its end) and its announced
+    # length (None when sent chunked); ``body`` is then empty.
+    body_stream: object = None
+    body_length: int | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
@@ -56,13 +65,23 @@ class DeviceResponse:
     body: bytes = b""
     content_type: str = "text/plain; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # A streamed body (content downloads): an iterator of chunks with ``close()``, sent instead
+    # of ``body``, and its exact length.
+    stream: object = None
+    stream_length: int = 0
 
     def all_headers(self) -> list[tuple[str, str]]:
         headers = list(self.headers)
         if self.status not in (204, 304):
             headers.append(("Content-Type", self.content_type))
-            headers.append(("Content-Length", str(len(self.body))))
+            length = self.stream_length if self.stream is not None else len(self.body)
+            headers.append(("Content-Length", str(length)))
         return headers
+
+    def close(self) -> None:
+        """Release a streamed body that will not be (fully) sent."""
+        if self.stream is not None:
+            self.stream.close()
 
 
 def text(status: int, message: str = "", headers: list | None = None) -> DeviceResponse:

@@ -12,8 +12,14 @@ from django.conf import settings
 from django.db import connections
 
 from devices.device_api import handlers
-from devices.device_api.protocol import DeviceRequest, DeviceResponse, is_device_path, text
-from murano.proxies import client_address, client_scheme
+from devices.device_api.protocol import (
+    STREAMED_UPLOAD_PATH,
+    DeviceRequest,
+    DeviceResponse,
+    is_device_path,
+    text,
+)
+from murano.proxies import client_address, client_certificate, client_scheme
 
 logger = logging.getLogger(__name__)
 _REASONS = {
@@ -41,9 +47,23 @@ def _request_from_environ(environ) -> DeviceRequest | DeviceResponse:
     if not raw_length.isdigit():
         return text(400, "bad Content-Length")
     length = int(raw_length)
-    if length > settings.DEVICE_API_MAX_BODY:
+    method = environ["REQUEST_METHOD"].upper()
+    streamed = environ.get("PATH_INFO") == STREAMED_UPLOAD_PATH and method == "POST"
+    body, body_stream, body_length = b"", None, None
+    if streamed:
+        # Content uploads stream through to storage; the handler authenticates first.
+        if length > settings.CONTENT_MAX_BYTES:
+            return text(413, "request body too large")
+        if environ.get("CONTENT_LENGTH"):
+            body_stream, body_length = _LimitedInput(environ["wsgi.input"], length), length
+        elif environ.get("wsgi.input_terminated"):  # chunked, and the server ends the stream
+            body_stream = environ["wsgi.input"]
+        else:
+            return text(411, "Content-Length required")
+    elif length > settings.DEVICE_API_MAX_BODY:
         return text(413, "request body too large")
-    body = environ["wsgi.input"].read(length) if length else b""
+    else:
+        body = environ["wsgi.input"].read(length) if length else b""
     peer = environ.get("REMOTE_ADDR", "")
     path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
     return DeviceRequest(
@@ -55,7 +75,26 @@ def _request_from_environ(environ) -> DeviceRequest | DeviceResponse:
         client_ip=client_address(peer, headers.get("x-forwarded-for"), headers.get("x-real-ip")),
         scheme=client_scheme(peer, environ.get("wsgi.url_scheme", "http"), headers.get("x-forwarded-proto")),
         peer=peer,
+        client_certificate=client_certificate(peer, headers.get("x-ssl-client-cert")),
+        body_stream=body_stream,
+        body_length=body_length,
     )
+
+
+class _LimitedInput:
+    """``wsgi.input`` read no further than ``CONTENT_LENGTH`` (reading past it may block)."""
+
+    def __init__(self, stream, length: int):
+        self.stream = stream
+        self.remaining = length
+
+    def read(self, size: int = -1) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        size = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        data = self.stream.read(size)
+        self.remaining -= len(data)
+        return data
 
 
 def _close_old_connections() -> None:
@@ -102,5 +141,8 @@ class DeviceApiWSGI:
         response = serve(_request_from_environ(environ))
         start_response(status_line(response.status), response.all_headers())
         if environ["REQUEST_METHOD"].upper() == "HEAD":
+            response.close()
             return [b""]
+        if response.stream is not None:
+            return response.stream  # the server iterates it, then closes it
         return [response.body]

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from devices.models import Device, DeviceState
-from tests.factories import make_device, make_resource
+from tests.factories import make_connector, make_device, make_resource
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 
@@ -314,3 +314,237 @@ def test_an_unknown_connector_is_a_404_even_for_a_put(client):
 
     assert response.status_code == 404
     assert set(response.json()) == {"detail"}
+
+
+# --- list (GET .../device2/identity/) --------------------------------------------------------
+
+
+def list_url(connector) -> str:
+    return f"/api:1/service/{connector.pk}/device2/identity/"
+
+
+def test_the_list_answers_devices_in_murano_shape(client, connector):
+    make_resource(connector=connector, alias="mode", format="string", settable=True, initial="eco")
+    make_device(connector=connector, identity="th-002")
+    make_device(connector=connector, identity="th-001", tags=[{"name": "site", "value": "lab"}])
+
+    response = client.get(list_url(connector))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["mayLoadMore"] is False
+    assert [d["identity"] for d in body["devices"]] == ["th-001", "th-002"]
+    # Each entry is what GET .../identity/<identity> answers for that device.
+    assert body["devices"][0] == client.get(identity_url(connector, "th-001")).json()
+    assert body["devices"][0]["tags"] == [{"name": "site", "value": "lab"}]
+    assert body["devices"][1]["state"] == {"mode": {"reported": None, "set": "eco", "timestamp": None}}
+
+
+def test_the_list_pages_by_offset_and_says_when_more_follow(client, connector):
+    for n in range(5):
+        make_device(connector=connector, identity=f"th-{n}")
+
+    def page(**query):
+        body = client.get(list_url(connector), query).json()
+        return [d["identity"] for d in body["devices"]], body["mayLoadMore"]
+
+    assert page(limit=2) == (["th-0", "th-1"], True)
+    assert page(limit=2, offset=2) == (["th-2", "th-3"], True)
+    assert page(limit=2, offset=4) == (["th-4"], False)
+    assert page(limit=2, offset=9) == ([], False)
+    assert page(limit=5) == ([f"th-{n}" for n in range(5)], False)
+
+
+def test_the_list_filters_by_status_identity_and_tags(client, connector):
+    make_device(connector=connector, identity="th-1", tags=[{"name": "site", "value": "lab"}])
+    both = [{"name": "site", "value": "lab"}, {"name": "batch", "value": "7"}]
+    make_device(connector=connector, identity="th-2", tags=both, locked=True)
+    make_device(connector=connector, identity="tx-3", tags=[{"name": "site", "value": "plant"}])
+
+    def identities(**query):
+        response = client.get(list_url(connector), query)
+        assert response.status_code == 200
+        return [d["identity"] for d in response.json()["devices"]]
+
+    assert identities(status="locked") == ["th-2"]
+    assert identities(status="whitelisted") == ["th-1", "tx-3"]
+    assert identities(identity="th") == ["th-1", "th-2"]
+    assert identities(tag="site:lab") == ["th-1", "th-2"]
+    assert identities(tag=["site:lab", "batch:7"]) == ["th-2"]
+    assert identities(tag="site", identity="tx") == ["tx-3"]
+
+
+def test_the_list_only_holds_this_connectors_devices(client, business, connector):
+    other = make_connector(business=business, name="Other")
+    make_device(connector=other, identity="th-1")
+
+    assert client.get(list_url(connector)).json() == {"devices": [], "mayLoadMore": False}
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"limit": "many"}, "limit"),
+        ({"offset": "-1"}, "offset"),
+        ({"offset": "x"}, "offset"),
+        ({"offset": str(10**12)}, "offset"),
+        ({"status": "sleeping"}, "status"),
+        ({"identity": "a\x00"}, "identity"),
+        ({"tag": ""}, "tag"),
+        ({"tag": ":lab"}, "tag"),
+    ],
+)
+def test_bad_list_parameters_are_a_400_naming_them(client, connector, query, field):
+    response = client.get(list_url(connector), query)
+
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+
+
+@pytest.mark.parametrize(
+    "role, expected",
+    [("owner", 200), ("developer", 200), ("viewer", 200), ("outsider", 404), ("anonymous", 401)],
+)
+def test_who_may_list_through_device2(as_role, connector, thermostat, role, expected):
+    response = as_role(role).get(list_url(connector))
+
+    assert response.status_code == expected
+    if expected == 200:
+        assert [d["identity"] for d in response.json()["devices"]] == ["th-001"]
+    else:
+        assert set(response.json()) == {"detail"}
+
+
+# --- gateway settings (GET/PATCH .../device2) ------------------------------------------------
+
+
+def gateway_url(connector) -> str:
+    return f"/api:1/service/{connector.pk}/device2"
+
+
+def test_gateway_settings_are_the_connectors_device_settings_and_resources(client, connector):
+    make_resource(connector=connector, alias="temp", format="number", unit="C")
+
+    response = client.get(gateway_url(connector))
+
+    assert response.status_code == 200
+    body = response.json()
+    v1 = client.get(f"/api/v1/connectors/{connector.pk}/").json()
+    assert set(body) == {"fqdn", "protocol", "identity_format", "provisioning", "resources"}
+    assert body["fqdn"] == v1["device_host"]
+    for key in ("protocol", "identity_format", "provisioning"):
+        assert body[key] == v1[key], key
+    assert body["resources"] == {
+        "temp": {"alias": "temp", "format": "number", "unit": "C", "allowed": [], "settable": False,
+                 "initial": None, "sync": True},
+    }  # fmt: skip
+
+
+def test_patching_gateway_settings_merges_nested_keys(client, connector):
+    response = client.patch(
+        gateway_url(connector),
+        {"provisioning": {"presenter_identity": False}, "identity_format": {"prefix": "th-"}},
+        format="json",
+    )
+
+    assert response.status_code == 200
+    v1 = client.get(f"/api/v1/connectors/{connector.pk}/").json()
+    assert v1["provisioning"]["presenter_identity"] is False
+    assert v1["provisioning"]["enabled"] is True  # untouched
+    assert v1["identity_format"]["prefix"] == "th-"
+    assert response.json()["provisioning"] == v1["provisioning"]
+
+
+def test_patching_resources_defines_changes_and_removes_aliases(client, connector):
+    make_resource(connector=connector, alias="temp", format="number")
+    make_resource(connector=connector, alias="old", format="string")
+    make_resource(connector=connector, alias="kept", format="string")
+
+    response = client.patch(
+        gateway_url(connector),
+        {
+            "resources": {
+                "temp": {"unit": "C"},
+                "old": None,
+                "setpoint": {"format": "integer", "settable": True},
+            }
+        },
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    resources = client.get(f"/api/v1/connectors/{connector.pk}/resources/").json()
+    assert {r["alias"]: (r["format"], r["unit"], r["settable"]) for r in resources} == {
+        "kept": ("string", "", False),
+        "setpoint": ("integer", "", True),
+        "temp": ("number", "C", False),
+    }
+    assert set(response.json()["resources"]) == {"kept", "setpoint", "temp"}
+
+
+def test_a_bad_gateway_patch_changes_nothing(client, connector):
+    before_settings = client.get(gateway_url(connector)).json()
+    make_resource(connector=connector, alias="temp", format="number")
+
+    response = client.patch(
+        gateway_url(connector),
+        {"provisioning": {"presenter_identity": False},
+         "resources": {"humidity": {"format": "number"}, "temp": {"format": "colour"}}},
+        format="json",
+    )  # fmt: skip
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["resources"]
+    assert list(response.json()["resources"]) == ["temp"]
+    after = client.get(gateway_url(connector)).json()
+    assert after["provisioning"] == before_settings["provisioning"]
+    assert set(after["resources"]) == {"temp"}
+    assert after["resources"]["temp"]["format"] == "number"
+
+
+@pytest.mark.parametrize(
+    "payload, path",
+    [
+        ({"identity_format": {"type": "hexagonal"}}, ["identity_format", "type"]),
+        ({"provisioning": {"activation_window_hours": 0}}, ["provisioning", "activation_window_hours"]),
+        ({"provisioning": {"ip_whitelisting": {"allowed": ["10.0.0.0/33"]}}},
+         ["provisioning", "ip_whitelisting", "allowed"]),
+        ({"protocol": {"devmode": "sometimes"}}, ["protocol", "devmode"]),
+        ({"resources": ["temp"]}, ["resources"]),
+        ({"resources": {"temp": "number"}}, ["resources", "temp"]),
+        ({"resources": {"te.mp": {"format": "number"}}}, ["resources", "te.mp", "alias"]),
+        ({"resources": {"temp": {"format": "number", "allowed": "hot"}}}, ["resources", "temp", "allowed"]),
+    ],
+)  # fmt: skip
+def test_invalid_gateway_settings_are_a_400_naming_the_field(client, connector, payload, path):
+    response = client.patch(gateway_url(connector), payload, format="json")
+
+    assert response.status_code == 400, response.content
+    node = response.json()
+    for key in path:
+        assert isinstance(node, dict) and key in node, (path, response.json())
+        node = node[key]
+    assert node
+
+
+@pytest.mark.parametrize(
+    "role, refused",
+    [("owner", None), ("developer", None), ("viewer", 403), ("outsider", 404), ("anonymous", 401)],
+)
+def test_who_may_read_and_change_gateway_settings(as_role, connector, role, refused):
+    client = as_role(role)
+
+    read = client.get(gateway_url(connector))
+    change = client.patch(gateway_url(connector), {"protocol": {"devmode": False}}, format="json")
+
+    if refused is None:
+        assert (read.status_code, change.status_code) == (200, 200)
+        assert change.json()["protocol"] == {"devmode": False}
+    else:
+        assert read.status_code == (200 if refused == 403 else refused)
+        assert change.status_code == refused
+        assert set(change.json()) == {"detail"}
+        connector.refresh_from_db()
+        assert connector.devmode is True

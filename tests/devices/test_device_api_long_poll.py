@@ -17,14 +17,10 @@ ALIAS = "/onep:v1/stack/alias"
 # Generous bound for "answered at once / as soon as it changed" on a loaded CI machine.
 PROMPT = 2.0
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _handler_threads_do_not_keep_connections(monkeypatch):
-    # The ASGI handlers run in a thread pool whose threads would keep their database
-    # connections open (CONN_MAX_AGE), which keeps PostgreSQL from dropping the test database.
-    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("handler_threads_do_not_keep_connections"),
+]
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import base64
 import time
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
 from django.test import override_settings
 from django.utils import timezone
@@ -12,6 +13,7 @@ from django.utils import timezone
 from connectors.services import connector_update
 from devices.events import events_recent
 from devices.models import Device
+from tests.conftest import device_host
 from tests.devices.conftest import activate
 from tests.factories import make_connector, make_device, make_resource
 
@@ -574,3 +576,49 @@ def test_status_filter_lists_devices_by_status(device_client, connector, owner_a
         "whitelisted": ["w"], "expired": ["e"], "locked": ["l"], "devmode": ["d"],
         "reprovision": ["r"], "provisioned": [],
     }  # fmt: skip
+
+
+# --- racing activations ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("whitelisted", [True, False], ids=["whitelisted", "presented"])
+def test_racing_activations_of_one_identity_issue_exactly_one_token(whitelisted):
+    """Firmware retry loops and cloned devices activate the same identity at once: one wins,
+    the others are told it is already provisioned, and the token the winner got works."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from murano.wsgi import application
+    from tests.factories import make_member
+
+    business = make_member(business_name="Racers", role="admin").business
+    connector = make_connector(business=business, devmode=True)
+    if whitelisted:
+        make_device(connector=connector, identity="twin")
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        threads = 1  # one in-memory database per connection: no sharing between threads
+    else:
+        threads = 8
+
+    def attempt(_):
+        transport = httpx.WSGITransport(app=application, remote_addr="203.0.113.9")
+        with httpx.Client(transport=transport, base_url=f"http://{device_host(connector)}") as client:
+            try:
+                return activate(client, "twin")
+            finally:
+                connection.close()
+
+    with ThreadPoolExecutor(threads) as pool:
+        responses = list(pool.map(attempt, range(8)))
+    winners = [r for r in responses if r.status_code == 200]
+    assert len(winners) == 1
+    assert sorted(r.status_code for r in responses) == [200] + [409] * 7
+    transport = httpx.WSGITransport(app=application)
+    with httpx.Client(transport=transport, base_url=f"http://{device_host(connector)}") as client:
+        written = client.post(
+            "/onep:v1/stack/alias", content="x=1", headers={"X-Exosite-CIK": winners[0].text}
+        )
+    assert written.status_code == 204
+    assert Device.objects.get(connector=connector, identity="twin").lifecycle == "provisioned"

@@ -362,8 +362,8 @@ def test_an_unknown_status_filter_is_a_400(client, connector):
 def test_a_forged_cursor_is_a_json_error(client, connector):
     response = client.get(devices(connector) + "?cursor=not-a-cursor")
 
-    assert response.status_code == 404
-    assert set(response.json()) == {"detail"}
+    assert response.status_code == 400
+    assert set(response.json()) == {"cursor"}
 
 
 # --- change ----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ manager's cloud set is made through server B; the poll wakes because both proces
 Redis channel layer.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -163,3 +164,70 @@ def test_device_lifecycle_and_cross_process_long_poll(servers):
         state = pm.get(f"/api/v1/connectors/{connector_id}/devices/00:11:22:33:44:55/state/").json()
     assert state["temp"]["reported"] == "21.5"
     assert state["mode"] == {"reported": None, "set": "boost", "timestamp": state["mode"]["timestamp"]}
+
+
+def test_logs_follow_prints_events_from_both_servers_as_they_happen(servers, platform_env):
+    """``manage.py logs <connector> --follow`` against server A shows the recent events, then
+    those a device causes on server A and on server B, live."""
+    server_a, server_b = servers
+    with httpx.Client(base_url=server_a, auth=(EMAIL, PASSWORD), timeout=10) as pm:
+        created = pm.post("/api/v1/connectors/", json={"name": "Logs", "protocol": {"devmode": True}})
+        assert created.status_code == 201, created.text
+        connector_id = created.json()["id"]
+        assert (
+            pm.post(
+                f"/api/v1/connectors/{connector_id}/resources/", json={"alias": "temp", "format": "string"}
+            ).status_code
+            == 201
+        )
+    host = {"Host": f"{connector_id}.devices.localhost"}
+    with httpx.Client(base_url=server_a, headers=host, timeout=10) as device:
+        token = device.post("/provision/activate", data={"id": "before-follow"}).text
+
+    follower = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "logs", connector_id, "--follow", "--url", server_a],
+        env=platform_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        first = follower.stdout.readline()
+        assert "provisioned" in first and "before-follow" in first, first
+        for server in (server_a, server_b):
+            with httpx.Client(
+                base_url=server, headers={**host, "X-Exosite-CIK": token}, timeout=10
+            ) as device:
+                assert device.post("/onep:v1/stack/alias", data={"temp": server[-5:]}).status_code == 204
+        lines = [follower.stdout.readline() for _ in range(2)]
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
+    assert [line.split()[2] for line in lines] == ["data_in", "data_in"]
+    assert [line.split()[-1] for line in lines] == [f"temp={server_a[-5:]}", f"temp={server_b[-5:]}"]
+
+
+def test_logs_without_follow_prints_the_recent_events_and_exits(servers, platform_env):
+    server_a, _ = servers
+    with httpx.Client(base_url=server_a, auth=(EMAIL, PASSWORD), timeout=10) as pm:
+        connector_id = pm.post(
+            "/api/v1/connectors/", json={"name": "Once", "protocol": {"devmode": True}}
+        ).json()["id"]
+    with httpx.Client(base_url=server_a, headers={"Host": f"{connector_id}.devices.localhost"}) as device:
+        device.post("/provision/activate", data={"id": "one"})
+        device.post("/provision/activate", data={"id": "one"})  # already provisioned: denied
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "logs", connector_id, "--url", server_a, "--json"],
+        env=platform_env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(e["type"], e["identity"]) for e in events] == [
+        ("provisioned", "one"),
+        ("provision_denied", "one"),
+    ]
+    assert events[1]["payload"]["reason"] == "already_provisioned"
+
+    missing = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "logs", "nosuchconnector00", "--url", server_a],
+        env=platform_env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert missing.returncode == 1
+    assert "No connector 'nosuchconnector00'" in missing.stderr

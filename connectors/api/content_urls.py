@@ -1,0 +1,12 @@
+"""Routes of the content store's management API, under ``connectors/<id>/content/``."""
+
+from django.urls import path
+
+from connectors.api import content
+from murano import api as _converters  # noqa: F401  (registers <segment:>)
+
+urlpatterns = [
+    path("", content.ContentListView.as_view(), name="content-list"),
+    path("<segment:content_id>/", content.ContentDetailView.as_view(), name="content-detail"),
+    path("<segment:content_id>/download/", content.ContentDownloadView.as_view(), name="content-download"),
+]

@@ -1,0 +1,230 @@
+"""Web UI forms for connectors and resources.
+
+Forms only parse what people type (lists one per line, blanks as "no value"); every rule is
+checked by ``connectors.services``, whose field errors the views put back next to the fields.
+"""
+
+import re
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from connectors.identity import IdentityCasing, IdentityType
+from connectors.models import AuthType, ResourceFormat
+from connectors.values import NUMERIC_FORMATS
+
+_LIST_SEPARATORS = re.compile(r"[\s,]+")
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_FLOAT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+class UiForm(forms.Form):
+    """Labels without a trailing colon; everything else as Django renders it (ids, ``aria-*``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def add_service_errors(self, exc: ValidationError) -> None:
+        """Put a service's ``ValidationError`` next to the fields it names (the rest on top)."""
+        message_dict = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+        for key, messages in message_dict.items():
+            field = key if key in self.fields else None
+            for message in messages:
+                self.add_error(field, message)
+
+
+class TokenListField(forms.CharField):
+    """Several short values, one per line (commas and spaces separate too): CIDRs, host names."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocapitalize": "off"})
+
+    def to_python(self, value) -> list[str]:
+        text = super().to_python(value)
+        return [item for item in _LIST_SEPARATORS.split(text) if item]
+
+    def prepare_value(self, value):
+        if isinstance(value, (list, tuple)):
+            return "\n".join(str(item) for item in value)
+        return value
+
+    def has_changed(self, initial, data) -> bool:
+        return self.to_python(self.prepare_value(initial) or "") != self.to_python(data)
+
+
+class ConnectorCreateForm(UiForm):
+    name = forms.CharField(max_length=200, help_text="Usually the device model, e.g. “Thermostat T1”.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    business = forms.TypedChoiceField(coerce=int, required=False, label="Business")
+
+    def __init__(self, *args, businesses=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        businesses = list(businesses)
+        if len(businesses) > 1:
+            self.fields["business"].choices = [("", "Choose a business…")] + [
+                (b.pk, b.name) for b in businesses
+            ]
+            self.fields["business"].required = True
+        else:
+            # One business (or none): nothing to choose; the service picks or explains.
+            del self.fields["business"]
+
+
+class ConnectorSettingsForm(UiForm):
+    """Every setting a product manager may change, by the service's field names."""
+
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    devmode = forms.BooleanField(
+        required=False,
+        label="Developer mode: accept plain HTTP",
+        help_text="Devices may then connect without TLS; their credentials can be read by anyone on the "
+        "network path. Use only while developing firmware.",
+    )
+    identity_prefix = forms.CharField(max_length=64, required=False, label="Prefix")
+    identity_type = forms.ChoiceField(choices=IdentityType.choices, label="Type")
+    identity_length = forms.IntegerField(
+        required=False, min_value=1, max_value=128, label="Length",
+        help_text="Characters after the prefix; empty for any length. Ignored for MAC and UUID types.",
+    )  # fmt: skip
+    identity_casing = forms.ChoiceField(choices=IdentityCasing.choices, label="Letter case")
+    auth_type = forms.ChoiceField(
+        choices=AuthType.choices, label="Authentication",
+        help_text="Devices already provisioned keep their own method.",
+    )  # fmt: skip
+    provisioning_enabled = forms.BooleanField(required=False, label="Provisioning enabled")
+    presenter_identity = forms.BooleanField(
+        required=False, label="Devices may present their own identity",
+        help_text="Any identity that fits the format may provision without being whitelisted first.",
+    )  # fmt: skip
+    generate_identity = forms.BooleanField(required=False, label="Server generates identities")
+    activation_window_hours = forms.IntegerField(
+        min_value=1, max_value=24 * 365, label="Activation window (hours)",
+        help_text="How long a whitelisted identity may wait for its first activation.",
+    )  # fmt: skip
+    ip_whitelisting_enabled = forms.BooleanField(required=False, label="Restrict first provisioning by IP")
+    ip_whitelist = TokenListField(
+        required=False, label="Allowed addresses",
+        help_text="IPv4 or IPv6 addresses or CIDRs, one per line.",
+    )  # fmt: skip
+    hostnames = TokenListField(
+        required=False, label="Extra host names",
+        help_text="Other DNS names that route device requests to this connector, one per line.",
+    )  # fmt: skip
+    pki_enabled = forms.BooleanField(required=False, label="Verify client certificates against a CA")
+    pki_ca_certificate = forms.CharField(
+        required=False, label="CA certificate (PEM)",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "mono"}),
+    )  # fmt: skip
+    pki_ca_private_key = forms.CharField(
+        required=False, label="CA private key (PEM)", strip=False,
+        help_text="Only needed to sign CSRs. Stored encrypted and never shown again; leave empty to keep "
+        "the current key.",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off",
+                                     "class": "mono"}),
+    )  # fmt: skip
+    pki_ca_private_key_clear = forms.BooleanField(required=False, label="Remove the stored CA private key")
+    pki_sign_csr = forms.BooleanField(required=False, label="Sign CSRs submitted at whitelisting")
+
+    # Groups of the page, in order (fieldsets with a legend each).
+    SECTIONS = (
+        ("General", ("name", "description")),
+        ("Protocol", ("devmode", "hostnames")),
+        ("Identity format", ("identity_prefix", "identity_type", "identity_length", "identity_casing")),
+        ("Authentication", ("auth_type",)),
+        ("Provisioning", ("provisioning_enabled", "presenter_identity", "generate_identity",
+                          "activation_window_hours", "ip_whitelisting_enabled", "ip_whitelist")),
+        ("Public key infrastructure", ("pki_enabled", "pki_ca_certificate", "pki_ca_private_key",
+                                       "pki_ca_private_key_clear", "pki_sign_csr")),
+    )  # fmt: skip
+
+    def __init__(self, *args, has_ca_private_key: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not has_ca_private_key:
+            del self.fields["pki_ca_private_key_clear"]
+
+    def sections(self):
+        return [
+            (title, [self[name] for name in names if name in self.fields]) for title, names in self.SECTIONS
+        ]
+
+    def changes(self) -> dict:
+        """The settings people changed, for ``connector_update``: untouched values are not sent
+        again, so an old value that a newer rule would refuse does not block other changes."""
+        data = self.cleaned_data
+        changes = {
+            name: data[name]
+            for name in self.changed_data
+            if name not in ("pki_ca_private_key", "pki_ca_private_key_clear")
+        }
+        if data.get("pki_ca_private_key", "").strip():
+            changes["pki_ca_private_key"] = data["pki_ca_private_key"]
+        elif data.get("pki_ca_private_key_clear"):
+            changes["pki_ca_private_key"] = ""
+        return changes
+
+
+def _allowed_entry(fmt: str, text: str):
+    """Numbers as JSON numbers (as API clients send them); ranges and other values as text."""
+    if fmt in NUMERIC_FORMATS:
+        if _INTEGER.match(text):
+            return int(text)
+        if _FLOAT.match(text):
+            return float(text)
+    return text
+
+
+class ResourceForm(UiForm):
+    alias = forms.CharField(
+        max_length=100, help_text="The name devices write and read, e.g. temperature. No '.', '$' or spaces."
+    )
+    format = forms.ChoiceField(choices=ResourceFormat.choices)
+    unit = forms.CharField(max_length=32, required=False, help_text="Shown next to values, e.g. °C.")
+    allowed = forms.CharField(
+        required=False, label="Allowed values",
+        help_text="One per line: a value, or for numbers a range such as 0-100. Empty: anything of the "
+        "format.",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+    )  # fmt: skip
+    settable = forms.BooleanField(
+        required=False, label="The cloud may set this value",
+        help_text="Commands to the device: a cloud value waits as “set” until the device reports it.",
+    )  # fmt: skip
+    initial = forms.CharField(
+        required=False, strip=False, label="Initial value",
+        help_text="What devices read before anything was written. Empty: none.",
+    )  # fmt: skip
+    sync = forms.BooleanField(
+        required=False, initial=True, label="Synchronise with the device",
+        help_text="Off: set and reported stay equal and nothing is pushed to the device.",
+    )  # fmt: skip
+
+    def __init__(self, *args, editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if editing:
+            del self.fields["alias"]
+
+    @staticmethod
+    def initial_for(resource) -> dict:
+        return {
+            "format": resource.format,
+            "unit": resource.unit,
+            "allowed": "\n".join(str(entry) for entry in resource.allowed or []),
+            "settable": resource.settable,
+            "initial": resource.initial or "",
+            "sync": resource.sync,
+        }
+
+    def clean(self):
+        data = super().clean()
+        fmt = data.get("format")
+        lines = [line.strip() for line in (data.get("allowed") or "").splitlines()]
+        # The service checks entries against the format (one rule for the UI and the API).
+        data["allowed"] = [_allowed_entry(fmt, line) for line in lines if line] if fmt else []
+        initial = data.get("initial")
+        data["initial"] = initial if initial not in (None, "") else None
+        return data
+
+    def service_fields(self) -> dict:
+        names = ("format", "unit", "allowed", "settable", "initial", "sync")
+        return {name: self.cleaned_data[name] for name in names}

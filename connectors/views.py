@@ -1,0 +1,280 @@
+"""Web UI: the connector list, and a connector's Resources, Content, Logs and Settings tabs.
+
+Views are adapters like the API's: they check access with the same scoping function
+(``connector_get_for_user``), parse a form, call one service and show its field errors next to
+the fields. Someone else's connector is a 404; a viewer sees no edit controls and gets a 403 if
+they post anyway.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.models import Business
+from accounts.selectors import businesses_for_user, role_can_administer, role_can_write, role_in_business
+from connectors import services
+from connectors.forms import ConnectorCreateForm, ConnectorSettingsForm, ResourceForm
+from connectors.models import Connector, Resource
+from connectors.selectors import (
+    business_for_new_connector,
+    connector_get_for_user,
+    connector_hostnames,
+    connectors_for_user,
+    resource_list,
+)
+from connectors.values import NUMERIC_FORMATS
+from devices.events import EventType
+
+READ_ONLY_MESSAGE = "Your role in this business is read-only."
+
+
+@dataclass(frozen=True)
+class ConnectorAccess:
+    """A connector the user may see, with their role in its business."""
+
+    connector: Connector
+    role: str | None
+
+    @property
+    def can_write(self) -> bool:
+        return role_can_write(self.role)
+
+    @property
+    def can_admin(self) -> bool:
+        return role_can_administer(self.role)
+
+
+def connector_for_page(request, connector_id: str, *, action: str = "read") -> ConnectorAccess:
+    """The connector named in the URL if the user may see it (else 404) and do ``action``
+    (``read``, ``write`` or ``admin``; else 403). Every page of a connector goes through this."""
+    connector, role = connector_get_for_user(user=request.user, connector_id=connector_id)
+    access = ConnectorAccess(connector, role)
+    if action == "write" and not access.can_write:
+        raise PermissionDenied(READ_ONLY_MESSAGE)
+    if action == "admin" and not access.can_admin:
+        raise PermissionDenied("Only business admins may do this.")
+    return access
+
+
+def action_for(request) -> str:
+    return "read" if request.method in ("GET", "HEAD") else "write"
+
+
+def tab_context(access: ConnectorAccess, tab: str, **extra) -> dict:
+    """What every connector page's header and tab bar need."""
+    return {
+        "connector": access.connector,
+        "role": access.role,
+        "can_write": access.can_write,
+        "can_admin": access.can_admin,
+        "tab": tab,
+        "nav": "connectors",
+        **extra,
+    }
+
+
+def _writable_businesses(user) -> list[Business]:
+    """Businesses the user may create connectors in (the form's business choice)."""
+    return [
+        business
+        for business in businesses_for_user(user).order_by("name")
+        if role_can_write(role_in_business(user=user, business_id=business.pk))
+    ]
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def connector_list(request):
+    """The connectors of the user's businesses, and a form to create one."""
+    businesses = _writable_businesses(request.user)
+    form = ConnectorCreateForm(request.POST or None, businesses=businesses)
+    if request.method == "POST":
+        if not businesses:
+            raise PermissionDenied(READ_ONLY_MESSAGE)
+        if form.is_valid():
+            business_id = form.cleaned_data.get("business") or None
+            try:
+                business = business_for_new_connector(user=request.user, business_id=business_id)
+                connector = services.connector_create(
+                    business=business,
+                    name=form.cleaned_data["name"],
+                    settings={"description": form.cleaned_data["description"]},
+                )
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                messages.success(request, f"Connector “{connector.name}” created.")
+                return redirect("devices:device-list", connector_id=connector.pk)
+    connectors = connectors_for_user(request.user).select_related("business").order_by("name", "id")
+    return render(
+        request,
+        "connectors/connector_list.html",
+        {"connectors": connectors, "form": form, "can_create": bool(businesses), "nav": "connectors"},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_GET
+def connector_detail(request, connector_id):
+    """A connector opens on its Devices tab."""
+    connector_for_page(request, connector_id)
+    return redirect("devices:device-list", connector_id=connector_id)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def connector_settings(request, connector_id):
+    """Protocol, identity format, authentication, provisioning, IP whitelist and PKI."""
+    access = connector_for_page(request, connector_id, action=action_for(request))
+    connector = access.connector
+    initial = {name: getattr(connector, name) for name in services.CONNECTOR_FIELDS}
+    initial["hostnames"] = connector_hostnames(connector)
+    has_key = bool(connector.pki_ca_private_key_encrypted)
+    form = ConnectorSettingsForm(request.POST or None, initial=initial, has_ca_private_key=has_key)
+    if request.method == "POST" and form.is_valid():
+        changes = form.changes()
+        try:
+            services.connector_update(connector=connector, changes=changes)
+        except ValidationError as exc:
+            # The instance may hold half-applied values now: show the page from a fresh copy.
+            form.add_service_errors(exc)
+            access = ConnectorAccess(Connector.objects.get(pk=connector.pk), access.role)
+        else:
+            messages.success(request, "Settings saved." if changes else "Nothing changed.")
+            return redirect("connectors:connector-settings", connector_id=connector.pk)
+    if not access.can_write:
+        for field in form.fields.values():
+            field.disabled = True
+    return render(
+        request,
+        "connectors/settings.html",
+        tab_context(access, "settings", form=form, has_ca_private_key=has_key),
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def connector_delete(request, connector_id):
+    """Delete a connector with all its devices, after a confirmation (business admins only)."""
+    access = connector_for_page(request, connector_id, action="admin")
+    if request.method == "POST":
+        name = access.connector.name
+        services.connector_delete(connector=access.connector)
+        messages.success(request, f"Connector “{name}” and its devices were deleted.")
+        return redirect("connectors:connector-list")
+    return render(request, "connectors/connector_delete.html", tab_context(access, "settings"))
+
+
+@login_required
+@require_GET
+def connector_content(request, connector_id):
+    """The Content tab's place: the content store is not there yet."""
+    access = connector_for_page(request, connector_id)
+    return render(request, "connectors/content.html", tab_context(access, "content"))
+
+
+@login_required
+@require_GET
+def connector_logs(request, connector_id):
+    """The live event stream (the page's script opens the websocket)."""
+    access = connector_for_page(request, connector_id)
+    ws_path = reverse("connectors:connector-logs", kwargs={"connector_id": connector_id})
+    return render(
+        request,
+        "connectors/logs.html",
+        tab_context(
+            access,
+            "logs",
+            event_types=[t.value for t in EventType],
+            ws_path="/ws" + ws_path,
+            identity=request.GET.get("identity", "")[:128],
+        ),
+    )
+
+
+# --- Resources --------------------------------------------------------------------------------
+
+
+def _resource_for_page(access: ConnectorAccess, alias: str) -> Resource:
+    resource = Resource.objects.filter(connector=access.connector, alias=alias).first()
+    if resource is None:
+        raise Http404("No such resource.")
+    return resource
+
+
+@login_required
+@require_GET
+def resource_list_page(request, connector_id):
+    access = connector_for_page(request, connector_id)
+    resources = resource_list(connector=access.connector)
+    return render(
+        request,
+        "connectors/resource_list.html",
+        tab_context(access, "resources", resources=resources, numeric_formats=NUMERIC_FORMATS),
+    )
+
+
+def _resource_form_page(request, access, form, resource=None):
+    return render(
+        request,
+        "connectors/resource_form.html",
+        tab_context(access, "resources", form=form, resource=resource),
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def resource_create(request, connector_id):
+    access = connector_for_page(request, connector_id, action="write")
+    form = ResourceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            resource = services.resource_create(
+                connector=access.connector, alias=form.cleaned_data["alias"], **form.service_fields()
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"Resource “{resource.alias}” created.")
+            return redirect("connectors:resource-list", connector_id=connector_id)
+    return _resource_form_page(request, access, form)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def resource_edit(request, connector_id, alias):
+    access = connector_for_page(request, connector_id, action="write")
+    resource = _resource_for_page(access, alias)
+    form = ResourceForm(request.POST or None, initial=ResourceForm.initial_for(resource), editing=True)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.resource_update(resource=resource, **form.service_fields())
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"Resource “{resource.alias}” saved.")
+            return redirect("connectors:resource-list", connector_id=connector_id)
+    return _resource_form_page(request, access, form, resource)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def resource_delete(request, connector_id, alias):
+    access = connector_for_page(request, connector_id, action="write")
+    resource = _resource_for_page(access, alias)
+    if request.method == "POST":
+        services.resource_delete(resource=resource)
+        messages.success(request, f"Resource “{alias}” deleted.")
+        return redirect("connectors:resource-list", connector_id=connector_id)
+    return render(
+        request, "connectors/resource_delete.html", tab_context(access, "resources", resource=resource)
+    )

@@ -1,0 +1,675 @@
+"""Bulk whitelisting from CSV (management-api.md, "Bulk CSV"), and the same CSV out again.
+
+The file is read as a stream, twice: a first pass counts the rows and proves the whole file is
+readable (UTF-8, well-formed CSV) before anything is written, so a broken file fails as a whole
+and never leaves half an import behind; the second pass validates each row and applies the
+valid ones in batches of ``BATCH_SIZE``: one SELECT of the batch's identities already there, a
+bulk INSERT of the new devices and their tags (``COPY`` on PostgreSQL), and UPDATEs of the
+devices whose certificate or tags changed. A reader thread parses the next batch while the
+database writes this one. Each batch is its own transaction, so a fleet of a million devices
+never holds one long transaction; a job that stops half-way has recorded what it did, and
+re-running the same file is safe because an import is idempotent.
+
+What a row means for a device that already exists: a non-empty ``TLS Client Certificate`` cell
+replaces its certificate; a non-empty ``Tags`` cell sets the values of the tag *names* it
+mentions and leaves the device's other tags alone (the ``users``, ``apps`` and ``claim_code``
+tags of claiming survive a re-import of the factory file); empty cells change nothing.
+Lifecycle, credentials, lock and activation deadline of existing devices are never touched.
+New devices are whitelisted with the connector's activation window, as ``device_whitelist``
+does.
+
+The web request only checks the header (cheap) and stores the upload; a Celery task runs the
+import (``device_import_job_run``). ``manage.py devices import`` runs ``device_import`` itself.
+"""
+
+import csv
+import io
+import json
+import logging
+import queue
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+
+from connectors.models import Connector
+from devices.models import Device, DeviceTag
+from devices.services import _clean_tags, _deadline
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 5000
+# Rows whose errors a result keeps; ``error_count`` counts them all.
+ERRORS_KEPT = 1000
+# The header's column names (compared without case or surrounding spaces) and what they hold.
+COLUMNS = {"id": "id", "tls client certificate": "certificate", "certificate": "certificate", "tags": "tags"}
+CSV_HEADER = ["ID", "TLS Client Certificate", "Tags"]
+_COLUMNS_HELP = "ID, TLS Client Certificate (or Certificate) and Tags"
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be imported (not UTF-8, no header, bad columns, broken CSV)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class ImportFileTooLarge(ImportFileError):
+    """The file is larger than ``DEVICE_IMPORT_MAX_BYTES``."""
+
+    def __init__(self):
+        super().__init__(
+            f"The file is larger than the {_size(settings.DEVICE_IMPORT_MAX_BYTES)} a device import accepts."
+        )
+
+
+@dataclass
+class ImportResult:
+    """What an import did. ``done`` counts rows handled: created, updated, unchanged or refused;
+    ``errors`` holds the first ``ERRORS_KEPT`` refused rows (``{"line", "identity", "reason"}``)."""
+
+    total: int | None = None
+    done: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    error_count: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+    def counts(self) -> dict:
+        return {
+            "total": self.total, "done": self.done, "created": self.created, "updated": self.updated,
+            "unchanged": self.unchanged, "error_count": self.error_count,
+        }  # fmt: skip
+
+
+# ``progress(result, new_errors)``: called once the rows are counted (``total`` set, nothing
+# done yet) and after each batch, with the rows refused since the previous call.
+Progress = Callable[[ImportResult, list[dict]], None]
+
+
+# --- reading the file -------------------------------------------------------------------------
+
+
+class _Raw(io.RawIOBase):
+    """Any object with ``read(n)`` (an upload, a Django ``File`` from S3 or disk, a pipe) as a raw
+    stream, so the standard buffered and text layers can sit on top. Closing it leaves the
+    underlying file open: it belongs to the caller."""
+
+    def __init__(self, file):
+        self._file = file
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._file.read(len(buffer))
+        size = len(data)
+        buffer[:size] = data
+        return size
+
+
+def _text(file) -> io.TextIOWrapper:
+    # utf-8-sig drops a BOM; newline="" leaves line ends to the csv module (RFC 4180 quoting).
+    return io.TextIOWrapper(io.BufferedReader(_Raw(file), 1 << 20), encoding="utf-8-sig", newline="")
+
+
+@dataclass(frozen=True)
+class _Header:
+    width: int
+    id: int
+    certificate: int | None
+    tags: int | None
+    names: dict  # column key → the name the file used, for messages
+
+
+def _parse_header(cells: list[str]) -> _Header:
+    found: dict[str, int] = {}
+    names: dict[str, str] = {}
+    unknown = []
+    for index, cell in enumerate(cells):
+        name = cell.strip()
+        key = COLUMNS.get(name.lower())
+        if key is None:
+            unknown.append(name)
+            continue
+        if key in found:
+            raise ImportFileError(
+                f"The header names the column {names[key]!r} twice"
+                + (f" (as {name!r})" if name != names[key] else "")
+                + "."
+            )
+        found[key], names[key] = index, name
+    if unknown and not found:
+        shown = ", ".join(repr(c[:40]) for c in cells[:3])
+        raise ImportFileError(
+            f"The first line must be a header naming the columns {_COLUMNS_HELP}; it holds {shown}."
+        )
+    if unknown:
+        name = unknown[0]
+        what = f"an unknown column {name[:40]!r}" if name else "a column without a name"
+        raise ImportFileError(f"The header has {what}; the columns are {_COLUMNS_HELP}.")
+    if "id" not in found:
+        raise ImportFileError(f"The header has no ID column; the columns are {_COLUMNS_HELP}.")
+    return _Header(len(cells), found["id"], found.get("certificate"), found.get("tags"), names)
+
+
+def _rows(text: io.TextIOWrapper) -> Iterator[tuple[int, list[str]]]:
+    """``(line where the row starts, cells)`` for each row, the header first; blank rows (no
+    cell with anything in it, as spreadsheets export them) are skipped. Whole-file problems
+    raise ``ImportFileError``."""
+    reader = csv.reader(text, strict=True)
+    line = 1
+    try:
+        for cells in reader:
+            if "".join(cells).strip():
+                yield line, cells
+            line = reader.line_num + 1
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start : exc.start + 1].hex().upper()
+        raise ImportFileError(
+            f"The file is not UTF-8 text (byte 0x{bad} cannot be decoded); save it as “CSV UTF-8”."
+        ) from None
+    except csv.Error as exc:
+        # ``line``: where the broken row starts (an unclosed quote runs on to the end).
+        raise ImportFileError(f"Line {line}: the file is not valid CSV ({exc}).") from None
+
+
+def _open_rows(file) -> tuple[_Header, Iterator[tuple[int, list[str]]]]:
+    rows = _rows(_text(file))
+    first = next(rows, None)
+    if first is None:
+        raise ImportFileError(f"The file is empty; it needs a header row ({_COLUMNS_HELP}) and rows.")
+    return _parse_header(first[1]), rows
+
+
+def import_header_check(file) -> None:
+    """Raise ``ImportFileError`` unless ``file`` starts with a valid header; cheap enough to run
+    on an upload before it is stored. Leaves the file at its start."""
+    try:
+        _open_rows(file)
+    finally:
+        file.seek(0)
+
+
+def _count_rows(file) -> int:
+    """The first pass: how many rows there are, and proof that the whole file reads."""
+    _, rows = _open_rows(file)
+    count = sum(1 for _ in rows)
+    file.seek(0)
+    return count
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+
+class _RowError(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class _Row:
+    line: int
+    identity: str
+    certificate: str | None  # None: the cell was empty, leave the device's certificate as it is
+    fingerprint: str
+    tags: list[tuple[str, str]] | None  # None: the cell was empty, leave the device's tags alone
+
+
+def _certificate(text: str, column: str) -> tuple[str, str]:
+    """The certificate as stored (normalised PEM) and its SHA-256 fingerprint (hex)."""
+    if "PRIVATE KEY" in text:
+        raise _RowError(f"{column} holds a private key; only the device's certificate belongs here")
+    if text.count("-----BEGIN") > 1:
+        raise _RowError(f"{column} holds more than one PEM block; give the device's own certificate only")
+    try:
+        certificate = x509.load_pem_x509_certificate(text.encode())
+    except ValueError:
+        raise _RowError(f"{column} is not a valid PEM X.509 certificate") from None
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    return pem, certificate.fingerprint(hashes.SHA256()).hex()
+
+
+def _tags(text: str, column: str) -> list[tuple[str, str]]:
+    try:
+        tags = json.loads(text)
+    except ValueError as exc:
+        raise _RowError(f"{column} is not valid JSON ({exc.msg} at character {exc.pos + 1})") from None
+    if tags is None:
+        tags = []
+    try:
+        return _clean_tags(tags)
+    except ValidationError as exc:
+        raise _RowError(f"{column}: {' '.join(exc.messages)}") from None
+
+
+def _parse_row(line: int, cells: list[str], header: _Header, check, seen: dict) -> _Row:
+    """The row's device, or ``_RowError`` saying why not. ``seen`` maps each well-formed ID met
+    so far to its line: an ID named twice is ambiguous, so every row after the first is refused
+    (whether the first one was valid or not), and fixing one row never moves the refusal."""
+    if len(cells) > header.width:
+        raise _RowError(f"the row has {len(cells)} fields; the header names {header.width}")
+    if any("\x00" in c for c in cells):
+        raise _RowError("the row contains a NUL character")
+    cell = lambda index: cells[index].strip() if index is not None and index < len(cells) else ""  # noqa: E731
+    identity = cell(header.id)
+    if not identity:
+        raise _RowError("ID is empty")
+    problem = check(identity)
+    if problem:
+        raise _RowError(problem)
+    first = seen.setdefault(identity, line)
+    if first != line:
+        raise _RowError(f"the ID is already on line {first}")
+    certificate = fingerprint = None
+    text = cell(header.certificate)
+    if text:
+        certificate, fingerprint = _certificate(text, header.names["certificate"])
+    text = cell(header.tags)
+    tags = _tags(text, header.names["tags"]) if text else None
+    return _Row(line, identity, certificate, fingerprint or "", tags)
+
+
+# --- applying a batch ---------------------------------------------------------------------------
+
+
+def _chunks(items: list, size: int | None = None):
+    # SQLite counts query parameters (Django assumes at most 999); PostgreSQL takes a batch at once.
+    size = size or (900 if connection.vendor == "sqlite" else BATCH_SIZE)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _existing(connector: Connector, identities: list[str]) -> dict[str, tuple[int, str]]:
+    """``{identity: (id, certificate fingerprint)}`` of the devices among ``identities``."""
+    if connection.vendor == "postgresql":
+        # One array parameter: an IN list of 5,000 placeholders costs more to build than to run.
+        meta = Device._meta
+        qn = connection.ops.quote_name
+        sql = (
+            f"SELECT {qn(meta.pk.column)}, {qn('identity')}, {qn('certificate_fingerprint')} "
+            f"FROM {qn(meta.db_table)} WHERE {qn('connector_id')} = %s AND {qn('identity')} = ANY(%s)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [connector.pk, identities])
+            return {identity: (pk, fingerprint) for pk, identity, fingerprint in cursor.fetchall()}
+    existing = {}
+    for chunk in _chunks(identities):
+        devices = Device.objects.filter(connector=connector, identity__in=chunk)
+        for pk, identity, fingerprint in devices.values_list("id", "identity", "certificate_fingerprint"):
+            existing[identity] = (pk, fingerprint)
+    return existing
+
+
+def _current_tags(device_ids: list[int]) -> dict[int, set[tuple[str, str]]]:
+    """``{device id: {(name, value)}}`` for these devices."""
+    current: dict[int, set] = defaultdict(set)
+    if not device_ids:
+        return current
+    if connection.vendor == "postgresql":
+        meta = DeviceTag._meta
+        qn = connection.ops.quote_name
+        device = qn(meta.get_field("device").column)
+        sql = (
+            f"SELECT {device}, {qn('name')}, {qn('value')} FROM {qn(meta.db_table)} WHERE {device} = ANY(%s)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [device_ids])
+            rows = cursor.fetchall()
+    else:
+        rows = []
+        for chunk in _chunks(device_ids):
+            rows += DeviceTag.objects.filter(device_id__in=chunk).values_list("device_id", "name", "value")
+    for device_id, name, value in rows:
+        current[device_id].add((name, value))
+    return current
+
+
+def _apply(connector: Connector, rows: list[_Row], deadline) -> tuple[int, int, int]:
+    """Create the new devices of ``rows``, update the changed ones: (created, updated, unchanged)."""
+    existing = _existing(connector, [r.identity for r in rows])
+
+    current = _current_tags([existing[r.identity][0] for r in rows if r.identity in existing and r.tags])
+
+    new_rows, certificate_changes, tag_changes = [], [], {}
+    for row in rows:
+        if row.identity not in existing:
+            new_rows.append(row)
+            continue
+        pk, fingerprint = existing[row.identity]
+        if row.certificate is not None and row.fingerprint != fingerprint:
+            certificate_changes.append(
+                Device(pk=pk, certificate=row.certificate, certificate_fingerprint=row.fingerprint)
+            )
+        if row.tags is not None:
+            named = {name for name, _ in row.tags}
+            wanted = {tag for tag in current[pk] if tag[0] not in named} | set(row.tags)
+            if wanted != current[pk]:
+                tag_changes[pk] = wanted
+    updated = len({d.pk for d in certificate_changes} | set(tag_changes))
+
+    own_transaction = not connection.in_atomic_block
+    with transaction.atomic():
+        if own_transaction and connection.vendor == "postgresql":
+            # The batch's commit need not wait for its WAL to reach the disk: the job's progress,
+            # saved next with an ordinary commit, flushes it (WAL is written in order), and a
+            # crash before that loses nothing an idempotent re-run does not bring back.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        ids = _insert_devices(connector, new_rows, deadline)
+        new_tags = [
+            (pk, name, value) for pk, row in zip(ids, new_rows, strict=True) for name, value in row.tags or ()
+        ]
+        if certificate_changes:
+            Device.objects.bulk_update(
+                certificate_changes, ["certificate", "certificate_fingerprint"], batch_size=1000
+            )
+        if tag_changes:
+            for chunk in _chunks(list(tag_changes)):
+                DeviceTag.objects.filter(device_id__in=chunk).delete()
+            new_tags += [
+                (pk, name, value) for pk, wanted in tag_changes.items() for name, value in sorted(wanted)
+            ]
+        _insert_tags(connector, new_tags)
+    return len(new_rows), updated, len(rows) - len(new_rows) - updated
+
+
+def _insert_devices(connector: Connector, rows: list[_Row], deadline) -> list[int]:
+    """Insert whitelisted devices for ``rows``; their ids, in order.
+
+    On PostgreSQL by ``COPY`` (the ORM's per-object work would cost more than the database's),
+    with ids drawn from the table's sequence first so the tags can follow without reading the
+    devices back. The column values come from a ``Device`` as the model builds it, so each
+    field's default and conversion apply exactly as in ``device_whitelist``.
+    """
+    if not rows:
+        return []
+    if connection.vendor != "postgresql":
+        devices = [
+            Device(
+                connector=connector,
+                identity=r.identity,
+                certificate=r.certificate or "",
+                certificate_fingerprint=r.fingerprint,
+                activation_deadline=deadline,
+            )
+            for r in rows
+        ]
+        return [device.pk for device in Device.objects.bulk_create(devices, batch_size=1000)]
+    meta = Device._meta
+    template = Device(connector=connector, identity="", activation_deadline=deadline)
+    fields = list(meta.concrete_fields)
+    values = [f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in fields]
+    names = [f.name for f in fields]
+    at = {name: names.index(name) for name in ("id", "identity", "certificate", "certificate_fingerprint")}
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(rows)],
+        )
+        ids = [pk for (pk,) in cursor.fetchall()]
+        columns = ", ".join(qn(f.column) for f in fields)
+        with (
+            connection.wrap_database_errors,
+            cursor.copy(f"COPY {qn(meta.db_table)} ({columns}) FROM STDIN") as copy,
+        ):
+            for pk, row in zip(ids, rows, strict=True):
+                values[at["id"]] = pk
+                values[at["identity"]] = row.identity
+                values[at["certificate"]] = row.certificate or ""
+                values[at["certificate_fingerprint"]] = row.fingerprint
+                copy.write_row(values)
+    return ids
+
+
+def _insert_tags(connector: Connector, tags: list[tuple[int, str, str]]) -> None:
+    """Insert ``(device id, name, value)`` tags (by ``COPY`` on PostgreSQL)."""
+    if not tags:
+        return
+    if connection.vendor != "postgresql":
+        DeviceTag.objects.bulk_create(
+            [DeviceTag(device_id=pk, connector_id=connector.pk, name=n, value=v) for pk, n, v in tags],
+            batch_size=2000,
+        )
+        return
+    meta = DeviceTag._meta
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(meta.get_field(name).column) for name in ("device", "connector", "name", "value"))
+    connector_id = connector.pk
+    with connection.cursor() as cursor:
+        with (
+            connection.wrap_database_errors,
+            cursor.copy(f"COPY {qn(meta.db_table)} ({columns}) FROM STDIN") as copy,
+        ):
+            for pk, name, value in tags:
+                copy.write_row((pk, connector_id, name, value))
+
+
+def _apply_batch(connector: Connector, rows: list[_Row], deadline) -> tuple[int, int, int]:
+    try:
+        return _apply(connector, rows, deadline)
+    except IntegrityError:
+        # Someone whitelisted one of these identities between our SELECT and INSERT (another
+        # import, the API): the batch rolled back; once more, those devices now exist.
+        logger.info("device import: a batch met a concurrent whitelisting; retrying it")
+        return _apply(connector, rows, deadline)
+
+
+# --- the import ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Batch:
+    rows: list[_Row]  # valid rows, to apply
+    errors: list[dict]  # refused rows
+    handled: int  # rows read, refused ones included
+
+
+def _batches(file, connector: Connector) -> Iterator[_Batch]:
+    """The file's rows, validated, in batches of at most ``BATCH_SIZE`` valid rows (and at most
+    twice that many read, so a file of bad rows still shows its progress)."""
+    header, rows = _open_rows(file)
+    check = connector.identity_format.check
+    seen: dict[str, int] = {}  # identity → line, to refuse the same ID twice in one file
+    batch = _Batch([], [], 0)
+    for line, cells in rows:
+        batch.handled += 1
+        try:
+            batch.rows.append(_parse_row(line, cells, header, check, seen))
+        except _RowError as exc:
+            identity = cells[header.id].strip() if header.id < len(cells) else ""
+            batch.errors.append({"line": line, "identity": identity[:200], "reason": str(exc)})
+        if len(batch.rows) >= BATCH_SIZE or batch.handled >= 2 * BATCH_SIZE:
+            yield batch
+            batch = _Batch([], [], 0)
+    yield batch
+
+
+def _read_ahead(items: Iterator, depth: int = 2) -> Iterator:
+    """``items``, produced by a thread of their own up to ``depth`` ahead of the consumer.
+
+    Parsing the next batch (CSV, JSON, certificates: Python work) then overlaps with writing
+    this one (the database's work, during which the consumer waits without holding the GIL).
+    Exceptions raised by ``items`` are raised to the consumer; a consumer that stops early stops
+    the producer too.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                slots.put((item, None))
+                if stop.is_set():
+                    return
+            slots.put((end, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            slots.put((end, exc))
+
+    producer = threading.Thread(target=produce, name="device-import-reader", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item, error = slots.get()
+            if error is not None:
+                raise error
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        while producer.is_alive():  # make room for a producer blocked on a full queue
+            try:
+                slots.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        producer.join()
+
+
+def device_import(*, connector: Connector, file, progress: Progress | None = None) -> ImportResult:
+    """Whitelist the devices of a CSV file (a seekable binary file), creating the new ones and
+    updating the changed ones; see the module docstring for what a row means.
+
+    Whole-file problems raise ``ImportFileError`` before anything is written; refused rows are
+    reported (line, identity, reason) through ``progress`` and in the result, never imported.
+    Idempotent: importing the same file again creates and updates nothing.
+    """
+    result = ImportResult(total=_count_rows(file))
+    report = progress or (lambda result, errors: None)
+    report(result, [])
+    deadline = _deadline(connector, None)
+    for batch in _read_ahead(_batches(file, connector)):
+        if batch.rows:
+            created, updated, unchanged = _apply_batch(connector, batch.rows, deadline)
+            result.created += created
+            result.updated += updated
+            result.unchanged += unchanged
+        result.error_count += len(batch.errors)
+        room = ERRORS_KEPT - len(result.errors)
+        if room > 0:
+            result.errors.extend(batch.errors[:room])
+        result.done += batch.handled
+        report(result, batch.errors)
+    return result
+
+
+def device_import_start(*, connector: Connector, user, upload, file_name: str = ""):
+    """Accept an uploaded CSV for import: refuse it at once when it is too large or its header
+    is wrong, else store it, queue a job and run it on a Celery worker once committed."""
+    from devices.tasks import device_import_job
+    from jobs.models import JobKind
+    from jobs.services import job_create
+
+    if upload.size > settings.DEVICE_IMPORT_MAX_BYTES:
+        raise ImportFileTooLarge()
+    import_header_check(upload)
+    with transaction.atomic():
+        job = job_create(
+            kind=JobKind.DEVICE_IMPORT, business=connector.business, connector=connector,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+            upload=upload, file_name=file_name or upload.name,
+        )  # fmt: skip
+        job_id = str(job.pk)
+        transaction.on_commit(lambda: device_import_job.delay(job_id))
+    return job
+
+
+def _size(size: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:g} {unit}" if unit == "bytes" else f"{size:.3g} {unit}"
+        size /= 1024
+    return f"{size} bytes"  # pragma: no cover
+
+
+INTERNAL_FAILURE = (
+    "The import stopped on an internal error. The rows counted as done were imported; "
+    "importing the same file again is safe and completes it."
+)
+
+
+def device_import_job_run(*, job_id: str) -> None:
+    """Run a queued device import job (the Celery task calls this): progress on the job after
+    each batch, pushed to its watchers; ``finished`` with its refused rows, or ``failed`` with
+    the reason the file could not be imported."""
+    from jobs.models import Job
+    from jobs.services import job_errors_add, job_fail, job_finish, job_progress, job_start
+
+    job = Job.objects.select_related("connector").filter(pk=job_id).first()
+    if job is None or job.is_over:
+        # Deleted with its connector, or a second delivery of a job already done.
+        logger.info("device import job %s: nothing to do", job_id)
+        return
+    job_start(job=job)
+
+    def progress(result: ImportResult, new_errors: list[dict]) -> None:
+        job_errors_add(job=job, errors=new_errors)
+        job_progress(job=job, **result.counts())
+
+    if job.connector is None or not job.file:
+        job_fail(job=job, detail="The job has no connector or no file to import.")
+        return
+    try:
+        file = job.file.open("rb")
+    except FileNotFoundError:
+        logger.warning("device import job %s: its upload %s is gone from storage", job_id, job.file.name)
+        job_fail(
+            job=job,
+            detail="The uploaded file is no longer in storage; nothing was imported. Upload it again.",
+        )
+        return
+    try:
+        with file:
+            device_import(connector=job.connector, file=file, progress=progress)
+    except ImportFileError as exc:
+        job_fail(job=job, detail=f"{exc.message} Nothing was imported.")
+    except Exception:
+        logger.exception("device import job %s failed", job_id)
+        job_fail(job=job, detail=INTERNAL_FAILURE)
+    else:
+        job_finish(job=job)
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def devices_csv_export(*, connector: Connector, out, chunk_size: int = 2000) -> int:
+    """Write the connector's devices to the text stream ``out`` in the import's CSV format, in
+    identity order, a chunk at a time (never the whole fleet in memory). Importing the result
+    into the same connector changes nothing. Returns the number of devices written."""
+    writer = csv.writer(out)
+    writer.writerow(CSV_HEADER)
+    if connection.vendor == "sqlite":
+        chunk_size = min(chunk_size, 900)
+    count, last = 0, None
+    while True:
+        devices = Device.objects.filter(connector=connector).order_by("identity")
+        if last is not None:
+            devices = devices.filter(identity__gt=last)
+        page = list(devices.values_list("id", "identity", "certificate")[:chunk_size])
+        if not page:
+            return count
+        tags: dict[int, list] = defaultdict(list)
+        ids = [pk for pk, _, _ in page]
+        for device_id, name, value in (
+            DeviceTag.objects.filter(device_id__in=ids).order_by("name", "value").values_list(
+                "device_id", "name", "value"
+            )
+        ):  # fmt: skip
+            tags[device_id].append({"name": name, "value": value})
+        for pk, identity, certificate in page:
+            tag_list = tags.get(pk)
+            writer.writerow(
+                [identity, certificate, json.dumps(tag_list, ensure_ascii=False) if tag_list else ""]
+            )
+        count += len(page)
+        last = page[-1][1]

@@ -1,0 +1,20 @@
+"""Web UI routes of devices: the Devices tab and the device page (under ``/connectors/``)."""
+
+from django.urls import path
+
+from devices import views
+from murano import api as _converters  # noqa: F401  (registers <segment:>)
+
+app_name = "devices"
+
+_device = "<segment:connector_id>/devices/<segment:identity>/"
+
+urlpatterns = [
+    path("<segment:connector_id>/devices/", views.device_list, name="device-list"),
+    path(_device, views.device_detail, name="device-detail"),
+    path(_device + "lock/", views.device_lock, name="device-lock"),
+    path(_device + "revoke/", views.device_revoke, name="device-revoke"),
+    path(_device + "delete/", views.device_delete, name="device-delete"),
+    path(_device + "tags/", views.device_tags, name="device-tags"),
+    path(_device + "state/", views.device_state_set, name="device-state"),
+]

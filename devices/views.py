@@ -1,0 +1,362 @@
+"""Web UI: a connector's Devices tab and the device page.
+
+Adapters over ``devices.services`` and ``devices.selectors`` with the same access rule as every
+connector page (``connectors.views.connector_for_page``). The device list is searched and paged
+by ``devices.filters``, as the API's is: keyset pages cost the same on page 1 and page 10,000 of a
+million devices, and counts are capped.
+"""
+
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import Prefetch, prefetch_related_objects
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from connectors import runtime
+from connectors.selectors import resource_list
+from connectors.values import NUMERIC_FORMATS
+from connectors.views import action_for, connector_for_page, tab_context
+from devices import services
+from devices.charts import line_chart
+from devices.events import EventType
+from devices.filters import DEFAULT_ORDERING, ORDERINGS, DeviceFilter
+from devices.forms import DeviceWhitelistForm, parse_tag_lines
+from devices.models import Device, DeviceTag, Status
+from devices.selectors import device_get, device_history, device_is_online, device_state
+
+PAGE_SIZE = 50
+# Tag names offered by the tag column's drop-down.
+MAX_TAG_NAMES = 200
+# Charts on the device page: numeric resources, their most recent points.
+MAX_CHARTS = 12
+CHART_POINTS = 300
+
+ORDERING_LABELS = {
+    "identity": "Identity (A–Z)",
+    "-identity": "Identity (Z–A)",
+    "-last_seen": "Last seen (newest first)",
+    "last_seen": "Last seen (oldest first)",
+    "-created_at": "Whitelisted (newest first)",
+    "created_at": "Whitelisted (oldest first)",
+}
+
+STATUS_LEGEND = [
+    (Status.WHITELISTED, "Whitelisted: may activate; no credentials yet"),
+    (Status.PROVISIONED, "Provisioned: has credentials"),
+    (Status.EXPIRED, "Expired: the activation window passed; revoke to let it activate again"),
+    (Status.REPROVISION, "Reprovision: credentials revoked; may activate again"),
+    (Status.LOCKED, "Locked: every request is refused"),
+    (Status.DEVMODE, "Devmode: authenticated over plain HTTP; its credentials are not secure"),
+]
+
+
+def _list_filters(params) -> dict:
+    """The Devices tab's controls as typed: search box, status, tag column, ordering, cursor."""
+    return {name: (params.get(name) or "").strip() for name in ("q", "status", "tag", "ordering", "cursor")}
+
+
+def _search_params(ui: dict) -> dict:
+    """The tab's controls as ``devices.filters`` parameters (the API's): with a tag column
+    chosen, only devices having that tag are listed, and the search box names its value;
+    otherwise the search box finds identities containing the text."""
+    params = {"status": ui["status"], "ordering": ui["ordering"]}
+    if ui["tag"]:
+        params["tag"] = f"{ui['tag']}:{ui['q']}" if ui["q"] else ui["tag"]
+    else:
+        params["q"] = ui["q"]
+    return params
+
+
+def tag_names(connector, limit: int = MAX_TAG_NAMES) -> list[str]:
+    """The distinct tag names of a connector's devices, in order.
+
+    A loose index scan (one index probe per name) over the ``(connector, name, value)`` index:
+    a plain ``DISTINCT`` would read every tag of every device.
+    """
+    table = connection.ops.quote_name(DeviceTag._meta.db_table)
+    sql = f"""
+        WITH RECURSIVE names(name) AS (
+            SELECT MIN(name) FROM {table} WHERE connector_id = %s
+            UNION ALL
+            SELECT (SELECT MIN(t.name) FROM {table} t WHERE t.connector_id = %s AND t.name > names.name)
+            FROM names WHERE names.name IS NOT NULL
+        )
+        SELECT name FROM names WHERE name IS NOT NULL LIMIT %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [connector.pk, connector.pk, limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _list_query(filters: dict, **changes) -> str:
+    params = {**filters, **changes}
+    kept = {k: v for k, v in params.items() if v and not (k == "ordering" and v == DEFAULT_ORDERING)}
+    return "?" + urlencode(kept) if kept else "?"
+
+
+def _device_rows(devices: list[Device], tag: str) -> list[dict]:
+    rows = []
+    for device in devices:
+        tags = list(device.tags.all())
+        if tag:
+            shown = [t.value for t in tags if t.name == tag]
+        else:
+            shown = list(dict.fromkeys(t.name for t in tags))
+        rows.append({"device": device, "status": device.status, "tags": shown})
+    return rows
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def device_list(request, connector_id):
+    """The Devices tab: search, filter, sort, page; POST whitelists one device."""
+    access = connector_for_page(request, connector_id, action=action_for(request))
+    connector = access.connector
+    form = DeviceWhitelistForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device = services.device_whitelist(connector=connector, **form.service_kwargs())
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"Device “{device.identity}” whitelisted.")
+            return redirect("devices:device-detail", connector_id=connector.pk, identity=device.identity)
+
+    ui = _list_filters(request.GET)
+    filter_errors: dict[str, list[str]] = {}
+    rows, page, count = [], None, None
+    try:
+        device_filter = DeviceFilter.from_params(_search_params(ui))
+        try:
+            page = device_filter.page(connector, cursor=ui["cursor"] or None, limit=PAGE_SIZE)
+        except ValidationError:
+            # An old or edited page link: show the first page rather than nothing.
+            messages.warning(request, "That page link no longer applies; here is the first page.")
+            ui["cursor"] = ""
+            page = device_filter.page(connector, limit=PAGE_SIZE)
+        if not ui["cursor"]:
+            count = device_filter.count(connector, first_page=page)
+    except ValidationError as exc:
+        filter_errors = exc.message_dict
+    if page is not None:
+        prefetch_related_objects(
+            page.devices, Prefetch("tags", queryset=DeviceTag.objects.order_by("name", "value"))
+        )
+        rows = _device_rows(page.devices, ui["tag"])
+    kept = {k: ui[k] for k in ("q", "status", "tag", "ordering")}
+    names = tag_names(connector)
+    if ui["tag"] and ui["tag"] not in names:
+        names.append(ui["tag"])
+    bad_request = bool(form.errors or filter_errors)
+    return render(
+        request,
+        "devices/device_list.html",
+        tab_context(
+            access,
+            "devices",
+            form=form,
+            open_dialog=bool(form.errors),
+            filters=kept,
+            filter_errors=[
+                f"{FILTER_LABELS.get(key, key)}: {message}"
+                for key, ms in filter_errors.items()
+                for message in ms
+            ],
+            filter_invalid=set(filter_errors),
+            filtering=any(kept[k] for k in ("q", "status", "tag")),
+            rows=rows,
+            count=count,
+            tag_names=names,
+            status_choices=Status.choices,
+            ordering_choices=[(name, ORDERING_LABELS.get(name, name)) for name in ORDERINGS],
+            next_query=_list_query(kept, cursor=page.next_cursor) if page and page.next_cursor else None,
+            previous_query=(
+                _list_query(kept, cursor=page.previous_cursor) if page and page.previous_cursor else None
+            ),
+            first_query=_list_query(kept) if ui["cursor"] else None,
+            legend=STATUS_LEGEND,
+            import_url=f"/api/v1/connectors/{connector.pk}/devices/import/",
+        ),
+        status=400 if bad_request else 200,
+    )
+
+
+# How the filter parameters are called on the page, for their error messages.
+FILTER_LABELS = {"q": "Search", "tag": "Tag", "status": "Status", "ordering": "Sort by", "cursor": "Page"}
+
+
+def _us_to_datetime(value: int | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
+
+
+def _device_page(request, access, device, *, state_errors=None, state_typed=None, tag_rows=None,
+                 tag_errors=None, status=200):  # fmt: skip
+    """The device page: status, credentials, tags, state with inline sets, charts, live events."""
+    connector = access.connector
+    resources = list(resource_list(connector=connector))
+    rules = runtime.resource_rules(connector.pk, connector.updated_at)
+    state = device_state(device=device, rules=rules)
+    state_errors, state_typed = state_errors or {}, state_typed or {}
+    state_rows = []
+    for resource in resources:
+        entry = state.get(resource.alias, {})
+        state_rows.append(
+            {
+                "resource": resource,
+                "reported": entry.get("reported"),
+                "set": entry.get("set"),
+                "timestamp": _us_to_datetime(entry.get("timestamp")),
+                "error": state_errors.get(resource.alias),
+                "typed": state_typed.get(resource.alias),
+            }
+        )
+    charts = []
+    for resource in [r for r in resources if r.format in NUMERIC_FORMATS][:MAX_CHARTS]:
+        points = device_history(device=device, alias=resource.alias, since_us=None, until_us=None,
+                                limit=CHART_POINTS)  # fmt: skip
+        charts.append({"resource": resource, "chart": line_chart(points)})
+    if tag_rows is None:
+        tag_rows = [{"name": t.name, "value": t.value} for t in device.tags.order_by("name", "value")]
+    identity_query = urlencode({"identity": device.identity})
+    logs_path = reverse("connectors:connector-logs", kwargs={"connector_id": connector.pk})
+    return render(
+        request,
+        "devices/device_detail.html",
+        tab_context(
+            access,
+            "devices",
+            device=device,
+            status=device.status,
+            online=device_is_online(device),
+            state_rows=state_rows,
+            charts=charts,
+            tag_rows=tag_rows,
+            tag_errors=tag_errors or [],
+            ws_path=f"/ws{logs_path}?{identity_query}",
+            logs_link=f"{logs_path}?{identity_query}",
+            legend=STATUS_LEGEND,
+            event_types=[t.value for t in EventType],
+        ),
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def device_detail(request, connector_id, identity):
+    access = connector_for_page(request, connector_id)
+    return _device_page(request, access, device_get(connector=access.connector, identity=identity))
+
+
+def _device_for_change(request, connector_id, identity):
+    access = connector_for_page(request, connector_id, action="write")
+    return access, device_get(connector=access.connector, identity=identity)
+
+
+def _back_to(device):
+    return redirect("devices:device-detail", connector_id=device.connector_id, identity=device.identity)
+
+
+@login_required
+@require_POST
+def device_lock(request, connector_id, identity):
+    """Lock (``locked=1``) or unlock (``locked=0``) a device."""
+    _, device = _device_for_change(request, connector_id, identity)
+    locked = request.POST.get("locked") == "1"
+    services.device_update(device=device, locked=locked)
+    messages.success(request, f"Device “{device.identity}” {'locked' if locked else 'unlocked'}.")
+    return _back_to(device)
+
+
+def _confirm_page(request, access, device, *, action: str):
+    return render(request, "devices/device_confirm.html", tab_context(access, "devices", device=device,
+                                                                      action=action))  # fmt: skip
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def device_revoke(request, connector_id, identity):
+    """Revoke the device's credentials (status ``reprovision``), after a confirmation."""
+    access, device = _device_for_change(request, connector_id, identity)
+    if request.method != "POST":
+        return _confirm_page(request, access, device, action="revoke")
+    services.device_revoke(device=device)
+    messages.success(request, f"Credentials of “{device.identity}” revoked; it may activate again.")
+    return _back_to(device)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def device_delete(request, connector_id, identity):
+    """Delete the device with its state and history, after a confirmation."""
+    access, device = _device_for_change(request, connector_id, identity)
+    if request.method != "POST":
+        return _confirm_page(request, access, device, action="delete")
+    services.device_delete(device=device)
+    messages.success(request, f"Device “{identity}” deleted.")
+    return redirect("devices:device-list", connector_id=connector_id)
+
+
+@login_required
+@require_POST
+def device_tags(request, connector_id, identity):
+    """Replace the device's tags with the table's rows (edited, added, some marked for deletion).
+
+    Also takes ``add`` as ``name=value`` lines, for a quick addition without the table."""
+    access, device = _device_for_change(request, connector_id, identity)
+    names, values = request.POST.getlist("tag_name"), request.POST.getlist("tag_value")
+    deleted = set(request.POST.getlist("tag_delete"))
+    rows, errors = [], []
+    for index, (name, value) in enumerate(zip(names, values, strict=False)):
+        name, value = name.strip(), value.strip()
+        if not name and not value:
+            continue  # an empty row for adding, left empty
+        row = {"name": name, "value": value, "deleted": str(index) in deleted}
+        rows.append(row)
+        if not name and not row["deleted"]:
+            errors.append(f"Row {index + 1}: a tag needs a name.")
+    try:
+        added = parse_tag_lines(request.POST.get("add", ""))
+    except ValidationError as exc:
+        errors.extend(exc.messages)
+        added = []
+    kept = [{"name": r["name"], "value": r["value"]} for r in rows if not r["deleted"]] + added
+    if not errors:
+        try:
+            services.device_tags_replace(device=device, tags=kept)
+        except ValidationError as exc:
+            errors.extend(m for messages_ in exc.message_dict.values() for m in messages_)
+    if errors:
+        return _device_page(request, access, device, tag_rows=rows, tag_errors=errors, status=400)
+    messages.success(request, "Tags saved.")
+    return _back_to(device)
+
+
+@login_required
+@require_POST
+def device_state_set(request, connector_id, identity):
+    """Set one settable resource's cloud value (the device reads or long-polls it)."""
+    access, device = _device_for_change(request, connector_id, identity)
+    alias, value = request.POST.get("alias", ""), request.POST.get("value", "")
+    rules = runtime.resource_rules(access.connector.pk, access.connector.updated_at)
+    try:
+        services.device_state_set(device=device, values={alias: value}, rules=rules)
+    except ValidationError as exc:
+        problems = exc.message_dict if hasattr(exc, "error_dict") else {alias: exc.messages}
+        message = " ".join(m for ms in problems.values() for m in ms)
+        if alias not in rules:
+            messages.error(request, f"No resource “{alias}” to set.")
+            return _device_page(request, access, device, status=400)
+        return _device_page(
+            request, access, device, state_errors={alias: message}, state_typed={alias: value}, status=400
+        )
+    messages.success(request, f"{alias} set to “{value[:80]}”.")
+    return _back_to(device)

@@ -1,0 +1,54 @@
+"""Back office views of firmware updates: rollouts with their devices, and devices' reports.
+Read-mostly: rollouts are started, paused and cancelled through the services (API, pages)."""
+
+from django.contrib import admin
+
+from firmware.models import DeviceUpdate, OtauReport, Rollout
+
+
+@admin.register(Rollout)
+class RolloutAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "connector",
+        "version",
+        "state",
+        "device_count",
+        "current_wave",
+        "wave_count",
+        "created_at",
+    ]
+    list_filter = ["state"]
+    list_select_related = ["connector"]
+    search_fields = ["=connector__id", "version", "package_id"]
+    raw_id_fields = ["connector", "created_by"]
+    readonly_fields = [f.name for f in Rollout._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(DeviceUpdate)
+class DeviceUpdateAdmin(admin.ModelAdmin):
+    list_display = ["id", "rollout", "device", "wave", "status", "sent_at", "reported_at", "deadline"]
+    list_filter = ["status"]
+    list_select_related = ["rollout", "device"]
+    raw_id_fields = ["rollout", "device"]
+    search_fields = ["=rollout__id", "device__identity__startswith"]
+    readonly_fields = [f.name for f in DeviceUpdate._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(OtauReport)
+class OtauReportAdmin(admin.ModelAdmin):
+    list_display = ["id", "device", "version", "status", "message", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["device"]
+    raw_id_fields = ["device", "device_update"]
+    search_fields = ["device__identity__startswith", "version"]
+    readonly_fields = [f.name for f in OtauReport._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

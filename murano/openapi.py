@@ -1,0 +1,73 @@
+"""OpenAPI generation: every operation documents the errors it can answer, in one place.
+
+Views describe their own successes with ``extend_schema``; the error responses all views share
+(management-api.md, "Errors") are added here, from what the operation takes: a body or query
+parameters can be invalid (400), a login is needed (401), a write can be beyond one's role
+(403), a named object can be missing or someone else's (404).
+"""
+
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+
+
+class ErrorSerializer(serializers.Serializer):
+    """An error that is not about one field."""
+
+    detail = serializers.CharField()
+
+
+# Field errors: ``{"field": ["message", ...]}``, nested like the request for nested objects and
+# lists, or ``{"detail": "..."}`` when the problem is not about one field.
+VALIDATION_ERROR_SCHEMA = {
+    "type": "object",
+    "description": (
+        'Messages per field (`{"field": ["..."]}`, nested like the request), or `{"detail": "..."}`.'
+    ),
+    "additionalProperties": {},
+    "example": {"name": ["This field is required."]},
+}
+
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class AutoSchema(SpectacularAutoSchema):
+    """drf-spectacular's schema, plus the shared 400/401/403/404 error responses."""
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        parameters = operation.get("parameters", [])
+        authenticated = not any(isinstance(p, AllowAny) for p in self.view.get_permissions())
+        errors = {}
+        if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
+            errors["400"] = (self._validation_error_ref(), "Invalid input.")
+        if authenticated:
+            errors["401"] = (self._error_ref(), "Not logged in, or bad credentials.")
+            if self.method not in _SAFE_METHODS:
+                errors["403"] = (
+                    self._error_ref(),
+                    "Not allowed: beyond your role in the business (or a session write without CSRF token).",
+                )
+        if any(p["in"] == "path" for p in parameters):
+            errors["404"] = (self._error_ref(), "No such object, or not one of yours.")
+        for code, (schema, description) in errors.items():
+            operation["responses"].setdefault(
+                code, {"content": {"application/json": {"schema": schema}}, "description": description}
+            )
+        return operation
+
+    def _error_ref(self):
+        return self.resolve_serializer(ErrorSerializer, "response").ref
+
+    def _validation_error_ref(self):
+        component = ResolvedComponent(
+            name="ValidationError",
+            type=ResolvedComponent.SCHEMA,
+            object="ValidationError",
+            schema=VALIDATION_ERROR_SCHEMA,
+        )
+        self.registry.register_on_missing(component)
+        return component.ref

@@ -1,0 +1,215 @@
+/* Bulk whitelisting from a CSV file, with a live progress bar and a per-row error report.
+ *
+ * The file goes to the management API (POST <data-import-url>, multipart "file"; session
+ * cookie + CSRF header), which answers a job {id, state, total, done, created, updated,
+ * errors[], error_count}. Progress then comes over the websocket /ws/jobs/<id>/ ({"kind":
+ * "job", "job": {...}} on open and on every update); if websockets fail, the page polls
+ * /api/v1/jobs/<id>/ every second instead.
+ */
+(function () {
+  "use strict";
+
+  var form = document.querySelector("[data-import-form]");
+  if (!form) return;
+  var fileInput = form.querySelector("input[type=file]");
+  var submit = form.querySelector("button[type=submit]");
+  var panel = document.querySelector("[data-import-progress]");
+  var bar = panel.querySelector("progress");
+  var text = panel.querySelector("[data-import-text]");
+  var report = panel.querySelector("[data-import-report]");
+  var errorBox = form.querySelector("[data-import-error]");
+  var done = panel.querySelector("[data-import-done]");
+  var FINAL = { finished: true, failed: true };
+
+  function csrfToken() {
+    var input = form.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function showError(message) {
+    errorBox.textContent = message;
+    errorBox.hidden = !message;
+    if (message) fileInput.setAttribute("aria-invalid", "true"); else fileInput.removeAttribute("aria-invalid");
+  }
+
+  function apiMessage(status, body) {
+    if (body && typeof body === "object") {
+      if (typeof body.detail === "string") return body.detail;
+      var parts = [];
+      Object.keys(body).forEach(function (key) {
+        var value = body[key];
+        parts.push((key === "file" ? "" : key + ": ") + (Array.isArray(value) ? value.join(" ") : String(value)));
+      });
+      if (parts.length) return parts.join(" ");
+    }
+    if (status === 404) return "Bulk import is not available on this server yet.";
+    if (status === 413) return "The file is too large.";
+    return "The upload failed (HTTP " + status + "). Please try again.";
+  }
+
+  function errorParts(error) {
+    if (error === null || typeof error !== "object") return { line: "", identity: "", reason: String(error) };
+    var line = error.line !== undefined ? error.line : (error.row !== undefined ? error.row : "");
+    var identity = error.identity !== undefined ? error.identity : (error.id !== undefined ? error.id : "");
+    var reason = error.reason || error.error || error.message || error.detail;
+    if (reason && typeof reason === "object") reason = JSON.stringify(reason);
+    return { line: String(line), identity: String(identity || ""), reason: String(reason || JSON.stringify(error)) };
+  }
+
+  function renderReport(job) {
+    report.textContent = "";
+    var errors = Array.isArray(job.errors) ? job.errors : [];
+    var count = typeof job.error_count === "number" ? job.error_count : errors.length;
+    if (!count) return;
+    var heading = document.createElement("h3");
+    heading.textContent = count === 1 ? "1 row was not imported" : count + " rows were not imported";
+    report.appendChild(heading);
+    var wrap = document.createElement("div");
+    wrap.className = "table-wrap";
+    var table = document.createElement("table");
+    table.className = "data";
+    var head = table.createTHead().insertRow();
+    ["Line", "Identity", "Reason"].forEach(function (label) {
+      var th = document.createElement("th");
+      th.scope = "col";
+      th.textContent = label;
+      head.appendChild(th);
+    });
+    var body = table.createTBody();
+    errors.forEach(function (error) {
+      var parts = errorParts(error);
+      var row = body.insertRow();
+      row.insertCell().textContent = parts.line;
+      var identity = row.insertCell();
+      identity.className = "mono";
+      identity.textContent = parts.identity;
+      row.insertCell().textContent = parts.reason;
+    });
+    wrap.appendChild(table);
+    report.appendChild(wrap);
+    if (count > errors.length) {
+      var more = document.createElement("p");
+      more.className = "muted";
+      more.textContent = "Only the first " + errors.length + " errors are listed.";
+      report.appendChild(more);
+    }
+  }
+
+  function render(job) {
+    var total = typeof job.total === "number" && job.total > 0 ? job.total : 0;
+    var count = typeof job.done === "number" ? job.done : 0;
+    bar.max = total || 1;
+    bar.value = total ? Math.min(count, total) : (job.state === "finished" ? 1 : 0);
+    var percent = total ? Math.floor((100 * Math.min(count, total)) / total) : (job.state === "finished" ? 100 : 0);
+    bar.setAttribute("aria-valuetext", percent + "%");
+    var summary = (total ? count + " of " + total + " rows" : count + " rows") +
+      " · " + (job.created || 0) + " created · " + (job.updated || 0) + " updated · " +
+      (job.unchanged || 0) + " unchanged · " + (job.error_count || (job.errors || []).length || 0) + " errors";
+    if (job.state === "finished") text.textContent = "Finished: " + summary;
+    else if (job.state === "failed") text.textContent = "Failed: " + (job.detail || job.error || summary);
+    else text.textContent = (job.state === "queued" || job.state === "pending" ? "Waiting… " : "Importing… ") + summary;
+    panel.setAttribute("data-state", job.state || "");
+    if (FINAL[job.state]) {
+      renderReport(job);
+      done.hidden = false;
+      submit.disabled = false;
+    }
+  }
+
+  function fetchJob(jobId) {
+    return fetch("/api/v1/jobs/" + encodeURIComponent(jobId) + "/", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); });
+  }
+
+  function poll(jobId) {
+    fetchJob(jobId)
+      .then(function (job) {
+        render(job);
+        if (!FINAL[job.state]) window.setTimeout(function () { poll(jobId); }, 1000);
+      }, function () {
+        window.setTimeout(function () { poll(jobId); }, 2000);
+      });
+  }
+
+  function follow(job) {
+    render(job);
+    if (FINAL[job.state]) return;
+    var finished = false;
+    var fellBack = false;
+    function fallBack() {
+      if (finished || fellBack) return;
+      fellBack = true;
+      poll(job.id);
+    }
+    var socket;
+    try {
+      var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+      socket = new WebSocket(scheme + window.location.host + "/ws/jobs/" + encodeURIComponent(job.id) + "/");
+    } catch (error) {
+      fallBack();
+      return;
+    }
+    socket.onmessage = function (message) {
+      var data;
+      try { data = JSON.parse(message.data); } catch (error) { return; }
+      if (data.kind !== "job" || !data.job) return;
+      if (FINAL[data.job.state]) {
+        finished = true;
+        socket.close();
+        if (!Array.isArray(data.job.errors)) {
+          // Pushes carry the counts; the refused rows themselves are read from the API once.
+          fetchJob(job.id).then(render, function () { render(data.job); });
+          return;
+        }
+      }
+      render(data.job);
+    };
+    socket.onerror = fallBack;
+    socket.onclose = fallBack;
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    showError("");
+    var file = fileInput.files && fileInput.files[0];
+    if (!file) {
+      showError("Choose a CSV file first.");
+      fileInput.focus();
+      return;
+    }
+    var data = new FormData();
+    data.append("file", file);
+    var request = new XMLHttpRequest();
+    request.open("POST", form.getAttribute("data-import-url"));
+    request.setRequestHeader("X-CSRFToken", csrfToken());
+    request.setRequestHeader("Accept", "application/json");
+    panel.hidden = false;
+    done.hidden = true;
+    report.textContent = "";
+    submit.disabled = true;
+    bar.removeAttribute("value");
+    text.textContent = "Uploading " + file.name + "…";
+    request.upload.onprogress = function (progress) {
+      if (progress.lengthComputable) {
+        text.textContent = "Uploading " + file.name + "… " + Math.floor((100 * progress.loaded) / progress.total) + "%";
+      }
+    };
+    request.onload = function () {
+      var body = null;
+      try { body = JSON.parse(request.responseText); } catch (error) { body = null; }
+      if (request.status >= 200 && request.status < 300 && body && body.id !== undefined) {
+        follow(body);
+      } else {
+        panel.hidden = true;
+        submit.disabled = false;
+        showError(apiMessage(request.status, body));
+      }
+    };
+    request.onerror = function () {
+      panel.hidden = true;
+      submit.disabled = false;
+      showError("The upload did not reach the server. Check your connection and try again.");
+    };
+    request.send(data);
+  });
+})();

@@ -1,0 +1,116 @@
+"""A small, complete world for tests that walk every API route (access control, Schemathesis):
+a business with a member of each role, a connector with a resource and a device, another
+business, and on demand the things some routes name (a job, a content item, a rollout)."""
+
+import re
+from functools import cached_property
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from accounts.services import api_token_create, membership_add
+from tests.conftest import basic_auth
+from tests.factories import make_connector, make_device, make_member, make_resource
+
+# A config_otau message for firmware rollouts.
+FIRMWARE = {"version": "2.0", "name": "fw", "type": "URL_LIST", "payload": ["https://example.com/fw-2.0.bin"]}
+# Path parameters as the resolver (<segment:connector_id>) or OpenAPI ({connector_id}) spells them.
+_PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>|\{(\w+)\}")
+
+
+def file_upload(name: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, b"\x7fELF firmware bytes", content_type="application/octet-stream")
+
+
+def csv_upload() -> SimpleUploadedFile:
+    return SimpleUploadedFile("identities.csv", b"ID,Tags\nimported-1,\n", content_type="text/csv")
+
+
+class World:
+    """Acme with an admin, a developer and a viewer (and a teammate whose membership the member
+    routes change), a connector with a settable ``setpoint`` resource and the device
+    ``device-1``; Globex, whose admin is the outsider; a personal API token for each person;
+    a pending invitation."""
+
+    def __init__(self):
+        self.users = {
+            "admin": make_member(business_name="Acme", role="admin").user,
+            "developer": make_member(business_name="Acme", role="developer").user,
+            "viewer": make_member(business_name="Acme", role="viewer").user,
+            "outsider": make_member(business_name="Globex", role="admin").user,
+        }
+        self.business = self.users["admin"].businesses.get()
+        self.teammate = make_member(business_name="Acme", role="viewer")
+        self.connector = make_connector(business=self.business, devmode=True)
+        make_resource(connector=self.connector, alias="setpoint", format="number", settable=True)
+        self.device = make_device(connector=self.connector, identity="device-1")
+        self.tokens = {role: api_token_create(user=user, name=role)[0] for role, user in self.users.items()}
+        _, self.invitation = membership_add(
+            business=self.business, email="invited@example.com", role="viewer"
+        )
+
+    def path_values(self, route: str, role: str = "admin") -> dict:
+        """Values naming the world's objects for the path parameters of ``route``; what only some
+        routes need is made on first use, before the request under test."""
+        names = {a or b for a, b in _PARAMETER.findall(route)}
+        if "/firmware/" in route:
+            self.enable_firmware()
+        known = {
+            "connector_id": lambda: self.connector.pk,
+            "alias": lambda: "setpoint",
+            "identity": lambda: self.device.identity,
+            "business_id": lambda: self.business.pk,
+            "member_id": lambda: self.teammate.pk,
+            "token_id": lambda: self.tokens.get(role, self.tokens["admin"]).pk,
+            "job_id": lambda: self.job_id,
+            "content_id": lambda: self.content_id,
+            "rollout_id": lambda: self.rollout_id,
+        }
+        return {name: known[name]() for name in names}
+
+    def url(self, route: str, role: str = "admin", overrides: dict | None = None) -> str:
+        """``route`` (as the resolver spells it) with the world's objects in its path."""
+        values = {**self.path_values(route, role), **(overrides or {})}
+        return "/" + _PARAMETER.sub(lambda m: str(values[m.group(1) or m.group(2)]), route)
+
+    def client(self, role: str) -> APIClient:
+        """A client logged in with HTTP Basic as ``role`` (``anonymous``: not logged in)."""
+        client = APIClient()
+        if role != "anonymous":
+            client.credentials(**basic_auth(self.users[role]))
+        return client
+
+    def _admin_call(self, method: str, path: str, data, expected: int, **kwargs) -> dict:
+        url = f"/api/v1/connectors/{self.connector.pk}/{path}"
+        response = getattr(self.client("admin"), method)(url, data, **kwargs)
+        assert response.status_code == expected, response.content
+        return response.json()
+
+    @cached_property
+    def job_id(self) -> str:
+        """A device import job, started through the API as the admin does."""
+        return self._admin_call("post", "devices/import/", {"file": csv_upload()}, 202, format="multipart")[
+            "id"
+        ]
+
+    @cached_property
+    def content_id(self) -> str:
+        """A content item, uploaded through the API as the admin does."""
+        data = {"file": file_upload("firmware.bin")}
+        return self._admin_call("post", "content/", data, 201, format="multipart")["id"]
+
+    @cached_property
+    def firmware_enabled(self) -> bool:
+        self._admin_call("patch", "", {"firmware": {"enabled": True}}, 200, format="json")
+        return True
+
+    def enable_firmware(self) -> None:
+        """Firmware updates on for the connector, as its admin turns them on (once)."""
+        assert self.firmware_enabled
+
+    @cached_property
+    def rollout_id(self) -> int:
+        """A firmware rollout to the device, started through the API as the admin does."""
+        self.enable_firmware()
+        data = {"message": FIRMWARE, "devices": [self.device.identity]}
+        return self._admin_call("post", "firmware/update/", data, 201, format="json")["id"]

@@ -1,0 +1,249 @@
+"""The browser suite's fixtures: one live platform (a real Daphne process with a database of its
+own, and a Celery worker for bulk imports) and one headless Chromium for the whole session.
+
+pytest-django's ``live_server`` is a WSGI server without websockets; the Logs tab and the
+import progress need the ASGI application, so the suite starts Daphne like production does.
+Tests here never touch the test database: everything goes through the live server.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+EMAIL, PASSWORD = "pm@example.com", "browser-suite-password-1"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# How long a page or an expectation may wait (ms). Generous: the suite shares two cores with
+# everything else, and a wait only costs time when something is wrong.
+WAIT_MS = 30_000
+expect.set_options(timeout=WAIT_MS)
+# Where the screenshots of each tab go (gitignored).
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "test-output" / "screenshots"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def _stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def platform_env(tmp_path_factory):
+    """Environment of the live processes: their own database (SQLite file, or a PostgreSQL
+    database of their own on the PostgreSQL stack), channel prefix and task folder."""
+    var_dir = tmp_path_factory.mktemp("browser-live")
+    env = {
+        **os.environ,
+        "MURANO_VAR_DIR": str(var_dir),
+        "DJANGO_SETTINGS_MODULE": "tests.browser.live_settings",
+        "PYTHONPATH": str(ROOT),
+        "CHANNEL_PREFIX": f"browser{uuid.uuid4().hex[:8]}",
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "DEVICE_DEFAULT_CONNECTOR": "",
+        "LOG_LEVEL": "WARNING",
+    }
+    outer_url = os.environ.get("DATABASE_URL")
+    db_name = admin_url = None
+    if outer_url:
+        db_name = f"browser_{uuid.uuid4().hex[:10]}"
+        admin_url = outer_url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{db_name}"')
+        env["DATABASE_URL"] = outer_url.rsplit("/", 1)[0] + "/" + db_name
+    else:
+        env.pop("DATABASE_URL", None)
+        env.pop("REDIS_URL", None)  # embedded stack: in-process channel layer, one server
+        env["SQLITE_PATH"] = str(var_dir / "live.sqlite3")
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    # Static files are served by WhiteNoise from STATIC_ROOT, as in production (``make run``
+    # collects them too); collected while the database is migrated.
+    collect = subprocess.Popen([*manage, "collectstatic", "--noinput", "-v0"], env=env, cwd=ROOT)
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
+    if collect.wait(timeout=120) != 0:
+        raise RuntimeError("collectstatic failed")
+    subprocess.run(
+        [*manage, "create_account", "--email", EMAIL, "--password", PASSWORD, "--business", "Browser",
+         "--role", "admin"],
+        env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    yield env
+    if db_name:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def live_url(platform_env):
+    """The live platform's base URL: one Daphne process serving pages, APIs, websockets and
+    the device API."""
+    port = _free_port()
+    # A file, not a pipe: nobody reads the server's output while tests run, and a full pipe
+    # would block it.
+    log = Path(platform_env["MURANO_VAR_DIR"]) / "daphne.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "murano.asgi:application"],
+            env=platform_env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url + "/healthz", process, log)
+        yield url
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(platform_env, live_url):
+    """A Celery worker for the live platform (bulk imports run there, as in production)."""
+    log = Path(platform_env["MURANO_VAR_DIR"]) / "celery.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "murano", "worker", "--pool=solo", "--concurrency=1",
+             "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "INFO"],
+            env=platform_env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while b" ready." not in log.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not start: {log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield process
+    finally:
+        # Cold shutdown: the tests are over, no task is worth finishing.
+        _stop(process, signal.SIGQUIT)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Module scope, not session: Playwright's sync API keeps an event loop running in this
+    # thread while it is open, and Django refuses database calls from a thread with a running
+    # loop (SynchronousOnlyOperation) — it must be gone before this worker's next test file.
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def logged_in_state(browser, live_url):
+    """The cookies of a session opened through the login form, shared by the tests' pages."""
+    context = browser.new_context(base_url=live_url)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.get_by_label("E-mail address").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/connectors/")
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+@pytest.fixture
+def page(browser, live_url, logged_in_state):
+    """A fresh browser tab, logged in as the product manager."""
+    viewport = {"width": 1280, "height": 900}
+    context = browser.new_context(base_url=live_url, storage_state=logged_in_state, viewport=viewport)
+    context.set_default_timeout(WAIT_MS)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+@dataclass
+class Api:
+    """The management API of the live server, as a product manager's script uses it."""
+
+    client: httpx.Client
+
+    def connector(self, name: str, **settings) -> str:
+        response = self.client.post("/api/v1/connectors/", json={"name": name, **settings})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def resource(self, connector_id: str, **definition) -> None:
+        response = self.client.post(f"/api/v1/connectors/{connector_id}/resources/", json=definition)
+        assert response.status_code == 201, response.text
+
+
+@pytest.fixture
+def api(live_url):
+    with httpx.Client(base_url=live_url, auth=(EMAIL, PASSWORD), timeout=10) as client:
+        yield Api(client)
+
+
+@pytest.fixture
+def device_for(live_url):
+    """``device_for(connector_id)`` → an HTTP client that talks to the live server as a device of
+    that connector (its ``Host`` header names the connector)."""
+    clients = []
+
+    def make(connector_id: str, **kwargs) -> httpx.Client:
+        client = httpx.Client(
+            base_url=live_url, headers={"Host": f"{connector_id}.devices.localhost"}, timeout=30, **kwargs
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def screenshot():
+    """``screenshot(page, name)`` saves a full-page PNG under ``SCREENSHOTS``."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

@@ -1,0 +1,102 @@
+"""A job's progress over ``/ws/jobs/<id>/``: the job on open, each push, the whole job (refused
+rows included) when it ends; someone else's job is refused."""
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+
+from jobs.models import JobKind
+from jobs.services import job_create, job_errors_add, job_finish, job_progress, job_start
+from tests.devices.test_logs_websocket import session_headers
+from tests.factories import make_connector, make_member
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("handler_threads_do_not_keep_connections"),
+]
+
+
+@pytest.fixture
+def job_world(db):
+    owner = make_member(business_name="Acme", role="viewer").user
+    outsider = make_member(business_name="Globex", role="admin").user
+    business = owner.businesses.get()
+    connector = make_connector(business=business, devmode=True)
+    job = job_create(kind=JobKind.DEVICE_IMPORT, business=business, connector=connector, created_by=owner)
+    return owner, outsider, job
+
+
+async def open_job(job_id, headers):
+    from murano.asgi import application
+
+    communicator = WebsocketCommunicator(application, f"/ws/jobs/{job_id}/", headers=headers)
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    return communicator
+
+
+def test_progress_is_pushed_and_the_socket_closes_with_the_whole_job(job_world):
+    owner, _, job = job_world
+    headers = session_headers(owner)
+
+    def run_job():
+        job_start(job=job, total=3)
+        job_progress(job=job, done=2, created=2)
+        job_errors_add(job=job, errors=[{"line": 4, "identity": "bad id", "reason": "has a space"}])
+        job_progress(job=job, done=3)
+        job_finish(job=job)
+
+    async def scenario():
+        communicator = await open_job(job.pk, headers)
+        opened = await communicator.receive_json_from(timeout=5)
+        await asyncio.get_running_loop().run_in_executor(None, run_job)
+        messages = []
+        while True:
+            output = await communicator.receive_output(timeout=5)
+            if output["type"] == "websocket.close":
+                break
+            messages.append(json.loads(output["text"]))
+        return opened, messages
+
+    opened, messages = async_to_sync(scenario)()
+    assert opened["kind"] == "job"
+    assert opened["job"]["state"] == "queued" and opened["job"]["id"] == str(job.pk)
+    states = [(m["job"]["state"], m["job"]["done"]) for m in messages]
+    assert states == [("running", 0), ("running", 2), ("running", 3), ("finished", 3)]
+    final = messages[-1]["job"]
+    assert (final["total"], final["created"], final["error_count"]) == (3, 2, 1)
+    assert final["errors"] == [{"line": 4, "identity": "bad id", "reason": "has a space"}]
+
+
+def test_a_finished_job_answers_once_and_closes(job_world):
+    owner, _, job = job_world
+    job_start(job=job, total=0)
+    job_finish(job=job)
+    headers = session_headers(owner)
+
+    async def scenario():
+        communicator = await open_job(job.pk, headers)
+        message = await communicator.receive_json_from(timeout=5)
+        closed = await communicator.receive_output(timeout=5)
+        return message, closed
+
+    message, closed = async_to_sync(scenario)()
+    assert message["job"]["state"] == "finished"
+    assert closed["type"] == "websocket.close"
+
+
+@pytest.mark.parametrize("who", ["outsider", "anonymous", "not-a-job"])
+def test_someone_elses_or_no_job_is_refused(job_world, who):
+    _, outsider, job = job_world
+    headers = session_headers(outsider) if who != "anonymous" else [(b"origin", b"http://localhost")]
+    job_id = "not-a-uuid" if who == "not-a-job" else job.pk
+
+    async def scenario():
+        communicator = await open_job(job_id, headers)
+        return await communicator.receive_output(timeout=5)
+
+    closed = async_to_sync(scenario)()
+    assert closed == {"type": "websocket.close", "code": 4401 if who == "anonymous" else 4404}

@@ -1,0 +1,167 @@
+"""Who may open and use each page: the API's scoping, page by page and role by role.
+
+Anonymous visitors are sent to the login page; someone else's connector is a 404 (its
+existence does not leak); viewers read but see no edit controls and get a 403 if they post
+anyway; developers change everything but may not delete a connector; admins may.
+"""
+
+import pytest
+
+from connectors.models import Connector
+from devices.models import Device
+from tests.factories import make_device, make_resource
+from tests.web.conftest import page_text
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fleet(connector):
+    make_resource(connector=connector, alias="mode", format="string", settable=True)
+    make_device(connector=connector, identity="dev-1", tags=[{"name": "site", "value": "paris"}])
+    return connector
+
+
+def read_pages(c):
+    base = f"/connectors/{c.pk}/"
+    return [
+        base + "devices/",
+        base + "devices/dev-1/",
+        base + "resources/",
+        base + "content/",
+        base + "logs/",
+        base + "settings/",
+    ]
+
+
+def write_pages(c):
+    base = f"/connectors/{c.pk}/"
+    return [
+        base + "resources/new/",
+        base + "resources/mode/edit/",
+        base + "resources/mode/delete/",
+        base + "devices/dev-1/revoke/",
+        base + "devices/dev-1/delete/",
+    ]
+
+
+def posts(c):
+    """Every form post of a connector's pages, with a body that would succeed."""
+    base = f"/connectors/{c.pk}/"
+    return [
+        (base + "devices/", {"identity": "new-1"}),
+        (base + "devices/dev-1/lock/", {"locked": "1"}),
+        (base + "devices/dev-1/revoke/", {}),
+        (base + "devices/dev-1/tags/", {"tag_name": ["a"], "tag_value": ["b"]}),
+        (base + "devices/dev-1/state/", {"alias": "mode", "value": "eco"}),
+        (base + "devices/dev-1/delete/", {}),
+        (base + "resources/new/", {"alias": "temp", "format": "number", "sync": "on"}),
+        (base + "resources/mode/edit/", {"format": "string", "unit": "x", "sync": "on"}),
+        (base + "resources/mode/delete/", {}),
+        (base + "settings/", {"name": "Renamed", "identity_type": "opaque", "identity_casing": "mixed",
+                              "auth_type": "token", "activation_window_hours": "48"}),
+        (base + "delete/", {}),
+    ]  # fmt: skip
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page(web, fleet):
+    client = web()
+    for url in ["/connectors/", *read_pages(fleet), *write_pages(fleet)]:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/?next="), url
+    for url, body in posts(fleet):
+        response = client.post(url, body)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), url
+    assert Device.objects.filter(identity="dev-1").exists()
+
+
+def test_someone_elses_connector_is_not_found(web, outsider, fleet):
+    client = web(outsider)
+    for url in [*read_pages(fleet), *write_pages(fleet), f"/connectors/{fleet.pk}/delete/"]:
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert "Not found" in page_text(response)
+    for url, body in posts(fleet):
+        assert client.post(url, body).status_code == 404, url
+    assert fleet.pk not in page_text(client.get("/connectors/"))
+    assert Connector.objects.filter(pk=fleet.pk).exists()
+
+
+def test_viewers_read_every_tab_without_edit_controls(web, viewer, fleet):
+    client = web(viewer)
+    for url in read_pages(fleet):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = page_text(response)
+        assert "+ New device(s)" not in html and "+ New resource" not in html, url
+        assert "Save settings" not in html and "Save tags" not in html, url
+        assert "Delete connector" not in html and ">Lock<" not in html, url
+    settings_form = page_text(client.get(f"/connectors/{fleet.pk}/settings/"))
+    assert 'name="name"' in settings_form and "disabled" in settings_form
+    assert "New connector" not in page_text(client.get("/connectors/"))
+
+
+def test_viewers_get_403_when_they_post_anyway(web, viewer, fleet):
+    client = web(viewer)
+    for url in write_pages(fleet):
+        assert client.get(url).status_code == 403, url
+    for url, body in posts(fleet):
+        response = client.post(url, body)
+        assert response.status_code == 403, url
+        assert "Not allowed" in page_text(response)
+    assert client.post("/connectors/", {"name": "Mine"}).status_code == 403
+    device = Device.objects.get(identity="dev-1")
+    assert not device.locked and device.tags.count() == 1
+    assert Connector.objects.get(pk=fleet.pk).name == fleet.name
+
+
+def test_developers_change_things_but_only_admins_delete_the_connector(web, developer, owner, fleet):
+    client = web(developer)
+    for url in write_pages(fleet):
+        assert client.get(url).status_code == 200, url
+    assert client.post(f"/connectors/{fleet.pk}/devices/dev-1/lock/", {"locked": "1"}).status_code == 302
+    assert Device.objects.get(identity="dev-1").locked
+    assert "Delete connector" not in page_text(client.get(f"/connectors/{fleet.pk}/settings/"))
+    assert client.get(f"/connectors/{fleet.pk}/delete/").status_code == 403
+    assert client.post(f"/connectors/{fleet.pk}/delete/").status_code == 403
+    assert Connector.objects.filter(pk=fleet.pk).exists()
+
+    admin = web(owner)
+    assert "Delete connector" in page_text(admin.get(f"/connectors/{fleet.pk}/settings/"))
+    response = admin.post(f"/connectors/{fleet.pk}/delete/")
+    assert response.status_code == 302 and response["Location"] == "/connectors/"
+    assert not Connector.objects.filter(pk=fleet.pk).exists()
+    assert not Device.objects.filter(identity="dev-1").exists()
+
+
+def test_every_form_needs_its_csrf_token(web, owner, fleet):
+    client = web(owner, enforce_csrf=True)
+    for url, body in posts(fleet):
+        response = client.post(url, body)
+        assert response.status_code == 403, url
+        assert "This form has expired" in page_text(response)
+    assert not Device.objects.get(identity="dev-1").locked
+    # The pages themselves carry the token in every form.
+    for url in read_pages(fleet):
+        html = page_text(client.get(url))
+        assert html.count("<form") <= html.count('name="csrfmiddlewaretoken"') + html.count('method="get"'), (
+            url
+        )
+
+
+def test_unknown_pages_and_methods_answer_without_a_traceback(web, owner, fleet):
+    client = web(owner)
+    missing = client.get(f"/connectors/{fleet.pk}/devices/no-such-device/")
+    assert missing.status_code == 404 and "Traceback" not in page_text(missing)
+    assert client.get(f"/connectors/{fleet.pk}/resources/nope/edit/").status_code == 404
+    assert client.get("/connectors/nosuchconnector00/devices/").status_code == 404
+    assert client.get(f"/connectors/{fleet.pk}/devices/dev-1/lock/").status_code == 405
+    assert client.delete(f"/connectors/{fleet.pk}/settings/").status_code == 405
+
+
+def test_a_superuser_sees_every_connector(web, fleet, django_user_model):
+    admin = django_user_model.objects.create_superuser(email="root@example.com", password="x" * 20)
+    client = web(admin)
+    assert fleet.name in page_text(client.get("/connectors/"))
+    assert client.get(f"/connectors/{fleet.pk}/devices/dev-1/").status_code == 200
