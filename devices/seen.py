@@ -55,13 +55,13 @@ class SeenRecorder:
         if not interval:
             self.flush()
 
-    def flush(self) -> None:
-        """Write every queued sighting now, from the calling thread."""
+    def flush(self) -> int:
+        """Write every queued sighting now, from the calling thread; return how many."""
         with self.writing:
             with self.lock:
                 batch, self.pending = self.pending, {}
             if not batch:
-                return
+                return 0
             field_seen, field_ip = Device._meta.get_field("last_seen"), Device._meta.get_field("last_ip")
             rows = []
             for device_id, (seen, ip) in sorted(batch.items()):  # one lock order for every writer
@@ -70,9 +70,10 @@ class SeenRecorder:
             if len(rows) == 1:  # one statement commits by itself
                 with connection.cursor() as cursor:
                     cursor.execute(_update_sql(), rows[0])
-                return
+                return 1
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.executemany(_update_sql(), rows)
+            return len(rows)
 
     def _run(self, interval: float) -> None:
         atexit.register(self._flush_quietly)
@@ -81,6 +82,8 @@ class SeenRecorder:
             self._flush_quietly()
 
     def _flush_quietly(self) -> None:
+        if not self.pending:
+            return  # an idle process leaves the database (and its connection) alone
         try:
             self.flush()
         except Exception:

@@ -6,9 +6,10 @@ import json
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from jobs.models import JobKind
+from jobs.models import Job, JobKind
 from jobs.services import job_create, job_errors_add, job_finish, job_progress, job_start
 from tests.devices.test_logs_websocket import session_headers
 from tests.factories import make_connector, make_member
@@ -38,7 +39,8 @@ async def open_job(job_id, headers):
     return communicator
 
 
-def test_progress_is_pushed_and_the_socket_closes_with_the_whole_job(job_world):
+def test_progress_is_pushed_and_the_socket_closes_with_the_whole_job(job_world, settings):
+    settings.JOB_PROGRESS_REFRESH_SECONDS = 60  # only pushes move the bar here
     owner, _, job = job_world
     headers = session_headers(owner)
 
@@ -69,6 +71,33 @@ def test_progress_is_pushed_and_the_socket_closes_with_the_whole_job(job_world):
     final = messages[-1]["job"]
     assert (final["total"], final["created"], final["error_count"]) == (3, 2, 1)
     assert final["errors"] == [{"line": 4, "identity": "bad id", "reason": "has a space"}]
+
+
+def test_progress_that_was_never_pushed_still_reaches_the_page(job_world, settings):
+    """A worker whose pushes cannot reach this process (the embedded in-memory channel layer):
+    the consumer re-reads the job and the bar still moves to the end."""
+    settings.JOB_PROGRESS_REFRESH_SECONDS = 0.05
+    owner, _, job = job_world
+    headers = session_headers(owner)
+    quietly = Job.objects.filter(pk=job.pk)
+
+    async def scenario():
+        communicator = await open_job(job.pk, headers)
+        seen = [(await communicator.receive_json_from(timeout=5))["job"]]
+        for state, done in (("running", 40), ("running", 100)):
+            await database_sync_to_async(quietly.update)(state=state, total=100, done=done, created=done)
+            seen.append((await communicator.receive_json_from(timeout=5))["job"])
+        await database_sync_to_async(quietly.update)(state="finished")
+        seen.append((await communicator.receive_json_from(timeout=5))["job"])
+        closed = await communicator.receive_output(timeout=5)
+        return seen, closed
+
+    seen, closed = async_to_sync(scenario)()
+    assert [(job["state"], job["done"]) for job in seen] == [
+        ("queued", 0), ("running", 40), ("running", 100), ("finished", 100)
+    ]
+    assert seen[-1]["created"] == 100 and seen[-1]["errors"] == []
+    assert closed["type"] == "websocket.close"
 
 
 def test_a_finished_job_answers_once_and_closes(job_world):
