@@ -94,7 +94,10 @@ def test_progress_that_was_never_pushed_still_reaches_the_page(job_world, settin
 
     seen, closed = async_to_sync(scenario)()
     assert [(job["state"], job["done"]) for job in seen] == [
-        ("queued", 0), ("running", 40), ("running", 100), ("finished", 100)
+        ("queued", 0),
+        ("running", 40),
+        ("running", 100),
+        ("finished", 100),
     ]
     assert seen[-1]["created"] == 100 and seen[-1]["errors"] == []
     assert closed["type"] == "websocket.close"
