@@ -143,12 +143,13 @@ def fleet_rows(connector_id: str, count: int, first_id: int, seed: int = 7):
         last_ip = ip_of(rng) if ip else r"\N"
         if ip and len(ips) < 5000 and rng.random() < 0.01:
             ips.append(last_ip)
+        identity = identity_of(n)
         chunk_devices.append(
             "\t".join(
                 [
                     str(n),
                     connector_id,
-                    identity_of(n),
+                    identity,
                     lifecycle,
                     "token" if provisioned else "",
                     r"\N",
@@ -168,7 +169,7 @@ def fleet_rows(connector_id: str, count: int, first_id: int, seed: int = 7):
         tags = [("site", rng.choice(SITES)), ("batch", rng.choice(BATCHES)), ("model", rng.choice(MODELS))]
         if rng.random() < 0.2:
             tags.append(("region", rng.choice(REGIONS)))
-        chunk_tags += [f"{n}\t{connector_id}\t{name}\t{value}" for name, value in tags]
+        chunk_tags += [f"{n}\t{connector_id}\t{identity}\t{name}\t{value}" for name, value in tags]
         if len(chunk_devices) == 50_000:
             yield chunk_devices, chunk_tags, ips
             chunk_devices, chunk_tags, ips = [], [], []
@@ -176,7 +177,7 @@ def fleet_rows(connector_id: str, count: int, first_id: int, seed: int = 7):
         yield chunk_devices, chunk_tags, ips
 
 
-TAG_COLUMNS = "device_id, connector_id, name, value"
+TAG_COLUMNS = "device_id, connector_id, identity, name, value"
 DEVICE_COLUMNS = (
     "id, connector_id, identity, lifecycle, auth_type, token_hash, password_hash, certificate, "
     "certificate_fingerprint, locked, devmode, activation_deadline, last_ip, last_seen, provisioned_at, "

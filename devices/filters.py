@@ -227,25 +227,48 @@ class DeviceFilter:
     def queryset(self, connector: Connector, *, base: QuerySet | None = None) -> QuerySet:
         """The connector's devices that match, unordered."""
         devices = (base if base is not None else Device.objects.all()).filter(connector=connector)
+        devices = _in_identity_range(devices.alias(identity_key=_identity_key(devices)), self.identity)
+        devices = self._device_conditions(devices)
+        for name, value in self.tags:
+            devices = devices.filter(Exists(_tag_rows(connector, name, value).filter(device=OuterRef("pk"))))
+        return devices
+
+    def _device_conditions(self, devices: QuerySet) -> QuerySet:
+        """``devices`` filtered by the conditions on the device's own columns, but its identity
+        prefix: ``status``, ``q`` and ``ip``."""
         vendor = connections[devices.db].vendor
-        devices = devices.alias(identity_key=_identity_key(vendor))
-        if self.identity:
-            devices = devices.filter(identity_key__gte=self.identity)
-            upper = _prefix_upper_bound(self.identity)
-            if upper is not None:
-                devices = devices.filter(identity_key__lt=upper)
         if self.q:
             devices = devices.filter(_identity_contains(self.q, vendor))
         if self.status:
             devices = devices.filter(status_q(self.status))
-        for name, value in self.tags:
-            tags = DeviceTag.objects.filter(connector=connector, device=OuterRef("pk"), name=name)
-            if value is not None:
-                tags = tags.filter(value=value)
-            devices = devices.filter(Exists(tags))
         if self.ip is not None:
             devices = devices.filter(_ip_matches(self.ip, vendor, devices.db))
         return devices
+
+    def _tag_walk(self, connector: Connector, base: QuerySet | None) -> _TagWalk | None:
+        """How to find pages in identity order from a tag's own index (``tag_search_identity``,
+        where a tag's devices are already in identity order): the narrowest ``name:value`` tag
+        leads; the other tags and the device conditions are checked on each device it yields,
+        so a page reads about ``limit`` index entries times how rare the other conditions are
+        among the leading tag's devices. None when no tag has a value (a bare name may have
+        several values per device), and with ``q`` or ``ip``: those usually match few devices,
+        which the walk would look for through all of the tag's."""
+        valued = [(name, value) for name, value in self.tags if value is not None]
+        if not valued or self.order.key != "identity" or self.q or self.ip is not None:
+            return None
+        lead = valued[0]
+        if len(valued) > 1 and connections[DeviceTag.objects.db].vendor == "postgresql":
+            lead = min(valued, key=lambda tag: _planner_estimate(_tag_rows(connector, *tag)))
+        tags = _tag_rows(connector, *lead)
+        tags = _in_identity_range(tags.alias(identity_key=_identity_key(tags)), self.identity)
+        for name, value in self.tags:
+            if (name, value) != lead:
+                other = _tag_rows(connector, name, value).filter(device=OuterRef("device"))
+                tags = tags.filter(Exists(other))
+        if base is not None or self.status:
+            devices = (base if base is not None else Device.objects.all()).filter(connector=connector)
+            tags = tags.filter(Exists(self._device_conditions(devices).filter(pk=OuterRef("device"))))
+        return _TagWalk(tags)
 
     @property
     def order(self) -> _Order:
@@ -255,9 +278,10 @@ class DeviceFilter:
              base: QuerySet | None = None) -> DevicePage:  # fmt: skip
         """A page of the matching devices in this filter's ordering (see :func:`device_page`)."""
         devices = self.queryset(connector, base=base)
-        match_first = self._narrow_tags(connector, devices, limit)
+        walk = self._tag_walk(connector, base)
+        match_first = walk is None and self._narrow_tags(connector, devices, limit)
         return device_page(
-            devices, ordering=self.ordering, cursor=cursor, limit=limit, match_first=match_first
+            devices, ordering=self.ordering, cursor=cursor, limit=limit, match_first=match_first, walk=walk
         )
 
     def _narrow_tags(self, connector: Connector, devices: QuerySet, limit: int) -> bool:
@@ -266,11 +290,7 @@ class DeviceFilter:
         which the extended statistics of migration 0002 keep close for tags)."""
         if not self.tags or connections[devices.db].vendor != "postgresql":
             return False
-        narrowest = min(
-            _planner_estimate(DeviceTag.objects.filter(connector=connector, name=name, **(
-                {"value": value} if value is not None else {})))
-            for name, value in self.tags
-        )  # fmt: skip
+        narrowest = min(_planner_estimate(_tag_rows(connector, *tag)) for tag in self.tags)
         fleet = _planner_estimate(Device.objects.filter(connector=connector))
         walked = min(fleet, limit * fleet / max(_planner_estimate(devices), 1))
         return narrowest < walked
@@ -292,13 +312,29 @@ def device_list_query(connector: Connector, params: Mapping, **kwargs) -> tuple[
 # --- the SQL of each filter ------------------------------------------------------------------
 
 
-def _identity_key(vendor: str):
-    """The identity compared byte by byte. PostgreSQL's database collation (often a locale)
-    would keep ``LIKE 'x%'`` and the ordering off a plain index; "C" makes prefix search a
-    range on the index ``device_identity_c``. SQLite compares text bytewise already."""
-    if vendor == "postgresql":
+def _identity_key(rows: QuerySet):
+    """The identity (of a device, or of a tag's device) compared byte by byte. PostgreSQL's
+    database collation (often a locale) would keep ``LIKE 'x%'`` and the ordering off a plain
+    index; "C" makes prefix search a range on the indexes ``device_identity_c`` and
+    ``tag_search_identity``. SQLite compares text bytewise already."""
+    if connections[rows.db].vendor == "postgresql":
         return Collate(F("identity"), "C")
     return F("identity")
+
+
+def _in_identity_range(rows: QuerySet, prefix: str | None) -> QuerySet:
+    """``rows`` (with the ``identity_key`` alias) whose identity starts with ``prefix``: a range."""
+    if not prefix:
+        return rows
+    rows = rows.filter(identity_key__gte=prefix)
+    upper = _prefix_upper_bound(prefix)
+    return rows.filter(identity_key__lt=upper) if upper is not None else rows
+
+
+def _tag_rows(connector: Connector, name: str, value: str | None) -> QuerySet:
+    """The connector's tags ``name`` (with this ``value``, unless None)."""
+    tags = DeviceTag.objects.filter(connector=connector, name=name)
+    return tags.filter(value=value) if value is not None else tags
 
 
 def _prefix_upper_bound(prefix: str) -> str | None:
@@ -441,13 +477,15 @@ def _sorted(devices: QuerySet, order: _Order, *, only_id: bool = False) -> Query
 
 
 def _after(devices: QuerySet, order: _Order, position: _Position | None, count: int,
-           match_first: bool = False) -> tuple[list[Device], int | None]:  # fmt: skip
+           match_first: bool = False, walk: _TagWalk | None = None,
+           ) -> tuple[list[Device], int | None]:  # fmt: skip
     """Up to ``count`` devices following ``position`` (exclusive) in ``order``.
 
     A nullable key is read as two runs, so each is one index range: devices with a value,
     and devices without (NULL sorts below every value, ordered by id among themselves).
     Keyset conditions are written as ``key >= v AND (key > v OR id > i)`` so the first part
-    bounds the index scan. ``match_first``: see :func:`_ids_matching_first`. Also returns how
+    bounds the index scan. ``match_first``: see :func:`_ids_matching_first`; ``walk``: the
+    ids come from a tag's index (:class:`_TagWalk`). Also returns how
     many devices follow ``position`` in all, when that was found on the way (else None).
     """
     key = _key(order)
@@ -476,20 +514,39 @@ def _after(devices: QuerySet, order: _Order, position: _Position | None, count: 
                 run = run.filter(**{f"{key}__{gt}": position.value})
         # Ids first, then their rows: the id query can often be answered from indexes alone
         # (e.g. tag filters walking the identity index), and only one page of rows is read.
-        if match_first and vendor == "postgresql":
+        if walk is not None:
+            ids = walk.ids(order, position, count - len(found))
+            following = None
+        elif match_first and vendor == "postgresql":
             ids, matches = _ids_matching_first(run, order, is_null=bool(is_null), count=count - len(found))
             following = following + matches if following is not None else None
         else:
             ids = _sorted(run, order, only_id=bool(is_null)).values("pk")[: count - len(found)]
             following = None
         rows = devices.model._default_manager.using(devices.db).filter(pk__in=ids)
-        rows = rows.alias(identity_key=_identity_key(vendor))
+        rows = rows.alias(identity_key=_identity_key(rows))
         found += list(_sorted(rows, order, only_id=bool(is_null)))
         if len(found) >= count:
             if index + 1 < len(runs):
                 following = None  # the runs not read hold more
             break
     return found, following
+
+
+@dataclass(frozen=True)
+class _TagWalk:
+    """Pages in identity order read from a tag's index: ``tags`` are the leading tag's rows
+    (with the ``identity_key`` alias) that pass every other condition of the filter."""
+
+    tags: QuerySet
+
+    def ids(self, order: _Order, position: _Position | None, count: int) -> list[int]:
+        tags = self.tags
+        if position is not None:
+            after = "identity_key__lt" if order.descending else "identity_key__gt"
+            tags = tags.filter(**{after: position.value})
+        direction = "-" if order.descending else ""
+        return list(tags.order_by(f"{direction}identity_key").values_list("device_id", flat=True)[:count])
 
 
 def _ids_matching_first(
@@ -527,21 +584,23 @@ def _ids_matching_first(
 
 
 def device_page(devices: QuerySet, *, ordering: str = DEFAULT_ORDERING, cursor: str | None = None,
-                limit: int = DEFAULT_PAGE_SIZE, match_first: bool = False) -> DevicePage:  # fmt: skip
+                limit: int = DEFAULT_PAGE_SIZE, match_first: bool = False,
+                walk: _TagWalk | None = None) -> DevicePage:  # fmt: skip
     """A page of ``devices`` (from :meth:`DeviceFilter.queryset`) in ``ordering``, starting
     at ``cursor`` (a ``next_cursor``/``previous_cursor`` of an earlier page) or at the start.
-    ``match_first``: find every match before sorting (:meth:`DeviceFilter.page` decides)."""
+    ``match_first``: find every match before sorting; ``walk``: read the ids from a tag's index
+    (:meth:`DeviceFilter.page` decides both)."""
     order = ORDERINGS[ordering]
     position = _decode(cursor, order) if cursor else None
     if position is None or position.forward:
-        rows, following = _after(devices, order, position, limit + 1, match_first)
+        rows, following = _after(devices, order, position, limit + 1, match_first, walk)
         more, rows = len(rows) > limit, rows[:limit]
         if position is None and not more:
             following = len(rows)
         next_cursor = _encode(order, True, rows[-1]) if more else None
         previous_cursor = _encode(order, False, rows[0]) if position is not None and rows else None
     else:
-        rows, following = _after(devices, order.reversed(), position, limit + 1, match_first)
+        rows, following = _after(devices, order.reversed(), position, limit + 1, match_first, walk)
         more, rows = len(rows) > limit, rows[:limit][::-1]
         previous_cursor = _encode(order, False, rows[0]) if more else None
         next_cursor = _encode(order, True, rows[-1]) if rows else None

@@ -365,7 +365,9 @@ def _apply(connector: Connector, rows: list[_Row], deadline) -> tuple[int, int, 
                 cursor.execute("SET LOCAL synchronous_commit = off")
         ids = _insert_devices(connector, new_rows, deadline)
         new_tags = [
-            (pk, name, value) for pk, row in zip(ids, new_rows, strict=True) for name, value in row.tags or ()
+            (pk, row.identity, name, value)
+            for pk, row in zip(ids, new_rows, strict=True)
+            for name, value in row.tags or ()
         ]
         if certificate_changes:
             Device.objects.bulk_update(
@@ -374,8 +376,11 @@ def _apply(connector: Connector, rows: list[_Row], deadline) -> tuple[int, int, 
         if tag_changes:
             for chunk in _chunks(list(tag_changes)):
                 DeviceTag.objects.filter(device_id__in=chunk).delete()
+            identities = {pk: identity for identity, (pk, _) in existing.items()}
             new_tags += [
-                (pk, name, value) for pk, wanted in tag_changes.items() for name, value in sorted(wanted)
+                (pk, identities[pk], name, value)
+                for pk, wanted in tag_changes.items()
+                for name, value in sorted(wanted)
             ]
         _insert_tags(connector, new_tags)
     return len(new_rows), updated, len(rows) - len(new_rows) - updated
@@ -430,27 +435,32 @@ def _insert_devices(connector: Connector, rows: list[_Row], deadline) -> list[in
     return ids
 
 
-def _insert_tags(connector: Connector, tags: list[tuple[int, str, str]]) -> None:
-    """Insert ``(device id, name, value)`` tags (by ``COPY`` on PostgreSQL)."""
+def _insert_tags(connector: Connector, tags: list[tuple[int, str, str, str]]) -> None:
+    """Insert ``(device id, device identity, name, value)`` tags (by ``COPY`` on PostgreSQL)."""
     if not tags:
         return
+    connector_id = connector.pk
     if connection.vendor != "postgresql":
         DeviceTag.objects.bulk_create(
-            [DeviceTag(device_id=pk, connector_id=connector.pk, name=n, value=v) for pk, n, v in tags],
+            [
+                DeviceTag(device_id=pk, connector_id=connector_id, identity=identity, name=n, value=v)
+                for pk, identity, n, v in tags
+            ],
             batch_size=2000,
         )
         return
     meta = DeviceTag._meta
     qn = connection.ops.quote_name
-    columns = ", ".join(qn(meta.get_field(name).column) for name in ("device", "connector", "name", "value"))
-    connector_id = connector.pk
+    columns = ", ".join(
+        qn(meta.get_field(name).column) for name in ("device", "identity", "connector", "name", "value")
+    )
     with connection.cursor() as cursor:
         with (
             connection.wrap_database_errors,
             cursor.copy(f"COPY {qn(meta.db_table)} ({columns}) FROM STDIN") as copy,
         ):
-            for pk, name, value in tags:
-                copy.write_row((pk, connector_id, name, value))
+            for pk, identity, name, value in tags:
+                copy.write_row((pk, identity, connector_id, name, value))
 
 
 def _apply_batch(connector: Connector, rows: list[_Row], deadline) -> tuple[int, int, int]:

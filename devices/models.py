@@ -91,8 +91,11 @@ class DeviceTag(models.Model):
     """A name/value pair on a device (many values per name). Devices cannot see their tags."""
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="tags")
-    # Denormalised so tag searches stay inside one connector's rows.
+    # Denormalised so tag searches stay inside one connector's rows, and a page of the devices
+    # with a tag, in identity order, is one range of one index (devices/filters.py). A device's
+    # identity never changes; every writer of tags sets it (``tag_rows``).
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
+    identity = models.CharField(max_length=IDENTITY_MAX_LENGTH, editable=False)
     name = models.CharField(max_length=100)
     value = models.CharField(max_length=255, blank=True)
 
@@ -105,6 +108,13 @@ class DeviceTag(models.Model):
 
     def __str__(self):
         return f"{self.name}={self.value}"
+
+    @classmethod
+    def of(cls, device: Device, name: str, value: str) -> "DeviceTag":
+        """A tag of ``device``, with the columns copied from it filled in."""
+        return cls(
+            device=device, connector_id=device.connector_id, identity=device.identity, name=name, value=value
+        )
 
 
 class DeviceState(models.Model):

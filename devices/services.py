@@ -201,9 +201,7 @@ def device_whitelist(
             raise ValidationError({"identity": "this identity is already whitelisted"}) from None
         raise ValidationError({"auth": "this token is already in use"}) from None
     if tag_pairs:
-        DeviceTag.objects.bulk_create(
-            [DeviceTag(device=device, connector=connector, name=n, value=v) for n, v in tag_pairs]
-        )
+        DeviceTag.objects.bulk_create([DeviceTag.of(device, n, v) for n, v in tag_pairs])
     return device
 
 
@@ -760,9 +758,7 @@ def device_revoke(*, device: Device) -> Device:
 def device_tags_replace(*, device: Device, tags) -> None:
     pairs = _clean_tags(tags)
     DeviceTag.objects.filter(device=device).delete()
-    DeviceTag.objects.bulk_create(
-        [DeviceTag(device=device, connector_id=device.connector_id, name=n, value=v) for n, v in pairs]
-    )
+    DeviceTag.objects.bulk_create([DeviceTag.of(device, n, v) for n, v in pairs])
 
 
 def device_delete(*, device: Device) -> None:

@@ -2,15 +2,18 @@
 their cursors (devices never seen included), the count on the first page, bad input, access."""
 
 import base64
+import io
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
 
 from devices import filters
-from devices.models import Device
+from devices.imports import device_import
+from devices.models import Device, DeviceTag
 from devices.services import device_update
 from tests.factories import make_connector, make_device
 
@@ -536,3 +539,83 @@ def test_both_ways_of_finding_a_tagged_page_give_the_same_pages(connector, timel
 
     assert walked == matched
     assert sum(walked, []) == [i for i in EXPECTED_ORDERS[ordering] if i in "abdfg"]
+
+
+@pytest.fixture
+def fleet_of_tags(connector):
+    """Thirty devices: every third on site lab, every second a T2, every fifth locked."""
+    for n in range(30):
+        tags = [{"name": "model", "value": "T2" if n % 2 else "T1"}]
+        if n % 3 == 0:
+            tags.append({"name": "site", "value": "lab"})
+        make_device(connector=connector, identity=f"{'ab'[n % 2]}{n:02d}", tags=tags, locked=n % 5 == 0)
+    expected = {}
+    for n in range(30):
+        identity = f"{'ab'[n % 2]}{n:02d}"
+        expected[identity] = {"model:T2": n % 2 == 1, "site:lab": n % 3 == 0, "locked": n % 5 == 0}
+    return expected
+
+
+@pytest.mark.parametrize("ordering", ["identity", "-identity"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"tag": ["model:T2"]},
+        {"tag": ["site:lab", "model:T2"]},
+        {"tag": ["model:T2", "site"]},
+        {"tag": ["model:T2"], "status": "locked"},
+        {"tag": ["site:lab"], "identity": "b"},
+    ],
+)
+def test_pages_read_from_a_tags_index_match_the_filter_both_ways(
+    client, connector, fleet_of_tags, ordering, query
+):
+    # Pages in identity order with a name:value tag are read from the tag's own index (the
+    # tags carry their device's identity); forward and back, they must hold exactly the matches.
+    def matches(identity: str) -> bool:
+        facts = fleet_of_tags[identity]
+        return (
+            all(facts.get(tag, True) if ":" in tag else facts["site:lab"] for tag in query["tag"])
+            and (query.get("status") != "locked" or facts["locked"])
+            and identity.startswith(query.get("identity", ""))
+        )
+
+    expected = sorted((i for i in fleet_of_tags if matches(i)), reverse=ordering.startswith("-"))
+    assert expected, "the case must match something"
+    first = url(connector) + "?" + urlencode({**query, "ordering": ordering, "limit": 2}, doseq=True)
+    forward, pages = walk(client, first)
+    assert forward == expected
+    assert pages == -(-len(expected) // 2)
+
+    response = client.get(url(connector), {**query, "ordering": ordering, "limit": 2})
+    while response.json()["next"]:
+        response = client.get(response.json()["next"])
+    backward = [d["identity"] for d in response.json()["results"]]
+    previous_url = response.json()["previous"]
+    while previous_url:
+        response = client.get(previous_url)
+        backward = [d["identity"] for d in response.json()["results"]] + backward
+        previous_url = response.json()["previous"]
+    assert backward == expected
+
+
+def test_tags_carry_their_devices_identity_whoever_wrote_them(client, connector):
+    # The tag index that pages are read from holds the device's identity: every writer of tags
+    # must fill it (whitelisting, replacing tags, CSV import of new and of existing devices).
+    make_device(connector=connector, identity="made", tags=[{"name": "site", "value": "lab"}])
+    replaced = make_device(connector=connector, identity="replaced")
+    device_update(device=replaced, tags=[{"name": "site", "value": "lab"}])
+    csv = 'ID,Tags\nimported,"[{""name"":""site"",""value"":""lab""}]"\n'
+    csv += 'replaced,"[{""name"":""model"",""value"":""T9""}]"\n'
+    device_import(connector=connector, file=io.BytesIO(csv.encode()))
+
+    tags = DeviceTag.objects.filter(connector=connector).select_related("device")
+    assert {(t.device.identity, t.name) for t in tags} == {
+        ("made", "site"),
+        ("replaced", "site"),
+        ("replaced", "model"),
+        ("imported", "site"),
+    }
+    assert all(tag.identity == tag.device.identity for tag in tags)
+    listed = client.get(url(connector), {"tag": "site:lab"}).json()["results"]
+    assert [d["identity"] for d in listed] == ["imported", "made", "replaced"]
