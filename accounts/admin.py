@@ -1,7 +1,27 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import ReadOnlyPasswordHashWidget, UserChangeForm
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 
 from accounts.models import ApiToken, Business, Membership, User
+
+
+class PasswordStateWidget(ReadOnlyPasswordHashWidget):
+    """Says whether the user has a password, with Django's link to set a new one, and nothing
+    of its hash: not even the algorithm summary with the first characters of salt and hash that
+    Django's own widget shows."""
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        has_password = bool(value) and not value.startswith(UNUSABLE_PASSWORD_PREFIX)
+        context["summary"] = [{"label": "A password is set." if has_password else "No password set."}]
+        return context
+
+
+class UserForm(UserChangeForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["password"].widget = PasswordStateWidget()
 
 
 class MembershipInline(admin.TabularInline):
@@ -9,9 +29,14 @@ class MembershipInline(admin.TabularInline):
     extra = 0
     autocomplete_fields = ["user"]
 
+    def get_queryset(self, request):
+        # Each row is labelled with its user and business.
+        return super().get_queryset(request).select_related("user", "business")
+
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    form = UserForm
     ordering = ["email"]
     list_display = ["email", "full_name", "is_staff", "is_superuser", "is_active", "date_joined"]
     list_filter = ["is_staff", "is_superuser", "is_active"]
@@ -44,11 +69,14 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are listed by their prefix; the key's hash stays out of sight like the key."""
+
     list_display = ["key_prefix", "name", "user", "created_at", "last_used_at"]
     search_fields = ["user__email", "name", "key_prefix"]
     list_select_related = ["user"]
-    readonly_fields = ["key_hash", "key_prefix", "created_at", "last_used_at"]
-    fields = ["user", "name", "key_prefix", "key_hash", "created_at", "last_used_at"]
+    # A token stays its owner's: only its name changes here.
+    readonly_fields = ["user", "key_prefix", "created_at", "last_used_at"]
+    fields = ["user", "name", "key_prefix", "created_at", "last_used_at"]
 
     def has_add_permission(self, request):
         # Keys are shown once at creation; that happens in the API, not here.

@@ -1,6 +1,9 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
-from connectors.models import Connector, ConnectorHostname, Resource
+from connectors.content import services as content_services
+from connectors.models import Connector, ConnectorHostname, ContentItem, Resource
 
 
 class HostnameInline(admin.TabularInline):
@@ -61,3 +64,67 @@ class ConnectorHostnameAdmin(admin.ModelAdmin):
     list_display = ["hostname", "connector"]
     search_fields = ["hostname", "connector__id"]
     list_select_related = ["connector"]
+
+
+class ContentItemForm(forms.ModelForm):
+    """Only the description and MIME type change here, checked by the content service's own
+    rules; the bytes are replaced by uploading (API, Content page, ``manage.py content``)."""
+
+    class Meta:
+        model = ContentItem
+        fields = ["content_type", "description"]
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaners = {
+            "content_type": lambda value: content_services.content_type_clean(
+                value, self.instance.content_id
+            ),
+            "description": content_services.description_clean,
+        }
+        for field, clean in cleaners.items():
+            if field in cleaned:
+                try:
+                    cleaned[field] = clean(cleaned[field])
+                except ValidationError as exc:
+                    # The service's errors are keyed by field name: they land on the fields.
+                    self.add_error(None, exc)
+        return cleaned
+
+
+@admin.register(ContentItem)
+class ContentItemAdmin(admin.ModelAdmin):
+    """Files of connectors' content stores. Uploads happen elsewhere (they stream and hash the
+    bytes); deleting here, one item or the selected ones, goes through the content service, so
+    the stored object goes too."""
+
+    form = ContentItemForm
+    list_display = ["content_id", "connector", "content_type", "size", "sha256", "updated_at"]
+    search_fields = ["^content_id", "=connector__id"]
+    search_help_text = "Content id prefix, or a connector id."
+    list_select_related = ["connector"]
+    show_full_result_count = False
+    list_per_page = 100
+    readonly_fields = [
+        "connector", "content_id", "size", "sha256", "storage_name", "package", "uploaded_by_device",
+        "created_at", "updated_at",
+    ]  # fmt: skip
+    fields = ["connector", "content_id", "content_type", "description", *readonly_fields[2:]]
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        content_services.content_update(
+            item=obj,
+            description=form.cleaned_data["description"],
+            content_type=form.cleaned_data["content_type"],
+        )
+
+    def delete_model(self, request, obj):
+        content_services.content_delete(item=obj)
+
+    def delete_queryset(self, request, queryset):
+        # The "Delete selected" action ends here: each item through the service.
+        for item in queryset:
+            content_services.content_delete(item=item)

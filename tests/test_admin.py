@@ -1,14 +1,42 @@
-"""The Django admin as the staff back office: every list opens, lists don't run a query per
-row, searches are the fast kind, and the device actions change what people see."""
+"""The Django admin as the staff back office: every model of ours is in it, every list and
+every page opens in a bounded number of queries without showing a secret, lists don't run a
+query per row, searches are the fast kind, and the actions go through the services."""
+
+import io
+import json
+from pathlib import Path
 
 import pytest
+from django.apps import apps
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.hashers import identify_hasher
+from django.contrib.auth.models import Group
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
 
 from accounts.models import User
+from accounts.services import api_token_create
+from connectors.content.services import content_upload
+from connectors.models import ContentItem
+from connectors.runtime import resource_rules
+from connectors.services import connector_ca_generate, connector_update
 from devices.models import Device
-from tests.factories import make_connector, make_device, make_member, make_resource
+from devices.services import device_write
+from firmware.services import otau_report_received, rollout_start
+from jobs.models import JobKind
+from jobs.services import job_create
+from murano.crypto import decrypt_secret
+from tests.factories import PASSWORD, make_connector, make_device, make_member, make_resource
 
 
 @pytest.fixture
@@ -81,3 +109,228 @@ def test_people_who_are_not_staff_are_sent_to_log_in(db, client):
     response = client.get(reverse("admin:devices_device_changelist"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+# -- every model, every page -------------------------------------------------------------------
+
+
+def _local_models():
+    """The models of the project's own apps (not Django's nor installed packages')."""
+    local = []
+    for config in apps.get_app_configs():
+        path = Path(config.path).resolve()
+        if not path.is_relative_to(settings.BASE_DIR) or "site-packages" in path.parts:
+            continue
+        local += [m for m in config.get_models() if not m._meta.abstract and not m._meta.swapped]
+    return local
+
+
+def test_every_model_of_our_apps_is_in_the_admin():
+    local = _local_models()
+    # The walk finds our apps (so an empty list cannot pass for "all registered").
+    assert {"accounts", "connectors", "devices", "jobs", "firmware"} <= {m._meta.app_label for m in local}
+    missing = sorted(m._meta.label for m in local if m not in admin.site._registry)
+    assert missing == []
+
+
+REGISTERED = sorted(admin.site._registry, key=lambda model: model._meta.label)
+
+
+@pytest.fixture
+def media_root(settings, tmp_path) -> Path:
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return tmp_path / "media"
+
+
+@pytest.fixture
+def every_model(db, media_root):
+    """A few rows of every model in the admin, made the way the product makes them, and the
+    secrets among them (hashes, keys, a CA private key) that no admin page may show."""
+    acme = make_member(business_name="Acme", role="admin", email="pm@example.com")
+    for name in ("Globex", "Initech"):
+        make_member(business_name=name, role="developer")
+    business = acme.business
+    secrets = [User.objects.get(email="pm@example.com").password]
+    for name in ("ci", "fixture", "laptop"):
+        token, key = api_token_create(user=acme.user, name=name)
+        secrets += [key, token.key_hash]
+
+    connector = make_connector(
+        business=business, devmode=True, hostnames=["gw1.example.com", "gw2.example.com"]
+    )
+    make_connector(business=business, name="Meter", hostnames=["meter.example.com"])
+    make_connector(business=business, name="Valve")
+    connector = connector_ca_generate(connector=connector)
+    private_key = connector.pki_ca_private_key_encrypted
+    secrets += [private_key, decrypt_secret(private_key)]
+    make_resource(connector=connector, alias="temp", format="number")
+    # Firmware updates add the config_otau and otau_in resources.
+    connector_update(connector=connector, changes={"firmware_update_enabled": True})
+    connector.refresh_from_db()
+
+    devices = []
+    for i in range(3):
+        tags = [{"name": "model", "value": "t1"}, {"name": "site", "value": f"s{i}"}]
+        device = make_device(connector=connector, identity=f"dev-{i}", key=f"{i + 1:040x}", tags=tags)
+        devices.append(device)
+        secrets.append(device.token_hash)
+    password_device = make_device(
+        connector=connector, identity="dev-pw", auth_type="password", key="a-long-device-password-42"
+    )
+    secrets.append(password_device.password_hash)
+    rules = resource_rules(connector.pk, connector.updated_at)
+    for device in devices:
+        device_write(device=device, values={"temp": "21.5"}, rules=rules)
+        device_write(device=device, values={"temp": "22"}, rules=rules)
+
+    for content_id in ("fw-2.0.0.bin", "config.json", "logo.png"):
+        content_upload(connector=connector, content_id=content_id, stream=io.BytesIO(b"x" * 100))
+    for _ in range(3):
+        job_create(kind=JobKind.DEVICE_IMPORT, business=business, connector=connector, created_by=acme.user)
+    config = {"version": "2.0.0", "name": "Release 2.0.0", "type": "FILE", "payload": "fw-2.0.0.bin"}
+    report = json.dumps({"version": "2.0.0", "status": "DOWNLOAD", "message": "fetching"})
+    for device in devices:
+        rollout_start(connector=connector, config_otau=config, devices=[device.identity])
+        otau_report_received(device=device, value=report)
+
+    Group.objects.create(name="Support")
+    every_minute = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.MINUTES)
+    CrontabSchedule.objects.create(minute="5")
+    SolarSchedule.objects.create(event="sunrise", latitude=52.5, longitude=13.4)
+    ClockedSchedule.objects.create(clocked_time="2030-01-01T00:00:00Z")
+    PeriodicTask.objects.create(name="tick", task="firmware.tasks.rollouts_tick", interval=every_minute)
+    for model in REGISTERED:
+        assert model._default_manager.exists(), f"no {model._meta.label} to show"
+    # Whole values, and for password hashes the parts Django's own widget would partly show.
+    parts = [part for secret in secrets if secret for part in secret.split("$") if len(part) >= 16]
+    return [s for s in secrets if s] + parts
+
+
+@pytest.fixture
+def superuser_client(db):
+    client = Client()
+    client.force_login(User.objects.create_superuser(email="root@example.com", password=PASSWORD))
+    return client
+
+
+def _assert_no_secret(html: str, secrets: list[str]) -> None:
+    for secret in secrets:
+        for line in secret.splitlines():  # a PEM key is shown, if at all, line by line
+            if len(line) >= 16 and "-----" not in line:
+                assert line not in html
+        assert secret[:12] not in html or secret.startswith("mur_")  # a key's prefix is its label
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda model: model._meta.label)
+def test_every_list_opens_in_few_queries_without_secrets(
+    superuser_client, every_model, django_assert_max_num_queries, model
+):
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    with django_assert_max_num_queries(10):
+        response = superuser_client.get(url)
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) >= 1
+    _assert_no_secret(response.content.decode(), every_model)
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda model: model._meta.label)
+def test_every_change_page_opens_in_few_queries_without_secrets(
+    superuser_client, every_model, django_assert_max_num_queries, model
+):
+    obj = model._default_manager.order_by("pk").last()
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[obj.pk])
+    with django_assert_max_num_queries(20):
+        response = superuser_client.get(url)
+    assert response.status_code == 200
+    _assert_no_secret(response.content.decode(), every_model)
+
+
+@pytest.mark.parametrize("model", _local_models(), ids=lambda model: model._meta.label)
+def test_lists_of_our_models_run_as_many_queries_for_many_rows_as_for_one(
+    superuser_client, every_model, model
+):
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    pks = [str(pk) for pk in model._default_manager.values_list("pk", flat=True)[:5]]
+    assert len(pks) >= 3
+
+    def queries(shown: list[str]) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = superuser_client.get(url, {f"{model._meta.pk.name}__in": ",".join(shown)})
+        assert response.status_code == 200
+        assert len(response.context["cl"].result_list) == len(shown)
+        return len(captured.captured_queries)
+
+    queries(pks)  # warm caches (content types, the session)
+    assert queries(pks) == queries(pks[:1])
+
+
+def test_a_users_page_says_a_password_is_set_and_shows_nothing_of_its_hash(superuser_client, every_model):
+    user = User.objects.get(email="pm@example.com")
+    page = superuser_client.get(reverse("admin:accounts_user_change", args=[user.pk])).content.decode()
+    assert "A password is set." in page
+    # Not even the masked summary Django's own widget shows (algorithm, first characters).
+    for value in identify_hasher(user.password).safe_summary(user.password).values():
+        assert str(value) not in page
+
+
+# -- content store -----------------------------------------------------------------------------
+
+
+def test_content_items_are_listed_with_their_type_size_and_checksum(superuser_client, every_model):
+    item = ContentItem.objects.get(content_id="config.json")
+    response = superuser_client.get(reverse("admin:connectors_contentitem_changelist"), {"q": "conf"})
+    assert [i.content_id for i in response.context["cl"].result_list] == ["config.json"]
+    page = response.content.decode()
+    assert "application/json" in page
+    assert item.sha256 in page
+    assert item.connector.name in page
+
+
+def test_a_content_items_description_and_type_change_by_the_content_rules(superuser_client, every_model):
+    item = ContentItem.objects.get(content_id="logo.png")
+    url = reverse("admin:connectors_contentitem_change", args=[item.pk])
+    page = superuser_client.get(url).content.decode()
+    for system_field in ("content_id", "size", "sha256", "storage_name", "connector"):
+        assert f'name="{system_field}"' not in page
+
+    refused = superuser_client.post(url, {"content_type": "not a type", "description": "line\nbreak"})
+    assert refused.status_code == 200
+    errors = refused.context["adminform"].form.errors
+    assert set(errors) == {"content_type", "description"}
+
+    response = superuser_client.post(url, {"content_type": "image/png", "description": "Our logo"})
+    assert response.status_code == 302
+    changed = ContentItem.objects.get(pk=item.pk)
+    assert (changed.content_type, changed.description) == ("image/png", "Our logo")
+    assert changed.updated_at > item.updated_at
+    assert (changed.size, changed.sha256, changed.storage_name) == (item.size, item.sha256, item.storage_name)
+
+
+def test_deleting_content_items_in_the_admin_removes_their_files(
+    superuser_client, every_model, media_root, django_capture_on_commit_callbacks
+):
+    items = list(ContentItem.objects.filter(content_id__in=["config.json", "logo.png"]))
+    kept = ContentItem.objects.get(content_id="fw-2.0.0.bin")
+    stored = {item.content_id: media_root / item.storage_name for item in [*items, kept]}
+    assert all(path.exists() for path in stored.values())
+
+    url = reverse("admin:connectors_contentitem_changelist")
+    chosen = {"action": "delete_selected", "_selected_action": [str(item.pk) for item in items]}
+    confirm = superuser_client.post(url, chosen)
+    assert confirm.status_code == 200  # Django's "are you sure?" page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = superuser_client.post(url, {**chosen, "post": "yes"})
+    assert response.status_code == 302
+    assert list(ContentItem.objects.values_list("content_id", flat=True)) == ["fw-2.0.0.bin"]
+    assert not stored["config.json"].exists() and not stored["logo.png"].exists()
+    assert stored["fw-2.0.0.bin"].exists()
+
+    delete_one = reverse("admin:connectors_contentitem_delete", args=[kept.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert superuser_client.post(delete_one, {"post": "yes"}).status_code == 302
+    assert not ContentItem.objects.exists()
+    assert not stored["fw-2.0.0.bin"].exists()
+
+
+def test_content_items_are_uploaded_elsewhere_not_added_here(superuser_client, every_model):
+    assert superuser_client.get(reverse("admin:connectors_contentitem_add")).status_code == 403
