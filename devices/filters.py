@@ -51,6 +51,10 @@ from devices.selectors import status_q
 EXACT_COUNT_LIMIT = 10_000
 # Time the exact count may take on PostgreSQL before the estimate is used instead (ms).
 COUNT_TIME_BUDGET_MS = 15
+# Planner cost of the capped count past which it is not even tried: on the 1,000,000-device
+# bench fleet (bench/fleet.py, default planner settings), counts costed above this took longer
+# than the time budget, and those below it a few ms.
+COUNT_COST_LIMIT = 15_000
 # At most this many ``tag`` parameters (each one is a join).
 MAX_TAG_FILTERS = 10
 DEFAULT_PAGE_SIZE = 100
@@ -300,6 +304,9 @@ class DeviceFilter:
         told already."""
         if first_page is not None and first_page.total is not None:
             return first_page.total, False
+        walk = self._tag_walk(connector, None)
+        if walk is not None:  # one leading tag row per matching device, without the devices
+            return device_count(walk.tags)
         return device_count(self.queryset(connector))
 
 
@@ -632,22 +639,26 @@ def device_offset_page(devices: QuerySet, *, offset: int, limit: int) -> tuple[l
 
 
 def device_count(devices: QuerySet) -> tuple[int, bool]:
-    """How many devices match: ``(count, is_estimate)``.
+    """How many devices match: ``(count, is_estimate)``. ``devices`` may also be rows that stand
+    one for one for the matching devices (a :class:`_TagWalk`'s tags).
 
     Exact when there are at most :data:`EXACT_COUNT_LIMIT` matches and PostgreSQL counts them
     within :data:`COUNT_TIME_BUDGET_MS`; otherwise the planner's estimate (``is_estimate``), so
     a first page never scans a million rows to say "1,000,000". When the estimate is already
-    far past the limit, counting is not even tried. SQLite (the embedded database, for small
+    far past the limit, or the planner costs the count above :data:`COUNT_COST_LIMIT`, counting
+    is not even tried. SQLite (the embedded database, for small
     fleets) always counts exactly.
     """
     connection = connections[devices.db]
     unordered = devices.order_by()
     if connection.vendor != "postgresql":
         return unordered.count(), False
-    estimate = _planner_estimate(unordered)
-    if estimate > 2 * EXACT_COUNT_LIMIT:
-        return estimate, True
     capped = unordered.values("pk")[: EXACT_COUNT_LIMIT + 1]
+    plan = json.loads(capped.explain(format="json"))[0]["Plan"]
+    # The capped query's plan is a Limit over the whole match: its input is the estimate.
+    estimate = int((plan["Plans"][0] if plan["Node Type"] == "Limit" else plan)["Plan Rows"])
+    if estimate > 2 * EXACT_COUNT_LIMIT or plan["Total Cost"] > COUNT_COST_LIMIT:
+        return estimate, True
     exact = None
     try:
         with transaction.atomic(using=devices.db), connection.cursor() as cursor:
