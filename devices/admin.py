@@ -53,7 +53,7 @@ class DeviceAdmin(admin.ModelAdmin):
         instances = formset.save(commit=False)
         for instance in instances:
             if isinstance(instance, DeviceTag):
-                instance.connector_id = form.instance.connector_id
+                _copy_device_columns(instance, form.instance)
             instance.save()
         for obj in formset.deleted_objects:
             obj.delete()
@@ -77,12 +77,23 @@ class DeviceAdmin(admin.ModelAdmin):
         messages.success(request, f"Revoked {queryset.count()} device(s).")
 
 
+def _copy_device_columns(tag: DeviceTag, device: Device) -> None:
+    # A tag carries its device's connector and identity (the tag indexes of devices/filters.py).
+    tag.connector_id, tag.identity = device.connector_id, device.identity
+
+
 @admin.register(DeviceTag)
 class DeviceTagAdmin(admin.ModelAdmin):
     list_display = ["name", "value", "device", "connector"]
-    search_fields = ["name", "value", "device__identity"]
+    search_fields = ["name", "value", "^identity"]
     list_select_related = ["device", "connector"]
-    raw_id_fields = ["device", "connector"]
+    raw_id_fields = ["device"]
+    fields = ["device", "name", "value", "connector", "identity"]
+    readonly_fields = ["connector", "identity"]
+
+    def save_model(self, request, obj, form, change):
+        _copy_device_columns(obj, obj.device)
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(DeviceState)

@@ -23,6 +23,7 @@ from django_celery_beat.models import (
     PeriodicTask,
     SolarSchedule,
 )
+from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import api_token_create
@@ -334,3 +335,56 @@ def test_deleting_content_items_in_the_admin_removes_their_files(
 
 def test_content_items_are_uploaded_elsewhere_not_added_here(superuser_client, every_model):
     assert superuser_client.get(reverse("admin:connectors_contentitem_add")).status_code == 403
+
+
+# -- tags written in the admin ------------------------------------------------------------------
+
+
+def _change_form_data(page) -> dict:
+    """What a browser would post back from an admin change page: the main form's and every
+    inline's current values (read-only fields are not in the forms)."""
+    data = {}
+    forms = [page.context["adminform"].form]
+    for inline in page.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        data.update({management.add_prefix(name): value for name, value in management.initial.items()})
+        forms += inline.formset.forms
+    for form in forms:
+        for name in form.fields:
+            value = form[name].value()
+            if value not in (None, False):
+                data[form.add_prefix(name)] = value
+    return data
+
+
+def _devices_tagged(owner, connector, tag: str, identity_prefix: str) -> list[str]:
+    """The device list's answer, which finds a tag's devices by identity on the tag's rows."""
+    api = APIClient()
+    api.force_authenticate(owner)
+    query = {"tag": tag, "identity": identity_prefix}
+    response = api.get(f"/api/v1/connectors/{connector.pk}/devices/", query)
+    assert response.status_code == 200
+    return [device["identity"] for device in response.json()["results"]]
+
+
+def test_a_tag_added_on_a_devices_admin_page_finds_the_device(staff_client, fleet):
+    connector, devices = fleet
+    owner = connector.business.memberships.get().user
+    device = devices[3]
+    url = reverse("admin:devices_device_change", args=[device.pk])
+    data = _change_form_data(staff_client.get(url))
+    new = data["tags-TOTAL_FORMS"]
+    data.update({"tags-TOTAL_FORMS": new + 1, f"tags-{new}-name": "site", f"tags-{new}-value": "lab"})
+    response = staff_client.post(url, data)
+    assert response.status_code == 302, response.context["errors"]
+    assert _devices_tagged(owner, connector, "site:lab", "dev-00") == ["dev-003"]
+
+
+def test_a_tag_added_in_the_tag_list_belongs_to_its_devices_connector(staff_client, fleet):
+    connector, devices = fleet
+    owner = connector.business.memberships.get().user
+    response = staff_client.post(
+        reverse("admin:devices_devicetag_add"), {"device": devices[5].pk, "name": "site", "value": "plant"}
+    )
+    assert response.status_code == 302, response.context["errors"]
+    assert _devices_tagged(owner, connector, "site:plant", "dev-00") == ["dev-005"]
