@@ -55,6 +55,8 @@ COUNT_TIME_BUDGET_MS = 15
 # bench fleet (bench/fleet.py, default planner settings), counts costed above this took longer
 # than the time budget, and those below it a few ms.
 COUNT_COST_LIMIT = 15_000
+# Most matches a page is found from by computing them all (:func:`_ids_matching_first`).
+MATCH_FIRST_LIMIT = 20_000
 # At most this many ``tag`` parameters (each one is a join).
 MAX_TAG_FILTERS = 10
 DEFAULT_PAGE_SIZE = 100
@@ -283,10 +285,18 @@ class DeviceFilter:
         """A page of the matching devices in this filter's ordering (see :func:`device_page`)."""
         devices = self.queryset(connector, base=base)
         walk = self._tag_walk(connector, base)
-        match_first = walk is None and self._narrow_tags(connector, devices, limit)
+        match_first = walk is None and (
+            self._rare_substring(devices) or self._narrow_tags(connector, devices, limit)
+        )
         return device_page(
             devices, ordering=self.ordering, cursor=cursor, limit=limit, match_first=match_first, walk=walk
         )
+
+    def _rare_substring(self, devices: QuerySet) -> bool:
+        """Whether ``q`` is long enough for the trigram index to find its matches (three
+        characters): then a page is cheaper found from every match (usually a few hundred or
+        thousand) than by testing devices along the ordering (PostgreSQL)."""
+        return bool(self.q) and len(self.q) >= 3 and connections[devices.db].vendor == "postgresql"
 
     def _narrow_tags(self, connector: Connector, devices: QuerySet, limit: int) -> bool:
         """Whether a page is cheaper found from the tags than by walking the ordering's index:
@@ -521,13 +531,16 @@ def _after(devices: QuerySet, order: _Order, position: _Position | None, count: 
                 run = run.filter(**{f"{key}__{gt}": position.value})
         # Ids first, then their rows: the id query can often be answered from indexes alone
         # (e.g. tag filters walking the identity index), and only one page of rows is read.
+        first = None
         if walk is not None:
             ids = walk.ids(order, position, count - len(found))
             following = None
         elif match_first and vendor == "postgresql":
-            ids, matches = _ids_matching_first(run, order, is_null=bool(is_null), count=count - len(found))
+            first = _ids_matching_first(run, order, is_null=bool(is_null), count=count - len(found))
+        if first is not None:
+            ids, matches = first
             following = following + matches if following is not None else None
-        else:
+        elif walk is None:
             ids = _sorted(run, order, only_id=bool(is_null)).values("pk")[: count - len(found)]
             following = None
         rows = devices.model._default_manager.using(devices.db).filter(pk__in=ids)
@@ -558,14 +571,16 @@ class _TagWalk:
 
 def _ids_matching_first(
     devices: QuerySet, order: _Order, *, is_null: bool, count: int
-) -> tuple[list[int], int]:
+) -> tuple[list[int], int] | None:
     """The first ``count`` ids in ``order``, found by computing every match and sorting them
     (PostgreSQL). For a narrow tag filter this reads the few matching devices through the
-    tag index; walking the ordering's index instead would test tens of thousands of devices
-    for the tag before a page is full, which the planner, expecting matches evenly spread
-    and every probe cached, tends to prefer. The MATERIALIZED CTE keeps it from doing so.
-    Returns the ids and the number of matches."""
-    matches = devices.order_by().values_list("pk", order.key)
+    tag index, and for a substring ``q`` through the trigram index; walking the ordering's
+    index instead would test tens of thousands of devices before a page is full, which the
+    planner, expecting matches evenly spread (and 1% of the rows to contain any substring),
+    tends to prefer. The MATERIALIZED CTE keeps it from doing so. Returns the ids and the
+    number of matches — or None when there are more than :data:`MATCH_FIRST_LIMIT`: matches
+    that common fill a page soon enough by walking the ordering's index."""
+    matches = devices.order_by().values_list("pk", order.key)[: MATCH_FIRST_LIMIT + 1]
     sql, params = matches.query.get_compiler(using=devices.db).as_sql()
     direction = " DESC" if order.descending else ""
     if is_null:
@@ -587,7 +602,10 @@ def _ids_matching_first(
         )
         rows = cursor.fetchall()
         cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [previous])
-    return [row[0] for row in rows], (rows[0][1] if rows else 0)
+    total = rows[0][1] if rows else 0
+    if total > MATCH_FIRST_LIMIT:
+        return None
+    return [row[0] for row in rows], total
 
 
 def device_page(devices: QuerySet, *, ordering: str = DEFAULT_ORDERING, cursor: str | None = None,

@@ -619,3 +619,26 @@ def test_tags_carry_their_devices_identity_whoever_wrote_them(client, connector)
     assert all(tag.identity == tag.device.identity for tag in tags)
     listed = client.get(url(connector), {"tag": "site:lab"}).json()["results"]
     assert [d["identity"] for d in listed] == ["imported", "made", "replaced"]
+
+
+@pytest.mark.parametrize("match_first_limit", [2, 1000])
+@pytest.mark.parametrize("ordering", ["identity", "-identity", "-last_seen"])
+def test_substring_pages_are_the_same_found_from_every_match_or_by_walking(
+    client, connector, monkeypatch, match_first_limit, ordering
+):
+    # On PostgreSQL a page of a 3+ character ``q`` is found from every match (the trigram
+    # index) unless they are more than MATCH_FIRST_LIMIT; then by walking the ordering.
+    monkeypatch.setattr(filters, "MATCH_FIRST_LIMIT", match_first_limit)
+    for n in range(12):
+        make_device(connector=connector, identity=f"{'xy'[n % 2]}-{'abc' if n % 3 else 'zzz'}-{n:02d}")
+    expected = sorted(
+        (f"{'xy'[n % 2]}-abc-{n:02d}" for n in range(12) if n % 3), reverse=ordering == "-identity"
+    )
+
+    seen, pages = walk(client, url(connector) + f"?q=ABC&limit=3&ordering={ordering}")
+
+    assert sorted(seen, reverse=ordering == "-identity") == expected
+    if ordering != "-last_seen":
+        assert seen == expected
+    assert pages == 3
+    assert client.get(url(connector), {"q": "ABC", "limit": 3}).json()["count"] == 8
