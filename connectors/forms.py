@@ -9,6 +9,7 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
+from connectors import pki
 from connectors.identity import IdentityCasing, IdentityType
 from connectors.models import AuthType, ResourceFormat
 from connectors.values import NUMERIC_FORMATS
@@ -50,6 +51,42 @@ class TokenListField(forms.CharField):
 
     def has_changed(self, initial, data) -> bool:
         return self.to_python(self.prepare_value(initial) or "") != self.to_python(data)
+
+
+# What a file chooser offers for a certificate, and for a private key.
+CERTIFICATE_FILE_TYPES = ".pem,.crt,.cer,application/x-pem-file,application/x-x509-ca-cert"
+KEY_FILE_TYPES = ".pem,.key,application/x-pem-file"
+
+
+class PemFileField(forms.FileField):
+    """A PEM file chosen instead of pasted: its text, or None when no file was chosen.
+
+    Only read here (at most one byte past what ``connectors.pki`` accepts, so that it can say
+    the file is too large); whether the text is a certificate or a key is the service's call."""
+
+    def __init__(self, *, accept: str = CERTIFICATE_FILE_TYPES, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", forms.FileInput(attrs={"accept": accept}))
+        super().__init__(**kwargs)
+
+    def clean(self, data, initial=None):
+        upload = super().clean(data, initial)
+        if not upload:
+            return None
+        return upload.read(pki.PEM_MAX_CHARS + 1).decode("utf-8", errors="replace")
+
+
+class SecretTextarea(forms.Textarea):
+    """A textarea that never shows a value back: what was typed into it is a secret (a private
+    key), even when the page comes back with an error."""
+
+    def format_value(self, value):
+        return None
+
+
+def pem_text(typed: str | None, uploaded: str | None) -> str:
+    """What people gave as PEM: the chosen file's text when there is one, else what they typed."""
+    return uploaded if uploaded is not None else (typed or "")
 
 
 class ConnectorCreateForm(UiForm):
@@ -111,17 +148,32 @@ class ConnectorSettingsForm(UiForm):
         required=False, label="Extra host names",
         help_text="Other DNS names that route device requests to this connector, one per line.",
     )  # fmt: skip
-    pki_enabled = forms.BooleanField(required=False, label="Verify client certificates against a CA")
+    pki_enabled = forms.BooleanField(
+        required=False, label="Verify client certificates against the CA",
+        help_text="Device certificates must then be signed by the CA below; pinned certificates it did "
+        "not sign are refused.",
+    )  # fmt: skip
     pki_ca_certificate = forms.CharField(
         required=False, label="CA certificate (PEM)",
-        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "mono"}),
+        help_text="The client CA that device certificates must chain to: a CA certificate, not expired. "
+        "Empty: no CA.",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocapitalize": "off",
+                                     "class": "mono"}),
+    )  # fmt: skip
+    pki_ca_certificate_file = PemFileField(
+        label="…or upload the CA certificate",
+        help_text="A PEM file; it replaces what the box above holds.",
     )  # fmt: skip
     pki_ca_private_key = forms.CharField(
         required=False, label="CA private key (PEM)", strip=False,
-        help_text="Only needed to sign CSRs. Stored encrypted and never shown again; leave empty to keep "
-        "the current key.",
-        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off",
-                                     "class": "mono"}),
+        help_text="Only needed to sign CSRs. Stored encrypted and never shown again, not even when the "
+        "page comes back with an error; leave empty to keep the current key.",
+        widget=SecretTextarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off",
+                                     "autocapitalize": "off", "class": "mono"}),
+    )  # fmt: skip
+    pki_ca_private_key_file = PemFileField(
+        label="…or upload the CA private key", accept=KEY_FILE_TYPES,
+        help_text="A PEM file without passphrase; it is used instead of the box above.",
     )  # fmt: skip
     pki_ca_private_key_clear = forms.BooleanField(required=False, label="Remove the stored CA private key")
     pki_sign_csr = forms.BooleanField(required=False, label="Sign CSRs submitted at whitelisting")
@@ -134,9 +186,15 @@ class ConnectorSettingsForm(UiForm):
         ("Authentication", ("auth_type",)),
         ("Provisioning", ("provisioning_enabled", "presenter_identity", "generate_identity",
                           "activation_window_hours", "ip_whitelisting_enabled", "ip_whitelist")),
-        ("Public key infrastructure", ("pki_enabled", "pki_ca_certificate", "pki_ca_private_key",
+        ("Public key infrastructure", ("pki_enabled", "pki_ca_certificate", "pki_ca_certificate_file",
+                                       "pki_ca_private_key", "pki_ca_private_key_file",
                                        "pki_ca_private_key_clear", "pki_sign_csr")),
     )  # fmt: skip
+    # Given by pasting or by a file; the changes carry the one text as the service's field.
+    _PEM_INPUTS = {
+        "pki_ca_certificate": "pki_ca_certificate_file",
+        "pki_ca_private_key": "pki_ca_private_key_file",
+    }
 
     def __init__(self, *args, has_ca_private_key: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -152,16 +210,24 @@ class ConnectorSettingsForm(UiForm):
         """The settings people changed, for ``connector_update``: untouched values are not sent
         again, so an old value that a newer rule would refuse does not block other changes."""
         data = self.cleaned_data
-        changes = {
-            name: data[name]
-            for name in self.changed_data
-            if name not in ("pki_ca_private_key", "pki_ca_private_key_clear")
-        }
-        if data.get("pki_ca_private_key", "").strip():
-            changes["pki_ca_private_key"] = data["pki_ca_private_key"]
+        skipped = {"pki_ca_private_key", "pki_ca_private_key_clear", *self._PEM_INPUTS.values()}
+        changes = {name: data[name] for name in self.changed_data if name not in skipped}
+        if data.get("pki_ca_certificate_file") is not None:
+            changes["pki_ca_certificate"] = data["pki_ca_certificate_file"]
+        key = pem_text(data.get("pki_ca_private_key"), data.get("pki_ca_private_key_file"))
+        if key.strip():
+            changes["pki_ca_private_key"] = key
         elif data.get("pki_ca_private_key_clear"):
             changes["pki_ca_private_key"] = ""
         return changes
+
+    @property
+    def private_key_not_kept(self) -> bool:
+        """A private key was given but the page comes back with errors: it is not shown again,
+        so people must give it again."""
+        typed = (self.data.get("pki_ca_private_key") or "").strip()
+        given = typed or self.files.get("pki_ca_private_key_file")
+        return bool(self.is_bound and self.errors and given)
 
 
 def _allowed_entry(fmt: str, text: str):

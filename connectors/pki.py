@@ -93,6 +93,52 @@ def fingerprint(certificate: x509.Certificate) -> str:
     return certificate.fingerprint(hashes.SHA256()).hex()
 
 
+@dataclass(frozen=True)
+class CertificateSummary:
+    """What people are shown of a stored certificate (a connector's CA, a device's pinned one)."""
+
+    subject: str
+    common_name: str | None
+    issuer: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    fingerprint: str
+
+    @property
+    def expired(self) -> bool:
+        return self.not_after < now()
+
+    @property
+    def not_yet_valid(self) -> bool:
+        return self.not_before > now()
+
+
+def _name_text(name: x509.Name) -> str:
+    try:
+        return name.rfc4514_string()
+    except ValueError:  # an attribute that does not parse
+        return "(unreadable name)"
+
+
+def certificate_summary(text: str) -> CertificateSummary | None:
+    """Subject, issuer, validity and fingerprint of a stored PEM certificate; None when there is
+    none (or what is stored no longer parses: it is shown as missing, not as an error page)."""
+    if not text or not text.strip():
+        return None
+    try:
+        certificate = x509.load_pem_x509_certificate(text.strip().encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return None
+    return CertificateSummary(
+        subject=_name_text(certificate.subject),
+        common_name=common_name(certificate),
+        issuer=_name_text(certificate.issuer),
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        fingerprint=fingerprint(certificate),
+    )
+
+
 def common_name(certificate: x509.Certificate | x509.CertificateSigningRequest) -> str | None:
     """The subject's single CN, or None (no CN, several, not text, or a subject that does not
     parse)."""
@@ -490,10 +536,16 @@ def csr_signer(connector) -> CsrSigner:
     return ConnectorCaSigner()
 
 
+def csr_signing_enabled(connector) -> bool:
+    """Whether whitelisting with a CSR (``auth.type = "csr"``) gets a certificate issued. The
+    connector's settings make sure a CA and its private key are there when signing is on."""
+    return bool(connector.pki_enabled and connector.pki_sign_csr)
+
+
 def csr_sign(*, connector, identity: str, csr_text: str) -> x509.Certificate:
     """Check a CSR for ``identity`` and have the connector's signer issue its certificate.
     ``SigningUnavailable`` when the connector does not sign CSRs."""
-    if not (connector.pki_enabled and connector.pki_sign_csr):
+    if not csr_signing_enabled(connector):
         raise SigningUnavailable("CSR signing is not enabled on this connector")
     csr = csr_load(csr_text, identity=identity)
     return csr_signer(connector).sign(connector=connector, identity=identity, csr=csr)

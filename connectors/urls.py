@@ -13,6 +13,7 @@ urlpatterns = [
     path("", views.connector_list, name="connector-list"),
     path(_connector, views.connector_detail, name="connector-detail"),
     path(_connector + "settings/", views.connector_settings, name="connector-settings"),
+    path(_connector + "settings/generate-ca/", views.connector_ca_generate, name="connector-ca-generate"),
     path(_connector + "delete/", views.connector_delete, name="connector-delete"),
     path(_connector + "content/", views_content.content_page, name="connector-content"),
     path(_connector + "logs/", views.connector_logs, name="connector-logs"),

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.models import Business
 from accounts.selectors import businesses_for_user, role_can_administer, role_can_write, role_in_business
-from connectors import services
+from connectors import pki, services
 from connectors.forms import ConnectorCreateForm, ConnectorSettingsForm, ResourceForm
 from connectors.models import Connector, Resource
 from connectors.selectors import (
@@ -137,7 +137,9 @@ def connector_settings(request, connector_id):
     initial = {name: getattr(connector, name) for name in services.CONNECTOR_FIELDS}
     initial["hostnames"] = connector_hostnames(connector)
     has_key = bool(connector.pki_ca_private_key_encrypted)
-    form = ConnectorSettingsForm(request.POST or None, initial=initial, has_ca_private_key=has_key)
+    form = ConnectorSettingsForm(
+        request.POST or None, request.FILES or None, initial=initial, has_ca_private_key=has_key
+    )
     if request.method == "POST" and form.is_valid():
         changes = form.changes()
         try:
@@ -152,11 +154,57 @@ def connector_settings(request, connector_id):
     if not access.can_write:
         for field in form.fields.values():
             field.disabled = True
+    connector = access.connector
     return render(
         request,
         "connectors/settings.html",
-        tab_context(access, "settings", form=form, has_ca_private_key=has_key),
+        tab_context(
+            access,
+            "settings",
+            form=form,
+            has_ca_private_key=bool(connector.pki_ca_private_key_encrypted),
+            ca=pki.certificate_summary(connector.pki_ca_certificate),
+            ca_stored=bool(connector.pki_ca_certificate),
+        ),
         status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def connector_ca_generate(request, connector_id):
+    """Give the connector a CA of its own (``services.connector_ca_generate``, as the API's
+    ``pki/generate-ca/``). A connector without a CA gets one at once; one that has a CA keeps
+    it until people confirm the replacement (``replace=1``) on this page."""
+    access = connector_for_page(request, connector_id, action="write")
+    connector = access.connector
+    status = 200
+    if request.method == "POST":
+        try:
+            services.connector_ca_generate(connector=connector, replace=request.POST.get("replace") == "1")
+        except services.CaAlreadyExists:
+            # Posted from a page that showed no CA, and someone gave it one since: ask first.
+            connector.refresh_from_db()
+            status = 409
+        else:
+            messages.success(
+                request,
+                "A new CA was generated; its private key is stored encrypted."
+                + ("" if connector.pki_enabled else " Turn on verification to use it."),
+            )
+            return redirect("connectors:connector-settings", connector_id=connector.pk)
+    return render(
+        request,
+        "connectors/ca_generate.html",
+        tab_context(
+            access,
+            "settings",
+            ca=pki.certificate_summary(connector.pki_ca_certificate),
+            ca_stored=bool(connector.pki_ca_certificate),
+            ca_years=pki.CA_DAYS // 365,
+            conflict=status == 409,
+        ),
+        status=status,
     )
 
 
@@ -171,14 +219,6 @@ def connector_delete(request, connector_id):
         messages.success(request, f"Connector “{name}” and its devices were deleted.")
         return redirect("connectors:connector-list")
     return render(request, "connectors/connector_delete.html", tab_context(access, "settings"))
-
-
-@login_required
-@require_GET
-def connector_content(request, connector_id):
-    """The Content tab's place: the content store is not there yet."""
-    access = connector_for_page(request, connector_id)
-    return render(request, "connectors/content.html", tab_context(access, "content"))
 
 
 @login_required

@@ -10,7 +10,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from connectors.forms import UiForm
+from connectors.forms import PemFileField, UiForm, pem_text
+from connectors.models import AuthType
 
 TAG_LINE_HELP = "One tag per line as name=value (a name alone gives an empty value)."
 
@@ -26,6 +27,30 @@ def parse_tag_lines(text: str) -> list[dict]:
             raise ValidationError(f"Line {number}: a tag needs a name before the “=”.")
         tags.append({"name": name.strip(), "value": value.strip()})
     return tags
+
+
+CERTIFICATE_HELP = (
+    "The device's own certificate: its CN must be the identity, it must be valid now and, when the "
+    "connector verifies certificates against its CA, signed by that CA. Never its private key."
+)
+
+
+def certificate_messages(errors: list[ValidationError]) -> list[str]:
+    """A service's ``auth`` errors about a certificate (``devices.services``), said for a page
+    whose field is the certificate rather than the API's ``auth.key``."""
+    texts = []
+    for error in errors:
+        params = error.params or {}
+        message = f"The certificate {params['problem']}" if "problem" in params else " ".join(error.messages)
+        texts.append(message[:1].upper() + message[1:])
+    return texts
+
+
+def _certificate_widget(rows: int) -> forms.Textarea:
+    return forms.Textarea(
+        attrs={"rows": rows, "spellcheck": "false", "autocapitalize": "off", "autocomplete": "off",
+               "class": "mono", "placeholder": "-----BEGIN CERTIFICATE-----"}
+    )  # fmt: skip
 
 
 class DeviceWhitelistForm(UiForm):
@@ -55,6 +80,15 @@ class DeviceWhitelistForm(UiForm):
         "20 bytes on password connectors). The device is then provisioned at once.",
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password", "spellcheck": "false"}),
     )
+    certificate = forms.CharField(
+        required=False,
+        label="TLS client certificate (optional, PEM)",
+        help_text=CERTIFICATE_HELP + " It is pinned from the start: the device provisions with it only.",
+        widget=_certificate_widget(4),
+    )
+    certificate_file = PemFileField(
+        label="…or upload the certificate", help_text="A PEM file; it is used instead of the box above."
+    )
     locked = forms.BooleanField(required=False, label="Locked (refuse every request)")
 
     # Service field → form field.
@@ -73,22 +107,69 @@ class DeviceWhitelistForm(UiForm):
     def clean_tags(self):
         return parse_tag_lines(self.cleaned_data.get("tags") or "")
 
+    def clean(self):
+        data = super().clean()
+        data["certificate"] = pem_text(data.get("certificate"), data.get("certificate_file"))
+        if data["certificate"].strip() and data.get("key"):
+            self.add_error("certificate", "Give a known token or a certificate, not both.")
+        return data
+
+    @property
+    def pins_certificate(self) -> bool:
+        return bool(self.cleaned_data.get("certificate", "").strip())
+
     def service_kwargs(self) -> dict:
         data = self.cleaned_data
         expire = data.get("expire")
+        if self.pins_certificate:
+            auth_type, key = AuthType.CERTIFICATE, data["certificate"]
+        else:
+            auth_type, key = None, data.get("key") or None
         return {
             "identity": data["identity"],
-            "key": data.get("key") or None,
+            "auth_type": auth_type,
+            "key": key,
             "expire_us": int(expire.timestamp() * 1_000_000) if expire else None,
             "locked": data.get("locked", False),
             "tags": data.get("tags") or None,
         }
 
     def add_service_errors(self, exc: ValidationError) -> None:
-        message_dict = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
-        for key, messages in message_dict.items():
+        if not hasattr(exc, "error_dict"):
+            for message in exc.messages:
+                self.add_error(None, message)
+            return
+        for key, errors in exc.error_dict.items():
             field = self.SERVICE_FIELDS.get(key)
+            messages = [m for error in errors for m in error.messages]
             if key == "auth" and any("expire" in m for m in messages):
                 field = "expire"
+            elif key == "auth" and self.pins_certificate:
+                field, messages = "certificate", certificate_messages(errors)
             for message in messages:
+                self.add_error(field, message)
+
+
+class DeviceCertificateForm(UiForm):
+    """The device page: pin a certificate on the device, or replace the pinned one."""
+
+    certificate = forms.CharField(
+        required=False, label="Certificate (PEM)", help_text=CERTIFICATE_HELP, widget=_certificate_widget(6)
+    )
+    certificate_file = PemFileField(
+        label="…or upload it", help_text="A PEM file; it is used instead of the box above."
+    )
+
+    def clean(self):
+        data = super().clean()
+        data["certificate"] = pem_text(data.get("certificate"), data.get("certificate_file"))
+        if not data["certificate"].strip() and not self.has_error("certificate_file"):
+            self.add_error("certificate", "Paste the device's certificate or choose its file.")
+        return data
+
+    def add_service_errors(self, exc: ValidationError) -> None:
+        errors = exc.error_dict if hasattr(exc, "error_dict") else {"auth": [exc]}
+        for key, field_errors in errors.items():
+            field = "certificate" if key == "auth" else None
+            for message in certificate_messages(field_errors):
                 self.add_error(field, message)

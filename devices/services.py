@@ -136,6 +136,15 @@ def _apply_credentials(device: Device, *, auth_type: str, key: str) -> None:
     device.activation_deadline = None
 
 
+def certificate_error(problem: pki.CertificateProblem) -> ValidationError:
+    """A certificate given as ``auth.key`` that cannot be pinned, as the ``auth`` error the APIs
+    answer ("key has expired"). ``problem`` is kept in the error's params, so that a page can
+    say it after the name of its own field."""
+    return ValidationError(
+        {"auth": ValidationError("key %(problem)s", code=problem.reason, params={"problem": problem.message})}
+    )
+
+
 def _pin_certificate(device: Device, *, auth_type: str, key: str) -> None:
     """Pin the device's certificate: the PEM given (CN = identity, valid, verified by the
     connector's CA when PKI is on), or the one the connector's signer issues for a CSR."""
@@ -152,7 +161,7 @@ def _pin_certificate(device: Device, *, auth_type: str, key: str) -> None:
             ca = connector.pki_ca_certificate if connector.pki_enabled else ""
             pem, fingerprint = pki.device_certificate_clean(key, identity=device.identity, ca_certificate=ca)
     except pki.CertificateProblem as exc:
-        raise ValidationError({"auth": f"key {exc.message}"}) from None
+        raise certificate_error(exc) from None
     except pki.SigningUnavailable as exc:
         raise ValidationError({"auth": f"{str(exc)[:1].upper()}{str(exc)[1:]}."}) from None
     device.certificate, device.certificate_fingerprint = pem, fingerprint
@@ -718,10 +727,15 @@ def device_state_set(*, device: Device, values: dict, rules: dict[str, ResourceR
 
 @transaction.atomic
 def device_update(
-    *, device: Device, locked: bool | None = None, expire_us: int | None = None, tags=None
-) -> Device:
-    """Lock/unlock, move the activation deadline (``expire_us``; 0 revokes), replace tags."""
+    *, device: Device, locked: bool | None = None, expire_us: int | None = None, tags=None,
+    certificate: str | None = None,
+) -> Device:  # fmt: skip
+    """Lock/unlock, move the activation deadline (``expire_us``; 0 revokes), replace tags, pin
+    a certificate (``certificate``: a PEM) or clear the pinned one (``certificate=""``); see
+    ``_certificate_change``."""
     fields = []
+    if certificate is not None:
+        fields += _certificate_change(device, certificate)
     if locked is not None and bool(locked) != device.locked:
         device.locked = bool(locked)
         fields.append("locked")
@@ -737,6 +751,58 @@ def device_update(
     if tags is not None:
         device_tags_replace(device=device, tags=tags)
     return device
+
+
+_CERTIFICATE_FIELDS = ["certificate", "certificate_fingerprint", "auth_type"]
+
+
+def certificate_change_refusal(device: Device, *, clearing: bool = False) -> str | None:
+    """Why a certificate cannot be pinned on ``device`` now (or, with ``clearing``, its pinned
+    one cleared), or None when it can. Pages ask it to offer only what ``device_update`` does."""
+    if device.lifecycle == Lifecycle.PROVISIONED and device.auth_type != AuthType.CERTIFICATE:
+        return f"the device is provisioned with a {device.auth_type or 'token'}: revoke its credentials first"
+    if clearing and device.lifecycle == Lifecycle.PROVISIONED:
+        return "the device is provisioned with this certificate: revoke its credentials instead"
+    if clearing and device.lifecycle == Lifecycle.REPROVISION:
+        return "this certificate was revoked; it stays pinned so that it cannot provision again"
+    return None
+
+
+def _certificate_change(device: Device, certificate: str) -> list[str]:
+    """Pin ``certificate`` on an existing device, replacing the pinned one, or clear the pin
+    (``""``). The fields changed.
+
+    Pinning checks the certificate as whitelisting with one does (CN = identity, valid, the
+    connector's CA when PKI is on). A whitelisted device then provisions with it only; a
+    provisioned certificate device must present it from its next request on; a revoked device
+    (``reprovision``) is whitelisted again, within the connector's activation window, for this
+    certificate only. A device provisioned with a token or a password is refused: revoking its
+    credentials comes first, so that the switch is deliberate.
+
+    Clearing applies to whitelisted devices only: a provisioned device's pin is its credential
+    (revoke it instead), and a revoked device's is kept so that the revoked certificate cannot
+    provision again.
+    """
+    # Locked and read again: a first request with a certificate may be provisioning it now.
+    device.refresh_from_db(
+        from_queryset=Device.objects.select_for_update(),
+        fields=["lifecycle", "auth_type", "certificate", "certificate_fingerprint", "activation_deadline"],
+    )
+    clearing = not certificate.strip()
+    if clearing and not device.certificate_fingerprint:
+        return []
+    refusal = certificate_change_refusal(device, clearing=clearing)
+    if refusal:
+        raise ValidationError({"auth": refusal})
+    if clearing:
+        device.certificate, device.certificate_fingerprint = "", ""
+        return ["certificate", "certificate_fingerprint"]
+    _pin_certificate(device, auth_type=AuthType.CERTIFICATE, key=certificate)
+    if device.lifecycle == Lifecycle.REPROVISION:
+        device.lifecycle = Lifecycle.WHITELISTED
+        device.activation_deadline = _deadline(device.connector, None)
+        return [*_CERTIFICATE_FIELDS, "lifecycle", "activation_deadline"]
+    return _CERTIFICATE_FIELDS
 
 
 def _revoke(device: Device) -> None:

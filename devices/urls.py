@@ -16,5 +16,7 @@ urlpatterns = [
     path(_device + "revoke/", views.device_revoke, name="device-revoke"),
     path(_device + "delete/", views.device_delete, name="device-delete"),
     path(_device + "tags/", views.device_tags, name="device-tags"),
+    path(_device + "certificate/", views.device_certificate, name="device-certificate"),
+    path(_device + "certificate/clear/", views.device_certificate_clear, name="device-certificate-clear"),
     path(_device + "state/", views.device_state_set, name="device-state"),
 ]

@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from connectors import runtime
+from connectors import pki, runtime
 from connectors.selectors import resource_list
 from connectors.values import NUMERIC_FORMATS
 from connectors.views import action_for, connector_for_page, tab_context
@@ -26,8 +26,8 @@ from devices import services
 from devices.charts import line_chart
 from devices.events import EventType
 from devices.filters import DEFAULT_ORDERING, ORDERINGS, DeviceFilter
-from devices.forms import DeviceWhitelistForm, parse_tag_lines
-from devices.models import Device, DeviceTag, Status
+from devices.forms import DeviceCertificateForm, DeviceWhitelistForm, certificate_messages, parse_tag_lines
+from devices.models import Device, DeviceTag, Lifecycle, Status
 from devices.selectors import device_get, device_history, device_is_online, device_state
 
 PAGE_SIZE = 50
@@ -118,7 +118,7 @@ def device_list(request, connector_id):
     """The Devices tab: search, filter, sort, page; POST whitelists one device."""
     access = connector_for_page(request, connector_id, action=action_for(request))
     connector = access.connector
-    form = DeviceWhitelistForm(request.POST or None)
+    form = DeviceWhitelistForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
             device = services.device_whitelist(connector=connector, **form.service_kwargs())
@@ -197,9 +197,25 @@ def _us_to_datetime(value: int | None) -> datetime | None:
     return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
 
 
+def _certificate_context(connector, device, form: DeviceCertificateForm | None, errors) -> dict:
+    """The device page's certificate section: the pinned one, and what people may do with it."""
+    revoked = device.lifecycle == Lifecycle.REPROVISION
+    return {
+        "certificate": pki.certificate_summary(device.certificate),
+        "certificate_revoked": revoked and bool(device.certificate_fingerprint),
+        "certificate_form": form or DeviceCertificateForm(),
+        "certificate_errors": errors or [],
+        "pin_refusal": services.certificate_change_refusal(device),
+        "clear_refusal": services.certificate_change_refusal(device, clearing=True),
+        "csr_signing": pki.csr_signing_enabled(connector),
+    }
+
+
 def _device_page(request, access, device, *, state_errors=None, state_typed=None, tag_rows=None,
-                 tag_errors=None, status=200):  # fmt: skip
-    """The device page: status, credentials, tags, state with inline sets, charts, live events."""
+                 tag_errors=None, certificate_form=None, certificate_errors=None,
+                 status=200):  # fmt: skip
+    """The device page: status, credentials and certificate, tags, state with inline sets,
+    charts, live events."""
     connector = access.connector
     resources = list(resource_list(connector=connector))
     rules = runtime.resource_rules(connector.pk, connector.updated_at)
@@ -244,6 +260,7 @@ def _device_page(request, access, device, *, state_errors=None, state_typed=None
             logs_link=f"{logs_path}?{identity_query}",
             legend=STATUS_LEGEND,
             event_types=[t.value for t in EventType],
+            **_certificate_context(connector, device, certificate_form, certificate_errors),
         ),
         status=status,
     )
@@ -303,6 +320,42 @@ def device_delete(request, connector_id, identity):
     services.device_delete(device=device)
     messages.success(request, f"Device “{identity}” deleted.")
     return redirect("devices:device-list", connector_id=connector_id)
+
+
+@login_required
+@require_POST
+def device_certificate(request, connector_id, identity):
+    """Pin a certificate (pasted or uploaded PEM) on the device, or replace its pinned one."""
+    access, device = _device_for_change(request, connector_id, identity)
+    form = DeviceCertificateForm(request.POST, request.FILES)
+    if form.is_valid():
+        replacing = bool(device.certificate_fingerprint)
+        try:
+            services.device_update(device=device, certificate=form.cleaned_data["certificate"])
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(
+                request, f"Certificate of “{device.identity}” {'replaced' if replacing else 'pinned'}."
+            )
+            return _back_to(device)
+    device = device_get(connector=access.connector, identity=identity)
+    return _device_page(request, access, device, certificate_form=form, status=400)
+
+
+@login_required
+@require_POST
+def device_certificate_clear(request, connector_id, identity):
+    """Clear a whitelisted device's pinned certificate (any valid one may then provision it)."""
+    access, device = _device_for_change(request, connector_id, identity)
+    try:
+        services.device_update(device=device, certificate="")
+    except ValidationError as exc:
+        errors = certificate_messages(exc.error_dict.get("auth", []) if hasattr(exc, "error_dict") else [exc])
+        device = device_get(connector=access.connector, identity=identity)
+        return _device_page(request, access, device, certificate_errors=errors, status=400)
+    messages.success(request, f"Pinned certificate of “{device.identity}” cleared.")
+    return _back_to(device)
 
 
 @login_required
