@@ -314,7 +314,7 @@ class DeviceFilter:
         told already."""
         if first_page is not None and first_page.total is not None:
             return first_page.total, False
-        walk = self._tag_walk(connector, None)
+        walk = first_page.walk if first_page is not None else self._tag_walk(connector, None)
         if walk is not None:  # one leading tag row per matching device, without the devices
             return device_count(walk.tags)
         return device_count(self.queryset(connector))
@@ -429,6 +429,8 @@ class DevicePage:
     # How many devices match in all, when finding the page told exactly (a first page holding
     # every match, or one found by computing every match); None otherwise.
     total: int | None = None
+    # The tag walk the page was read from, if any: counting its rows is cheaper (see count()).
+    walk: _TagWalk | None = None
 
 
 @dataclass(frozen=True)
@@ -630,7 +632,9 @@ def device_page(devices: QuerySet, *, ordering: str = DEFAULT_ORDERING, cursor: 
         previous_cursor = _encode(order, False, rows[0]) if more else None
         next_cursor = _encode(order, True, rows[-1]) if rows else None
     total = following if position is None else None
-    return DevicePage(devices=rows, next_cursor=next_cursor, previous_cursor=previous_cursor, total=total)
+    return DevicePage(
+        devices=rows, next_cursor=next_cursor, previous_cursor=previous_cursor, total=total, walk=walk
+    )
 
 
 def device_tags(devices: list[Device]) -> dict[int, list[dict]]:
