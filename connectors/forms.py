@@ -161,7 +161,7 @@ class ConnectorSettingsForm(UiForm):
                                      "class": "mono"}),
     )  # fmt: skip
     pki_ca_certificate_file = PemFileField(
-        label="…or upload the CA certificate",
+        label="…or upload the CA certificate file",
         help_text="A PEM file; it replaces what the box above holds.",
     )  # fmt: skip
     pki_ca_private_key = forms.CharField(
@@ -172,7 +172,7 @@ class ConnectorSettingsForm(UiForm):
                                      "autocapitalize": "off", "class": "mono"}),
     )  # fmt: skip
     pki_ca_private_key_file = PemFileField(
-        label="…or upload the CA private key", accept=KEY_FILE_TYPES,
+        label="…or upload the CA private key file", accept=KEY_FILE_TYPES,
         help_text="A PEM file without passphrase; it is used instead of the box above.",
     )  # fmt: skip
     pki_ca_private_key_clear = forms.BooleanField(required=False, label="Remove the stored CA private key")
@@ -220,6 +220,15 @@ class ConnectorSettingsForm(UiForm):
         elif data.get("pki_ca_private_key_clear"):
             changes["pki_ca_private_key"] = ""
         return changes
+
+    def add_service_errors(self, exc: ValidationError) -> None:
+        # What a chosen file held is explained next to the file input, not next to the box
+        # (which may still hold the previous, valid value).
+        if hasattr(exc, "error_dict"):
+            data = getattr(self, "cleaned_data", {})
+            moved = {text: file for text, file in self._PEM_INPUTS.items() if data.get(file) is not None}
+            exc = ValidationError({moved.get(key, key): errors for key, errors in exc.error_dict.items()})
+        super().add_service_errors(exc)
 
     @property
     def private_key_not_kept(self) -> bool:

@@ -46,6 +46,13 @@ def certificate_messages(errors: list[ValidationError]) -> list[str]:
     return texts
 
 
+def certificate_field(form: forms.Form) -> str:
+    """Where a service's problem with the certificate is shown: next to the file input when a
+    file was chosen (the box may hold something else), else next to the box."""
+    chosen = getattr(form, "cleaned_data", {}).get("certificate_file") is not None
+    return "certificate_file" if chosen else "certificate"
+
+
 def _certificate_widget(rows: int) -> forms.Textarea:
     return forms.Textarea(
         attrs={"rows": rows, "spellcheck": "false", "autocapitalize": "off", "autocomplete": "off",
@@ -87,7 +94,7 @@ class DeviceWhitelistForm(UiForm):
         widget=_certificate_widget(4),
     )
     certificate_file = PemFileField(
-        label="…or upload the certificate", help_text="A PEM file; it is used instead of the box above."
+        label="…or upload the certificate file", help_text="A PEM file; it is used instead of the box above."
     )
     locked = forms.BooleanField(required=False, label="Locked (refuse every request)")
 
@@ -111,12 +118,16 @@ class DeviceWhitelistForm(UiForm):
         data = super().clean()
         data["certificate"] = pem_text(data.get("certificate"), data.get("certificate_file"))
         if data["certificate"].strip() and data.get("key"):
-            self.add_error("certificate", "Give a known token or a certificate, not both.")
+            self.add_error(certificate_field(self), "Give a known token or a certificate, not both.")
         return data
 
     @property
     def pins_certificate(self) -> bool:
         return bool(self.cleaned_data.get("certificate", "").strip())
+
+    @property
+    def certificate_field(self) -> str:
+        return certificate_field(self)
 
     def service_kwargs(self) -> dict:
         data = self.cleaned_data
@@ -145,7 +156,7 @@ class DeviceWhitelistForm(UiForm):
             if key == "auth" and any("expire" in m for m in messages):
                 field = "expire"
             elif key == "auth" and self.pins_certificate:
-                field, messages = "certificate", certificate_messages(errors)
+                field, messages = self.certificate_field, certificate_messages(errors)
             for message in messages:
                 self.add_error(field, message)
 
@@ -157,7 +168,7 @@ class DeviceCertificateForm(UiForm):
         required=False, label="Certificate (PEM)", help_text=CERTIFICATE_HELP, widget=_certificate_widget(6)
     )
     certificate_file = PemFileField(
-        label="…or upload it", help_text="A PEM file; it is used instead of the box above."
+        label="…or upload the certificate file", help_text="A PEM file; it is used instead of the box above."
     )
 
     def clean(self):
@@ -167,9 +178,13 @@ class DeviceCertificateForm(UiForm):
             self.add_error("certificate", "Paste the device's certificate or choose its file.")
         return data
 
+    @property
+    def certificate_field(self) -> str:
+        return certificate_field(self)
+
     def add_service_errors(self, exc: ValidationError) -> None:
         errors = exc.error_dict if hasattr(exc, "error_dict") else {"auth": [exc]}
         for key, field_errors in errors.items():
-            field = "certificate" if key == "auth" else None
+            field = self.certificate_field if key == "auth" else None
             for message in certificate_messages(field_errors):
                 self.add_error(field, message)

@@ -80,8 +80,8 @@ def test_settings_say_when_no_client_ca_is_configured(web, owner, cert_connector
     assert f'action="{generate_url(cert_connector)}" id="generate-ca-form">' in html
     assert 'enctype="multipart/form-data"' in html
     for field, label in [
-        ("pki_ca_certificate_file", "…or upload the CA certificate"),
-        ("pki_ca_private_key_file", "…or upload the CA private key"),
+        ("pki_ca_certificate_file", "…or upload the CA certificate file"),
+        ("pki_ca_private_key_file", "…or upload the CA private key file"),
     ]:
         assert f'<label for="id_{field}">{label}</label>' in html
         assert f'type="file" name="{field}"' in html
@@ -161,26 +161,26 @@ def test_a_bad_ca_certificate_is_explained_next_to_the_field(web, owner, cert_co
     assert cert_connector.pki_ca_certificate == ""
 
 
-def test_a_bad_ca_file_is_explained_next_to_the_field(web, owner, cert_connector):
+def test_a_bad_ca_file_is_explained_next_to_the_file_input(web, owner, pki_connector, ca):
     client = web(owner)
-    leaf = client.post(
-        settings_url(cert_connector),
-        {**SETTINGS, "pki_ca_certificate_file": pem_file(make_leaf("sensor-1").pem)},
-    )
-    assert leaf.status_code == 400 and "is not a CA certificate" in error_of(
-        page_text(leaf), "pki_ca_certificate"
-    )
-    binary = client.post(
-        settings_url(cert_connector), {**SETTINGS, "pki_ca_certificate_file": pem_file("\x00\xff\x30\x82")}
-    )
-    assert binary.status_code == 400
-    assert "is not a PEM certificate" in error_of(page_text(binary), "pki_ca_certificate")
-    huge = client.post(
-        settings_url(cert_connector), {**SETTINGS, "pki_ca_certificate_file": pem_file("A" * 70_000)}
-    )
-    assert huge.status_code == 400 and "is larger than 64 KB" in page_text(huge)
-    cert_connector.refresh_from_db()
-    assert cert_connector.pki_ca_certificate == ""
+    for content, message in [
+        (make_leaf("sensor-1").pem, "is not a CA certificate"),
+        ("\x00\xff\x30\x82", "is not a PEM certificate"),
+        ("A" * 70_000, "is larger than 64 KB"),
+    ]:
+        response = client.post(
+            settings_url(pki_connector),
+            {**SETTINGS, "pki_enabled": "on", "pki_sign_csr": "on", "pki_ca_certificate": ca.pem,
+             "pki_ca_certificate_file": pem_file(content)},
+        )  # fmt: skip
+        assert response.status_code == 400
+        html = page_text(response)
+        assert message in error_of(html, "pki_ca_certificate_file")
+        described = "id_pki_ca_certificate_file_helptext id_pki_ca_certificate_file_error"
+        assert f'aria-describedby="{described}"' in html
+        assert error_of(html, "pki_ca_certificate") == ""  # the box still holds the current, good CA
+    pki_connector.refresh_from_db()
+    assert pki_connector.pki_ca_certificate == ca.pem
 
 
 def test_a_private_key_typed_is_never_shown_back(web, owner, cert_connector):
@@ -337,7 +337,7 @@ def test_the_device_page_shows_the_pinned_certificate(web, owner, cert_connector
     assert fingerprint_shown(summary) == certificate.fingerprint
     assert certificate.certificate.not_valid_after_utc.strftime("%Y-%m-%d %H:%M") in summary
     assert "Replace the certificate" in html and "Clear the pinned certificate" in html
-    assert '<label for="id_certificate_file">…or upload it</label>' in html
+    assert '<label for="id_certificate_file">…or upload the certificate file</label>' in html
 
 
 def test_a_device_without_a_certificate_can_have_one_pinned(web, owner, cert_connector, ca):
@@ -401,6 +401,18 @@ def test_a_bad_device_certificate_is_explained_next_to_the_field(web, owner, pki
     if "PRIVATE KEY" not in typed:
         assert a_line_of(typed) in html  # still in the box
     assert Device.objects.get(identity="sensor-1").certificate_fingerprint == pinned.fingerprint
+
+
+def test_a_bad_device_certificate_file_is_explained_next_to_the_file_input(web, owner, cert_connector):
+    make_device(connector=cert_connector, identity="sensor-1")
+    response = web(owner).post(
+        device_url(cert_connector, "sensor-1", "certificate/"),
+        {"certificate_file": pem_file(make_leaf("sensor-9").pem)},
+    )
+    assert response.status_code == 400
+    html = page_text(response)
+    assert "The certificate has the CN &#x27;sensor-9&#x27;" in error_of(html, "certificate_file")
+    assert Device.objects.get(identity="sensor-1").certificate_fingerprint == ""
 
 
 def test_the_certificate_form_needs_a_certificate(web, owner, cert_connector):
@@ -536,7 +548,7 @@ def test_the_dialog_offers_a_certificate(web, owner, cert_connector):
     dialog = html[html.index('<dialog id="new-devices"') :]
     assert 'enctype="multipart/form-data"' in dialog
     assert '<label for="id_certificate">TLS client certificate (optional, PEM)</label>' in dialog
-    assert '<label for="id_certificate_file">…or upload the certificate</label>' in dialog
+    assert '<label for="id_certificate_file">…or upload the certificate file</label>' in dialog
 
 
 def test_whitelisting_with_a_certificate_pins_it_from_the_start(web, owner, cert_connector, device_with):
