@@ -1,4 +1,4 @@
-"""Web UI: the connector list, and a connector's Resources, Content, Logs and Settings tabs.
+"""Web UI: the connector list, and a connector's Resources, Logs and Settings tabs (Content: views_content).
 
 Views are adapters like the API's: they check access with the same scoping function
 (``connector_get_for_user``), parse a form, call one service and show its field errors next to
