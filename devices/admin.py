@@ -85,8 +85,10 @@ def _copy_device_columns(tag: DeviceTag, device: Device) -> None:
 @admin.register(DeviceTag)
 class DeviceTagAdmin(admin.ModelAdmin):
     list_display = ["name", "value", "device", "connector"]
-    search_fields = ["name", "value", "^identity"]
+    search_fields = ["=name", "=value", "^identity"]
+    search_help_text = "A tag name or value, or a device identity prefix."
     list_select_related = ["device", "connector"]
+    show_full_result_count = False  # no count of the whole table next to a search's
     raw_id_fields = ["device"]
     fields = ["device", "name", "value", "connector", "identity"]
     readonly_fields = ["connector", "identity"]
@@ -99,14 +101,18 @@ class DeviceTagAdmin(admin.ModelAdmin):
 @admin.register(DeviceState)
 class DeviceStateAdmin(admin.ModelAdmin):
     list_display = ["device", "alias", "reported", "set", "timestamp"]
-    search_fields = ["device__identity", "alias"]
+    search_fields = ["^device__identity", "=alias"]
+    search_help_text = "Device identity prefix, or an alias."
     list_select_related = ["device"]
+    show_full_result_count = False  # no count of the whole table next to a search's
     raw_id_fields = ["device"]
 
 
 @admin.register(ValuePoint)
 class ValuePointAdmin(admin.ModelAdmin):
     list_display = ["device", "alias", "timestamp", "value"]
-    search_fields = ["device__identity", "alias"]
+    search_fields = ["^device__identity", "=alias"]
+    search_help_text = "Device identity prefix, or an alias."
     list_select_related = ["device"]
+    show_full_result_count = False  # no count of the whole table next to a search's
     raw_id_fields = ["device"]

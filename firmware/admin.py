@@ -33,6 +33,7 @@ class DeviceUpdateAdmin(admin.ModelAdmin):
     list_display = ["id", "rollout", "device", "wave", "status", "sent_at", "reported_at", "deadline"]
     list_filter = ["status"]
     list_select_related = ["rollout", "device"]
+    show_full_result_count = False  # no count of the whole table next to a search's
     raw_id_fields = ["rollout", "device"]
     search_fields = ["=rollout__id", "device__identity__startswith"]
     readonly_fields = [f.name for f in DeviceUpdate._meta.fields]
@@ -46,6 +47,7 @@ class OtauReportAdmin(admin.ModelAdmin):
     list_display = ["id", "device", "version", "status", "message", "created_at"]
     list_filter = ["status"]
     list_select_related = ["device"]
+    show_full_result_count = False  # no count of the whole table next to a search's
     raw_id_fields = ["device", "device_update"]
     search_fields = ["device__identity__startswith", "version"]
     readonly_fields = [f.name for f in OtauReport._meta.fields]

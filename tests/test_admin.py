@@ -393,3 +393,27 @@ def test_a_tag_added_in_the_tag_list_belongs_to_its_devices_connector(staff_clie
     )
     assert response.status_code == 302, response.context["errors"]
     assert _devices_tagged(owner, connector, "site:plant", "dev-00") == ["dev-005"]
+
+
+FLEET_SIZED = ["devices.device", "devices.devicetag", "devices.devicestate", "devices.valuepoint",
+               "firmware.deviceupdate", "firmware.otaureport", "connectors.contentitem"]  # fmt: skip
+
+
+@pytest.mark.parametrize("label", FLEET_SIZED)
+def test_a_searched_big_list_counts_only_what_it_found(superuser_client, every_model, label):
+    app_label, model_name = label.split(".")
+    url = reverse(f"admin:{app_label}_{model_name}_changelist")
+    with CaptureQueriesContext(connection) as captured:
+        response = superuser_client.get(url, {"q": "dev-1"})
+    assert response.status_code == 200
+    counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+    # The page's own count of the matches, not another of the whole table ("n of N").
+    assert len(counts) == 1 and "WHERE" in counts[0].upper()
+
+
+@pytest.mark.parametrize("model", ["devicetag", "devicestate", "valuepoint"])
+def test_device_rows_are_searched_by_identity_prefix_not_substring(superuser_client, every_model, model):
+    url = reverse(f"admin:devices_{model}_changelist")
+    found = superuser_client.get(url, {"q": "dev-1"}).context["cl"].result_list
+    assert found and {row.device.identity for row in found} == {"dev-1"}
+    assert list(superuser_client.get(url, {"q": "ev-1"}).context["cl"].result_list) == []
