@@ -31,11 +31,13 @@ class Device(models.Model):
     window that has passed (``expired``) and ``devmode`` (authenticated over plain HTTP).
     """
 
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="devices")
+    # Not indexed alone: every index of the table leads with the connector already.
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="devices", db_index=False)
     identity = models.CharField(max_length=IDENTITY_MAX_LENGTH)
     lifecycle = models.CharField(max_length=16, choices=Lifecycle.choices, default=Lifecycle.WHITELISTED)
     auth_type = models.CharField(max_length=16, choices=AuthType.choices, blank=True)
-    token_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    # Unique by a constraint of Meta (a unique field would also get a LIKE index on PostgreSQL).
+    token_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
     password_hash = models.CharField(max_length=200, blank=True, editable=False)
     certificate = models.TextField(blank=True)
     certificate_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
@@ -50,7 +52,8 @@ class Device(models.Model):
     class Meta:
         ordering = ["identity"]
         constraints = [
-            models.UniqueConstraint(fields=["connector", "identity"], name="device_unique_identity")
+            models.UniqueConstraint(fields=["connector", "identity"], name="device_unique_identity"),
+            models.UniqueConstraint(fields=["token_hash"], name="device_unique_token"),
         ]
         # For the device list at fleet scale (devices/filters.py). PostgreSQL also gets the
         # identity, trigram and status indexes of migration 0002, which Django's index API
@@ -90,21 +93,23 @@ class Device(models.Model):
 class DeviceTag(models.Model):
     """A name/value pair on a device (many values per name). Devices cannot see their tags."""
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="tags")
+    # Neither key is indexed alone: the indexes below lead with them (fewer indexes to write
+    # on every tag a bulk import inserts).
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="tags", db_index=False)
     # Denormalised so tag searches stay inside one connector's rows, and a page of the devices
     # with a tag, in identity order, is one range of one index (devices/filters.py). A device's
     # identity never changes; every writer of tags sets it (``tag_rows``).
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+", db_index=False)
     identity = models.CharField(max_length=IDENTITY_MAX_LENGTH, editable=False)
     name = models.CharField(max_length=100)
     value = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["name", "value"]
+        # Checking one device's tag is one probe of this constraint's index; a connector's
+        # devices with a tag are read from ``tag_search_identity`` (connector, name, value,
+        # identity) including the device id, built by migration 0003 (devices/filters.py).
         constraints = [models.UniqueConstraint(fields=["device", "name", "value"], name="tag_unique_value")]
-        # With the device id, a tag filter reads matching devices from the index alone and
-        # checking one device's tag is one probe (devices/filters.py).
-        indexes = [models.Index(fields=["connector", "name", "value", "device"], name="tag_search_device")]
 
     def __str__(self):
         return f"{self.name}={self.value}"
@@ -120,7 +125,7 @@ class DeviceTag(models.Model):
 class DeviceState(models.Model):
     """One alias of a device's digital twin: last ``reported`` value, cloud ``set`` value."""
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="states")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="states", db_index=False)
     alias = models.CharField(max_length=100)
     reported = models.TextField(null=True, blank=True)
     set = models.TextField(null=True, blank=True)
@@ -137,7 +142,7 @@ class DeviceState(models.Model):
 class ValuePoint(models.Model):
     """One point of a resource's history for a device (what the device reported, and when)."""
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="history")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="history", db_index=False)
     alias = models.CharField(max_length=100)
     timestamp = models.BigIntegerField(help_text="µs since the epoch")
     value = models.TextField()
