@@ -38,16 +38,23 @@ class DeviceAdmin(admin.ModelAdmin):
         "lifecycle", "auth_type", "devmode", "last_ip", "last_seen", "provisioned_at", "created_at",
         "certificate_fingerprint",
     ]  # fmt: skip
-    fields = ["connector", "identity", *readonly_fields, "locked", "activation_deadline", "certificate"]
+    # Only ``locked`` is edited here, through the services. Whitelisting (identity format,
+    # activation window, certificate checks) and pinning certificates go through the web UI,
+    # the API or ``manage.py devices``, which apply every rule; an identity is never renamed.
+    fields = ["connector", "identity", *readonly_fields, "activation_deadline", "certificate", "locked"]
     inlines = [TagInline, StateInline]
     actions = ["lock", "unlock", "revoke"]
 
+    def has_add_permission(self, request):
+        return False
+
     def get_readonly_fields(self, request, obj=None):
-        # An identity is what the device presents and what its credentials belong to: it is
-        # chosen when whitelisting, never renamed afterwards.
-        if obj is not None:
-            return ["connector", "identity", *self.readonly_fields]
-        return self.readonly_fields
+        return ["connector", "identity", *self.readonly_fields, "activation_deadline", "certificate"]
+
+    def save_model(self, request, obj, form, change):
+        # ``obj`` already holds the form's values: the service compares with the stored row.
+        stored = Device.objects.select_related("connector").get(pk=obj.pk)
+        services.device_update(device=stored, locked=form.cleaned_data["locked"])
 
     def save_formset(self, request, form, formset, change):
         instances = formset.save(commit=False)

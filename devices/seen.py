@@ -5,7 +5,7 @@ sometimes ``last_ip``. Written one request at a time, that is one committed UPDA
 for fleets that poll: the database's commit rate, not the device API, would set the pace. So each
 process queues the sightings and a background thread writes what has queued up every
 ``DEVICE_SEEN_BATCH_SECONDS``, many devices per transaction. What people see lags by at most
-that long; ``0`` writes each sighting at once, in the request (the embedded default and tests).
+that long (default 0.5 s); ``0`` writes each sighting at once, in the request (the tests do).
 """
 
 import atexit

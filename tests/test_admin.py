@@ -104,6 +104,30 @@ def test_a_devices_identity_is_read_only_once_it_exists(staff_client, fleet):
     assert 'name="identity"' not in page.content.decode()
 
 
+def test_the_change_page_locks_through_the_service_and_edits_nothing_else(staff_client, fleet):
+    device = fleet[1][0]
+    url = reverse("admin:devices_device_change", args=[device.pk])
+    page = staff_client.get(url).content.decode()
+    assert 'name="locked"' in page
+    assert 'name="certificate"' not in page and 'name="activation_deadline"' not in page
+    assert staff_client.get(reverse("admin:devices_device_add")).status_code == 403
+
+    form = {
+        "locked": "on", "certificate": "not a certificate", "activation_deadline_0": "2020-01-01",
+        "tags-TOTAL_FORMS": "0", "tags-INITIAL_FORMS": "0",
+        "states-TOTAL_FORMS": "0", "states-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    response = staff_client.post(url, form)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    stored = Device.objects.get(pk=device.pk)
+    assert (stored.locked, stored.status) == (True, "locked")
+    assert (stored.certificate, stored.activation_deadline) == (
+        device.certificate,
+        device.activation_deadline,
+    )
+
+
 def test_people_who_are_not_staff_are_sent_to_log_in(db, client):
     member = make_member(business_name="Acme", role="admin").user
     client.force_login(member)

@@ -70,12 +70,26 @@ WHITELISTED_RESPONSE = PolymorphicProxySerializer(
 )
 
 
+CREDENTIAL_CHANGE_HELP = (
+    'an existing device\'s credentials change only by pinning a certificate ({"type": "certificate", '
+    '"key": "<PEM>"}, or "" to clear it) or by revoking them ({"expire": 0})'
+)
+
+
 def update_from_payload(device, data) -> Device:
-    """Shared by ``PATCH .../devices/<id>/`` and Device2 ``PATCH .../identity/<id>``."""
+    """Shared by ``PATCH .../devices/<id>/`` and Device2 ``PATCH .../identity/<id>``.
+    ``auth``: ``expire`` (0 revokes), or ``type: certificate`` with ``key`` (a PEM to pin, ""
+    to clear); any other credential change is refused rather than ignored."""
     auth = data.get("auth") or {}
+    certificate = None
+    if "type" in auth or "key" in auth:
+        if auth.get("type") != "certificate" or "key" not in auth:
+            raise exceptions.ValidationError({"auth": [CREDENTIAL_CHANGE_HELP]})
+        certificate = auth["key"]
     return services.device_update(
-        device=device, locked=data.get("locked"), expire_us=auth.get("expire"), tags=data.get("tags")
-    )
+        device=device, locked=data.get("locked"), expire_us=auth.get("expire"), tags=data.get("tags"),
+        certificate=certificate,
+    )  # fmt: skip
 
 
 LIST_DESCRIPTION = f"""

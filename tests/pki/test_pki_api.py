@@ -410,3 +410,54 @@ def test_device2_whitelisting_with_a_csr_answers_the_certificate(api, owner, pki
     assert certificate.issuer == ca.certificate.subject
     plain = api(owner).put(f"/api:1/service/{pki_connector.pk}/device2/identity/00000003", {}, format="json")
     assert plain.status_code == 204
+
+
+# --- pinning on an existing device ------------------------------------------------------------------
+
+
+def test_a_patch_pins_replaces_and_clears_a_whitelisted_devices_certificate(api, owner, cert_connector):
+    client = api(owner)
+    client.post(devices(cert_connector), {"identity": "sensor-1"}, format="json")
+    first, second = make_leaf("sensor-1"), make_leaf("sensor-1")
+    url = devices(cert_connector) + "sensor-1/"
+
+    pinned = client.patch(url, {"auth": {"type": "certificate", "key": first.pem}}, format="json")
+    assert pinned.status_code == 200
+    assert Device.objects.get(identity="sensor-1").certificate_fingerprint == first.fingerprint
+
+    assert (
+        client.patch(url, {"auth": {"type": "certificate", "key": second.pem}}, format="json").status_code
+        == 200
+    )
+    assert Device.objects.get(identity="sensor-1").certificate_fingerprint == second.fingerprint
+
+    assert client.patch(url, {"auth": {"type": "certificate", "key": ""}}, format="json").status_code == 200
+    assert Device.objects.get(identity="sensor-1").certificate_fingerprint in ("", None)
+
+
+@pytest.mark.parametrize(
+    "auth, message",
+    [
+        ({"type": "certificate", "key": "garbage"}, "key is not a PEM certificate"),
+        ({"type": "token", "key": "0" * 40}, "an existing device's credentials change only"),
+        ({"key": "whatever"}, "an existing device's credentials change only"),
+        ({"type": "certificate"}, "an existing device's credentials change only"),
+    ],
+    ids=["garbage", "token", "key-alone", "type-alone"],
+)
+def test_a_patch_that_cannot_change_the_credentials_says_so_and_changes_nothing(
+    api, owner, cert_connector, auth, message
+):
+    client = api(owner)
+    certificate = make_leaf("sensor-1")
+    whitelisting = {"identity": "sensor-1", "auth": {"type": "certificate", "key": certificate.pem}}
+    assert client.post(devices(cert_connector), whitelisting, format="json").status_code == 201
+
+    response = client.patch(
+        devices(cert_connector) + "sensor-1/", {"auth": auth, "locked": True}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["auth"][0].startswith(message)
+    device = Device.objects.get(identity="sensor-1")
+    assert (device.certificate_fingerprint, device.locked) == (certificate.fingerprint, False)
