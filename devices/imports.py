@@ -10,6 +10,9 @@ database writes this one. Each batch is its own transaction, so a fleet of a mil
 never holds one long transaction; a job that stops half-way has recorded what it did, and
 re-running the same file is safe because an import is idempotent.
 
+A ``TLS Client Certificate`` cell is checked as whitelisting one device checks it (one
+certificate, CN = the ID, valid now, verified by the connector's CA when PKI is on).
+
 What a row means for a device that already exists: a non-empty ``TLS Client Certificate`` cell
 replaces its certificate; a non-empty ``Tags`` cell sets the values of the tag *names* it
 mentions and leaves the device's other tags alone (the ``users``, ``apps`` and ``claim_code``
@@ -32,12 +35,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
+from connectors import pki
 from connectors.models import Connector
 from devices.models import Device, DeviceTag
 from devices.services import _clean_tags, _deadline
@@ -223,18 +225,14 @@ class _Row:
     tags: list[tuple[str, str]] | None  # None: the cell was empty, leave the device's tags alone
 
 
-def _certificate(text: str, column: str) -> tuple[str, str]:
-    """The certificate as stored (normalised PEM) and its SHA-256 fingerprint (hex)."""
-    if "PRIVATE KEY" in text:
-        raise _RowError(f"{column} holds a private key; only the device's certificate belongs here")
-    if text.count("-----BEGIN") > 1:
-        raise _RowError(f"{column} holds more than one PEM block; give the device's own certificate only")
+def _certificate(text: str, column: str, identity: str, ca_certificate: str) -> tuple[str, str]:
+    """The certificate as stored (normalised PEM) and its SHA-256 fingerprint (hex), checked as
+    whitelisting one device checks it: one certificate, CN = the ID, valid now, verified by
+    the connector's CA when PKI is on."""
     try:
-        certificate = x509.load_pem_x509_certificate(text.encode())
-    except ValueError:
-        raise _RowError(f"{column} is not a valid PEM X.509 certificate") from None
-    pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
-    return pem, certificate.fingerprint(hashes.SHA256()).hex()
+        return pki.device_certificate_clean(text, identity=identity, ca_certificate=ca_certificate)
+    except pki.CertificateProblem as problem:
+        raise _RowError(f"{column} {problem.message}") from None
 
 
 def _tags(text: str, column: str) -> list[tuple[str, str]]:
@@ -250,7 +248,7 @@ def _tags(text: str, column: str) -> list[tuple[str, str]]:
         raise _RowError(f"{column}: {' '.join(exc.messages)}") from None
 
 
-def _parse_row(line: int, cells: list[str], header: _Header, check, seen: dict) -> _Row:
+def _parse_row(line: int, cells: list[str], header: _Header, check, seen: dict, ca_certificate: str) -> _Row:
     """The row's device, or ``_RowError`` saying why not. ``seen`` maps each well-formed ID met
     so far to its line: an ID named twice is ambiguous, so every row after the first is refused
     (whether the first one was valid or not), and fixing one row never moves the refusal."""
@@ -271,7 +269,7 @@ def _parse_row(line: int, cells: list[str], header: _Header, check, seen: dict) 
     certificate = fingerprint = None
     text = cell(header.certificate)
     if text:
-        certificate, fingerprint = _certificate(text, header.names["certificate"])
+        certificate, fingerprint = _certificate(text, header.names["certificate"], identity, ca_certificate)
     text = cell(header.tags)
     tags = _tags(text, header.names["tags"]) if text else None
     return _Row(line, identity, certificate, fingerprint or "", tags)
@@ -495,12 +493,13 @@ def _batches(file, connector: Connector) -> Iterator[_Batch]:
     twice that many read, so a file of bad rows still shows its progress)."""
     header, rows = _open_rows(file)
     check = connector.identity_format.check
+    ca_certificate = connector.pki_ca_certificate if connector.pki_enabled else ""
     seen: dict[str, int] = {}  # identity → line, to refuse the same ID twice in one file
     batch = _Batch([], [], 0)
     for line, cells in rows:
         batch.handled += 1
         try:
-            batch.rows.append(_parse_row(line, cells, header, check, seen))
+            batch.rows.append(_parse_row(line, cells, header, check, seen, ca_certificate))
         except _RowError as exc:
             identity = cells[header.id].strip() if header.id < len(cells) else ""
             batch.errors.append({"line": line, "identity": identity[:200], "reason": str(exc)})

@@ -194,7 +194,7 @@ def test_a_changed_row_updates_that_devices_tags_and_leaves_other_tag_names_alon
 
 
 def test_empty_cells_leave_an_existing_devices_tags_and_certificate_as_they_are(upload, job_of, connector):
-    pem, fingerprint = self_signed_pem("kept")
+    pem, fingerprint = self_signed_pem("kept-1")
     make_device(connector=connector, identity="kept-1", tags=[{"name": "group", "value": "g1"}])
     upload(connector, f"ID,Certificate\nkept-1,{csv_cell(pem)}\n".encode())
 
@@ -245,7 +245,7 @@ def test_refused_rows_name_their_line_and_reason_and_the_valid_rows_are_imported
     errors = {e["line"]: (e["identity"], e["reason"]) for e in job["errors"]}
     assert errors[4] == ("0000000X", "identity is not of type base10")
     assert errors[5][0] == "00000002" and errors[5][1].startswith("Tags is not valid JSON")
-    assert errors[6] == ("00000003", "TLS Client Certificate is not a valid PEM X.509 certificate")
+    assert errors[6] == ("00000003", "TLS Client Certificate is not a PEM certificate")
     assert errors[7] == ("00000001", "the ID is already on line 2")
     assert errors[8] == ("", "ID is empty")
     assert errors[9] == ("00000004", "the row has 4 fields; the header names 3")
@@ -282,7 +282,7 @@ def test_a_private_key_in_the_certificate_column_is_refused_and_not_stored(uploa
         {
             "line": 2,
             "identity": "leaky-1",
-            "reason": "Certificate holds a private key; only the device's certificate belongs here",
+            "reason": "Certificate holds a private key; give the certificate only",
         }
     ]
     assert not Device.objects.filter(connector=connector).exists()

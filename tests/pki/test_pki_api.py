@@ -1,6 +1,8 @@
 """The management API's PKI: the connector's client CA (uploaded or generated, its private key
 write-only and encrypted at rest), whitelisting with a certificate or a CSR, and bad input."""
 
+import io
+
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -9,6 +11,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from connectors import pki
 from connectors.models import Connector
+from devices.imports import device_import
 from devices.models import Device
 from murano.crypto import decrypt_secret
 from tests.pki.certs import make_ca, make_csr, make_leaf, tampered_csr, with_key
@@ -461,3 +464,31 @@ def test_a_patch_that_cannot_change_the_credentials_says_so_and_changes_nothing(
     assert response.json()["auth"][0].startswith(message)
     device = Device.objects.get(identity="sensor-1")
     assert (device.certificate_fingerprint, device.locked) == (certificate.fingerprint, False)
+
+
+# --- the bulk CSV's certificate column -------------------------------------------------------------
+
+
+def test_the_csv_certificate_column_is_checked_like_one_whitelisting(pki_connector, ca):
+    # CN = ID, valid now, verified by the connector's CA: the same rule as POST .../devices/.
+    def cell(pem: str) -> str:
+        return '"' + pem.replace('"', '""') + '"'
+
+    good = make_leaf("sensor-1", issuer=ca)
+    rows = [
+        f"sensor-1,{cell(good.pem)}",
+        f"sensor-2,{cell(make_leaf('sensor-9', issuer=ca).pem)}",
+        f"sensor-3,{cell(make_leaf('sensor-3', issuer=make_ca('Other')).pem)}",
+        f"sensor-4,{cell(make_leaf('sensor-4', issuer=ca, starts=-9, ends=-1).pem)}",
+    ]
+    csv_file = io.BytesIO(("ID,TLS Client Certificate\n" + "\n".join(rows) + "\n").encode())
+
+    result = device_import(connector=pki_connector, file=csv_file)
+
+    assert (result.created, result.error_count) == (1, 3)
+    reasons = {error["identity"]: error["reason"] for error in result.errors}
+    assert reasons["sensor-2"] == "TLS Client Certificate has the CN 'sensor-9', not the identity 'sensor-2'"
+    assert reasons["sensor-3"].startswith("TLS Client Certificate is not verified by the connector's CA")
+    assert reasons["sensor-4"].startswith("TLS Client Certificate has expired")
+    pinned = Device.objects.get(connector=pki_connector)
+    assert (pinned.identity, pinned.certificate_fingerprint) == ("sensor-1", good.fingerprint)
