@@ -26,8 +26,9 @@ What it does, in order:
    ``--rate`` writes/s, open loop, for ``--warmup`` + ``--duration`` s. Each write's
    ``data_in`` event is matched on the socket by its value: latency from the write's request
    (connect) to the event's arrival, from its response, and from the event's own server
-   timestamp. Writes of the warm-up are left out. If the generator falls short of the rate
-   (the machine has 2 shared cores), the phase runs again at 90% of what it reached;
+   timestamp (``--tabs N``: N sockets, each event counted on each). Writes of the warm-up are
+   left out. If the writes fall short of a single ``--rate`` (the machine has 2 shared cores),
+   the phase runs again at 90% of the rate reached; ``--rate 500,400,300`` measures each;
 4. prints the figures with the load average and writes ``bench/results/ui.json``; drops the
    database unless ``--keep``.
 
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import html
 import json
 import logging
@@ -280,42 +282,46 @@ async def logs_run(
     origin: str,
     cookie: str,
     prefix: str,
+    tabs: int,
     generator_argv: list[str],
     procs: Processes,
     meter: CpuMeter,
     grace: float,
 ) -> dict:
-    """Open the Logs socket, start the generator, collect each ``data_in`` event's arrival."""
+    """Open ``tabs`` Logs sockets, start the generator, collect each ``data_in`` event's arrival
+    on each socket."""
     import websockets
 
-    arrivals: dict[int, tuple[float, float]] = {}
-    counts = {"recent": 0, "other_events": 0, "duplicates": 0}
-    opened = time.monotonic()
-    async with websockets.connect(
-        ws_url, additional_headers={"Cookie": cookie, "Origin": origin}, max_size=2**24
-    ) as ws:
-        first = json.loads(await asyncio.wait_for(ws.recv(), 30))
-        if first.get("kind") != "recent":
-            raise SystemExit(f"the Logs socket sent {str(first)[:200]} first")
-        counts["recent"] = len(first["events"])
-        counts["open_ms"] = round((time.monotonic() - opened) * 1000, 1)
+    arrivals: list[dict[int, tuple[float, float]]] = [{} for _ in range(tabs)]
+    counts = {"recent": 0, "other_events": 0, "duplicates": 0, "open_ms": []}
 
-        async def receive() -> None:
-            async for raw in ws:
-                arrived, wall_us = time.monotonic(), time.time_ns() // 1000
-                message = json.loads(raw)
-                event = message.get("event") or {}
-                if event.get("type") != "data_in" or not str(event.get("identity", "")).startswith(prefix):
-                    counts["other_events"] += 1
-                    continue
-                for point in event.get("payload") or []:
-                    seq = int((point.get("values") or {}).get("temp", -1))
-                    if seq in arrivals:
-                        counts["duplicates"] += 1
-                    else:
-                        arrivals[seq] = (arrived, (wall_us - event["timestamp"]) / 1000)
+    async def receive(ws, seen: dict) -> None:
+        async for raw in ws:
+            arrived, wall_us = time.monotonic(), time.time_ns() // 1000
+            event = json.loads(raw).get("event") or {}
+            if event.get("type") != "data_in" or not str(event.get("identity", "")).startswith(prefix):
+                counts["other_events"] += 1
+                continue
+            for point in event.get("payload") or []:
+                seq = int((point.get("values") or {}).get("temp", -1))
+                if seq in seen:
+                    counts["duplicates"] += 1
+                else:
+                    seen[seq] = (arrived, (wall_us - event["timestamp"]) / 1000)
 
-        receiver = asyncio.create_task(receive())
+    async with contextlib.AsyncExitStack() as stack:
+        receivers = []
+        for seen in arrivals:
+            opened = time.monotonic()
+            ws = await stack.enter_async_context(
+                websockets.connect(ws_url, additional_headers={"Cookie": cookie, "Origin": origin})
+            )
+            first = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            if first.get("kind") != "recent":
+                raise SystemExit(f"the Logs socket sent {str(first)[:200]} first")
+            counts["recent"] = len(first["events"])
+            counts["open_ms"].append(round((time.monotonic() - opened) * 1000, 1))
+            receivers.append(asyncio.create_task(receive(ws, seen)))
         generator = subprocess.Popen(generator_argv, cwd=ROOT, stdin=subprocess.PIPE, start_new_session=True)
         procs.procs.append(("generator", generator))
         await asyncio.sleep(0.5)  # the generator's imports
@@ -324,14 +330,16 @@ async def logs_run(
         generator.stdin.write(b"go\n")
         generator.stdin.flush()
         while generator.poll() is None:
-            if receiver.done():
-                raise SystemExit(f"the Logs socket closed: {receiver.exception()!r}")
+            for receiver in receivers:
+                if receiver.done():
+                    raise SystemExit(f"a Logs socket closed: {receiver.exception()!r}")
             await asyncio.sleep(0.1)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the generator, reaped by poll()
         used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         cpu = meter.stop({"generator": used})
         await asyncio.sleep(grace)  # stragglers
-        receiver.cancel()
+        for receiver in receivers:
+            receiver.cancel()
     procs.procs.remove(("generator", generator))
     if generator.returncode != 0:
         raise SystemExit(f"the write generator failed ({generator.returncode})")
@@ -342,14 +350,14 @@ def logs_figures(generated: dict, received: dict, warmup: float, rate: float) ->
     start, records = generated["start"], generated["records"]
     measured = [r for r in records if r[1] - start >= warmup]
     ok = [r for r in measured if isinstance(r[4], int) and 200 <= r[4] < 300]
-    arrivals = received["arrivals"]
     from_send, from_response, from_emit = [], [], []
-    for seq, _, sent, answered, _ in ok:
-        if seq in arrivals:
-            arrived, emit_ms = arrivals[seq]
-            from_send.append((arrived - sent) * 1000)
-            from_response.append((arrived - answered) * 1000)
-            from_emit.append(emit_ms)
+    for arrivals in received["arrivals"]:  # each open tab
+        for seq, _, sent, answered, _ in ok:
+            if seq in arrivals:
+                arrived, emit_ms = arrivals[seq]
+                from_send.append((arrived - sent) * 1000)
+                from_response.append((arrived - answered) * 1000)
+                from_emit.append(emit_ms)
     span = max(r[3] for r in measured) - min(r[2] for r in measured)
     statuses: dict[str, int] = {}
     for r in measured:
@@ -375,7 +383,8 @@ def logs_figures(generated: dict, received: dict, warmup: float, rate: float) ->
         "statuses": statuses,
         "achieved_writes_per_s": round(len(ok) / span, 1) if span else 0.0,
         "events_received": len(from_send),
-        "events_lost": len(ok) - len(from_send),
+        "tabs": len(received["arrivals"]),
+        "events_lost": len(ok) * len(received["arrivals"]) - len(from_send),
         "duplicates": received["counts"]["duplicates"],
         "latency_from_request": stats(from_send),
         "latency_from_response": stats(from_response),
@@ -459,6 +468,7 @@ def logs_phase(args, url: str, business, workdir: Path, procs: Processes) -> dic
         "write_server": args.write_server,
         "gunicorn_workers": args.workers,
         "devices_writing": args.devices_writing,
+        "tabs": args.tabs,
         "warmup_s": args.warmup,
         "duration_s": args.duration,
         "attempts": [],
@@ -520,6 +530,7 @@ def logs_phase(args, url: str, business, workdir: Path, procs: Processes) -> dic
                     origin=f"http://127.0.0.1:{asgi_port}",
                     cookie=cookie,
                     prefix=prefix,
+                    tabs=args.tabs,
                     procs=procs,
                     meter=meter,
                     grace=args.grace,
@@ -602,8 +613,9 @@ def print_report(report: dict) -> None:
     logs = report.get("logs_tab")
     if logs:
         print(
-            f"\nLogs tab: each write's data_in event on the websocket; writes on {logs['write_server']}, "
-            f"{logs['duration_s']:g} s measured per rate after {logs['warmup_s']:g} s of warm-up; ms"
+            f"\nLogs tab: each write's data_in event on {logs['tabs']} open Logs socket(s); writes on "
+            f"{logs['write_server']}, {logs['duration_s']:g} s per rate after {logs['warmup_s']:g} s "
+            "of warm-up; ms"
         )
         print(
             f"{'writes/s':>8}{'reached':>8}{'lost':>6}{'request→event':>22}{'response→event':>16}"
@@ -657,6 +669,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds of writes before the measured ones")
     parser.add_argument("--grace", type=float, default=3, help="seconds to wait for late events")
     parser.add_argument("--devices-writing", type=int, default=100)
+    parser.add_argument("--tabs", type=int, default=1, help="Logs sockets open on the connector")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
     parser.add_argument("--write-server", choices=["gunicorn", "daphne"], default="gunicorn")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
