@@ -338,6 +338,18 @@ def _activate_at_once(connector: Connector, identity: str, issued: dict, *, inse
     return Device(pk=row[0], connector=connector, identity=identity, **issued)
 
 
+def _presented_device(connector: Connector, identity: str) -> Device:
+    """A new device for an identity presented by a device (inside a transaction), locked; when
+    a racing first request created it first, that row."""
+    device = Device(connector=connector, identity=identity)
+    try:
+        with transaction.atomic():
+            device.save()
+    except IntegrityError:
+        device = Device.objects.select_for_update().get(connector=connector, identity=identity)
+    return device
+
+
 def _activate_or_deny(connector: Connector, identity: str, issued: dict, *, token: str | None,
                       password: str | None, insecure: bool, deny, ip: str) -> Device:  # fmt: skip
     """Activation with the device locked, checking each condition in turn so that a denial
@@ -347,12 +359,7 @@ def _activate_or_deny(connector: Connector, identity: str, issued: dict, *, toke
         if device is None:
             if not (connector.presenter_identity or connector.generate_identity):
                 raise deny(404, "not_whitelisted", "identity is not whitelisted")
-            device = Device(connector=connector, identity=identity)
-            try:
-                with transaction.atomic():
-                    device.save()
-            except IntegrityError:
-                device = Device.objects.select_for_update().get(connector=connector, identity=identity)
+            device = _presented_device(connector, identity)
         if device.locked:
             raise deny(403, "locked", "device is locked")
         if device.lifecycle == Lifecycle.PROVISIONED:
@@ -425,12 +432,7 @@ def device_certificate_provision(
                 raise deny(
                     415, "auth_type_mismatch", "this connector does not use certificate authentication"
                 )
-            device = Device(connector=connector, identity=identity)
-            try:
-                with transaction.atomic():
-                    device.save()
-            except IntegrityError:
-                device = Device.objects.select_for_update().get(connector=connector, identity=identity)
+            device = _presented_device(connector, identity)
         device.connector = connector
         pinned = device.certificate_fingerprint
         if device.locked:
