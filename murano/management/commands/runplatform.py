@@ -7,13 +7,14 @@ together on Ctrl-C. Production runs these pieces separately (see docs/operations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+
+from murano.processes import stop_children_on_signals
 
 
 class Command(BaseCommand):
@@ -52,13 +53,7 @@ class Command(BaseCommand):
         )
         children.append(daphne)
 
-        def stop(*_):
-            for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        stop = stop_children_on_signals(children)
         code = daphne.wait()
         stop()
         for child in children:

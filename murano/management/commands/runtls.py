@@ -8,7 +8,6 @@ together on Ctrl-C.
 """
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from murano.localtls import nginx_binary, nginx_config_write, server_certificate_ensure
+from murano.processes import stop_children_on_signals
 
 INSTRUCTIONS = """
 Devices: https://<connector-id>.{domain}:{tls_port}/ (nginx, TLS with client certificates)
@@ -90,13 +90,7 @@ class Command(BaseCommand):
             )  # fmt: skip
         )
 
-        def stop(*_):
-            for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        stop = stop_children_on_signals(children)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         stop()
