@@ -601,7 +601,7 @@ def print_report(report: dict) -> None:
                 f"{r['queries_per_page']:>5}"
             )
         page = tab["device_page"]
-        label = "device page (3 charts)"
+        label = "device page (history)"
         print(
             f"{label:<30}{page['p50_ms']:>8.1f}{page['p95_ms']:>8.1f}{page['max_ms']:>8.1f}{'':>47}"
             f"{page['queries_per_page']:>5}"
