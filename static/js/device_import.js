@@ -4,13 +4,14 @@
  * cookie + CSRF header), which answers a job {id, state, total, done, created, updated,
  * errors[], error_count}. Progress then comes over the websocket /ws/jobs/<id>/ ({"kind":
  * "job", "job": {...}} on open and on every update); if websockets fail, the page polls
- * /api/v1/jobs/<id>/ every second instead.
+ * /api/v1/jobs/<id>/ every second instead. The upload itself is window.Murano.uploadWithProgress
+ * (site.js).
  */
 (function () {
   "use strict";
 
   var form = document.querySelector("[data-import-form]");
-  if (!form) return;
+  if (!form || !window.Murano) return;
   var fileInput = form.querySelector("input[type=file]");
   var submit = form.querySelector("button[type=submit]");
   var panel = document.querySelector("[data-import-progress]");
@@ -21,30 +22,10 @@
   var done = panel.querySelector("[data-import-done]");
   var FINAL = { finished: true, failed: true };
 
-  function csrfToken() {
-    var input = form.querySelector("input[name=csrfmiddlewaretoken]");
-    return input ? input.value : "";
-  }
-
   function showError(message) {
     errorBox.textContent = message;
     errorBox.hidden = !message;
     if (message) fileInput.setAttribute("aria-invalid", "true"); else fileInput.removeAttribute("aria-invalid");
-  }
-
-  function apiMessage(status, body) {
-    if (body && typeof body === "object") {
-      if (typeof body.detail === "string") return body.detail;
-      var parts = [];
-      Object.keys(body).forEach(function (key) {
-        var value = body[key];
-        parts.push((key === "file" ? "" : key + ": ") + (Array.isArray(value) ? value.join(" ") : String(value)));
-      });
-      if (parts.length) return parts.join(" ");
-    }
-    if (status === 404) return "Bulk import is not available on this server yet.";
-    if (status === 413) return "The file is too large.";
-    return "The upload failed (HTTP " + status + "). Please try again.";
   }
 
   function errorParts(error) {
@@ -177,39 +158,23 @@
       fileInput.focus();
       return;
     }
-    var data = new FormData();
-    data.append("file", file);
-    var request = new XMLHttpRequest();
-    request.open("POST", form.getAttribute("data-import-url"));
-    request.setRequestHeader("X-CSRFToken", csrfToken());
-    request.setRequestHeader("Accept", "application/json");
-    panel.hidden = false;
     done.hidden = true;
     report.textContent = "";
-    submit.disabled = true;
     bar.removeAttribute("value");
-    text.textContent = "Uploading " + file.name + "…";
-    request.upload.onprogress = function (progress) {
-      if (progress.lengthComputable) {
-        text.textContent = "Uploading " + file.name + "… " + Math.floor((100 * progress.loaded) / progress.total) + "%";
-      }
-    };
-    request.onload = function () {
-      var body = null;
-      try { body = JSON.parse(request.responseText); } catch (error) { body = null; }
-      if (request.status >= 200 && request.status < 300 && body && body.id !== undefined) {
-        follow(body);
-      } else {
-        panel.hidden = true;
-        submit.disabled = false;
-        showError(apiMessage(request.status, body));
-      }
-    };
-    request.onerror = function () {
-      panel.hidden = true;
-      submit.disabled = false;
-      showError("The upload did not reach the server. Check your connection and try again.");
-    };
-    request.send(data);
+    window.Murano.uploadWithProgress({
+      form: form,
+      url: form.getAttribute("data-import-url"),
+      file: file,
+      panel: panel,
+      submit: submit,
+      text: text,
+      messages: { 404: "Bulk import is not available on this server yet.", 413: "The file is too large." },
+      onProgress: function (loaded, total) {
+        text.textContent = "Uploading " + file.name + "… " + Math.floor((100 * loaded) / total) + "%";
+      },
+      accept: function (body) { return body && body.id !== undefined; },
+      onSuccess: follow,
+      onError: showError
+    });
   });
 })();

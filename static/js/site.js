@@ -1,7 +1,71 @@
-/* Small behaviours shared by every page: copy buttons, dialogs, self-submitting selects.
+/* Small behaviours shared by every page: copy buttons, dialogs, self-submitting selects; and
+ * window.Murano.uploadWithProgress for the page scripts (loaded after this one, also deferred).
  * Pages work without it; it only adds convenience. */
 (function () {
   "use strict";
+
+  /* Words for a refused upload: the API's {"detail"} or {"field": [...]} answer, else the
+   * page's own words for the status (messages[status]), else the status itself. */
+  function uploadMessage(status, body, messages) {
+    if (body && typeof body === "object") {
+      if (typeof body.detail === "string") return body.detail;
+      var parts = [];
+      Object.keys(body).forEach(function (key) {
+        var value = body[key];
+        parts.push((key === "file" ? "" : key + ": ") + (Array.isArray(value) ? value.join(" ") : String(value)));
+      });
+      if (parts.length) return parts.join(" ");
+    }
+    if (messages && messages[status]) return messages[status];
+    return "The upload failed (HTTP " + status + "). Please try again.";
+  }
+
+  /* POST options.file (multipart "file", plus the non-empty options.fields) to options.url with
+   * the CSRF token of options.form, asking for JSON. While it uploads, options.panel is shown,
+   * options.submit disabled and options.text says "Uploading <name>…"; options.onProgress(loaded,
+   * total) follows the upload when its size is known. A 2xx answer whose JSON body passes
+   * options.accept(body) (if given) goes to options.onSuccess(body, status); anything else hides
+   * the panel, enables the button again and hands options.onError the reason in words
+   * (options.messages: {status: words} for answers without a body, and "network" when the
+   * request did not complete). */
+  function uploadWithProgress(options) {
+    var data = new FormData();
+    data.append("file", options.file, options.file.name);
+    Object.keys(options.fields || {}).forEach(function (name) {
+      if (options.fields[name] !== "") data.append(name, options.fields[name]);
+    });
+    var token = options.form.querySelector("input[name=csrfmiddlewaretoken]");
+    var request = new XMLHttpRequest();
+    request.open("POST", options.url);
+    request.setRequestHeader("X-CSRFToken", token ? token.value : "");
+    request.setRequestHeader("Accept", "application/json");
+    options.panel.hidden = false;
+    options.submit.disabled = true;
+    options.text.textContent = "Uploading " + options.file.name + "…";
+    function fail(message) {
+      options.panel.hidden = true;
+      options.submit.disabled = false;
+      options.onError(message);
+    }
+    request.upload.addEventListener("progress", function (progress) {
+      if (progress.lengthComputable && options.onProgress) options.onProgress(progress.loaded, progress.total);
+    });
+    request.addEventListener("load", function () {
+      var body = null;
+      try { body = JSON.parse(request.responseText); } catch (error) { body = null; }
+      var ok = request.status >= 200 && request.status < 300 && (!options.accept || options.accept(body));
+      if (ok) options.onSuccess(body, request.status);
+      else fail(uploadMessage(request.status, body, options.messages));
+    });
+    request.addEventListener("error", function () {
+      fail((options.messages && options.messages.network) || "The upload did not reach the server. Check your connection and try again.");
+    });
+    request.send(data);
+    return request;
+  }
+
+  window.Murano = window.Murano || {};
+  window.Murano.uploadWithProgress = uploadWithProgress;
 
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);

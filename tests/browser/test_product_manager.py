@@ -216,6 +216,35 @@ def test_the_app_link_is_copied_to_the_clipboard(browser, live_url, logged_in_st
         context.close()
 
 
+def test_a_file_uploads_on_the_content_tab_with_a_progress_bar(page, api, tmp_path):
+    connector_id = api.connector("Content upload")
+    firmware = tmp_path / "fw-1.0.bin"
+    firmware.write_bytes(bytes(range(256)) * 4096)  # 1 MiB
+
+    page.goto(f"/connectors/{connector_id}/content/")
+    expect(page.get_by_text("No content yet.")).to_be_visible()
+    page.get_by_role("button", name="+ New content").click()
+    dialog = page.get_by_role("dialog", name="New content")
+    dialog.get_by_role("button", name="Upload").click()
+    expect(dialog.get_by_role("alert")).to_have_text("Choose a file to upload.")
+    dialog.get_by_label("File").set_input_files(str(firmware))
+    dialog.get_by_label("Id", exact=True).fill("../fw")
+    dialog.get_by_role("button", name="Upload").click()
+    # Refused by the API: its words in the alert, the progress hidden, the button usable again.
+    expect(dialog.get_by_role("alert")).to_contain_text("id: ")
+    expect(dialog.get_by_label("Upload progress")).to_be_hidden()
+    expect(dialog.get_by_role("button", name="Upload")).to_be_enabled()
+
+    dialog.get_by_label("Id", exact=True).fill("")
+    with page.expect_request(f"**/api/v1/connectors/{connector_id}/content/") as sent:
+        dialog.get_by_role("button", name="Upload").click()
+    assert sent.value.method == "POST" and sent.value.header_value("X-CSRFToken")
+    # Stored, and the page reloads its list.
+    row = page.get_by_role("row").filter(has_text="fw-1.0.bin")
+    expect(row).to_contain_text("1.0 MB")
+    expect(page).to_have_url(re.compile(rf"/connectors/{connector_id}/content/$"))
+
+
 def test_a_csv_of_10000_devices_imports_with_a_live_progress_bar(
     page, api, celery_worker, tmp_path, screenshot
 ):
