@@ -8,20 +8,27 @@ Tests here never touch the test database: everything goes through the live serve
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.live import (
+    MANAGE,
+    ROOT,
+    migrate_and_create_admin,
+    own_database,
+    start_daphne,
+    stop,
+    wait_for,
+    wait_until_up,
+)
+
 EMAIL, PASSWORD = "pm@example.com", "browser-suite-password-1"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,34 +47,6 @@ expect.set_options(timeout=WAIT_MS)
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "test-output" / "screenshots"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def _stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    process.send_signal(sig)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def platform_env(tmp_path_factory):
     """Environment of the live processes: their own database (SQLite file, or a PostgreSQL
@@ -83,55 +62,29 @@ def platform_env(tmp_path_factory):
         "DEVICE_DEFAULT_CONNECTOR": "",
         "LOG_LEVEL": "WARNING",
     }
-    outer_url = os.environ.get("DATABASE_URL")
-    db_name = admin_url = None
-    if outer_url:
-        db_name = f"browser_{uuid.uuid4().hex[:10]}"
-        admin_url = outer_url.rsplit("/", 1)[0] + "/postgres"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-        env["DATABASE_URL"] = outer_url.rsplit("/", 1)[0] + "/" + db_name
-    else:
-        env.pop("DATABASE_URL", None)
+    if not os.environ.get("DATABASE_URL"):
         env.pop("REDIS_URL", None)  # embedded stack: in-process channel layer, one server
-        env["SQLITE_PATH"] = str(var_dir / "live.sqlite3")
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    # Static files are served by WhiteNoise from STATIC_ROOT, as in production (``make run``
-    # collects them too); collected while the database is migrated.
-    collect = subprocess.Popen([*manage, "collectstatic", "--noinput", "-v0"], env=env, cwd=ROOT)
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
-    if collect.wait(timeout=120) != 0:
-        raise RuntimeError("collectstatic failed")
-    subprocess.run(
-        [*manage, "create_account", "--email", EMAIL, "--password", PASSWORD, "--business", "Browser",
-         "--role", "admin"],
-        env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    yield env
-    if db_name:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+    with own_database(env, "browser", var_dir / "live.sqlite3"):
+        # Static files are served by WhiteNoise from STATIC_ROOT, as in production (``make run``
+        # collects them too); collected while the database is migrated.
+        collect = subprocess.Popen([*MANAGE, "collectstatic", "--noinput", "-v0"], env=env, cwd=ROOT)
+        migrate_and_create_admin(env, EMAIL, PASSWORD, "Browser")
+        if collect.wait(timeout=120) != 0:
+            raise RuntimeError("collectstatic failed")
+        yield env
 
 
 @pytest.fixture(scope="session")
 def live_url(platform_env):
     """The live platform's base URL: one Daphne process serving pages, APIs, websockets and
     the device API."""
-    port = _free_port()
-    # A file, not a pipe: nobody reads the server's output while tests run, and a full pipe
-    # would block it.
     log = Path(platform_env["MURANO_VAR_DIR"]) / "daphne.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "murano.asgi:application"],
-            env=platform_env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    url, process = start_daphne(platform_env, log)
     try:
-        _wait_until_up(url + "/healthz", process, log)
+        wait_until_up(url + "/healthz", process, log, timeout=60)
         yield url
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture(scope="session")
@@ -145,15 +98,11 @@ def celery_worker(platform_env, live_url):
             env=platform_env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while b" ready." not in log.read_bytes():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Celery worker did not start: {log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        wait_for(lambda: b" ready." in log.read_bytes(), "the Celery worker", process, log=log, timeout=60)
         yield process
     finally:
         # Cold shutdown: the tests are over, no task is worth finishing.
-        _stop(process, signal.SIGQUIT)
+        stop(process, sig=signal.SIGQUIT)
 
 
 @pytest.fixture(scope="module")

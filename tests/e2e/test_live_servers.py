@@ -7,7 +7,6 @@ Redis channel layer.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,30 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.live import ROOT, migrate_and_create_admin, own_database, start_daphne, stop, wait_until_up
+
 EMAIL, PASSWORD = "pm@example.com", "live-server-password-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
 
 
 @pytest.fixture(scope="module")
@@ -54,55 +34,27 @@ def platform_env(tmp_path_factory):
         "DJANGO_SETTINGS_MODULE": "murano.settings",
         "PYTHONPATH": str(ROOT),
     }
-    outer_url = os.environ.get("DATABASE_URL")
-    db_name = None
-    if outer_url:
-        db_name = f"e2e_{uuid.uuid4().hex[:10]}"
-        admin_url = outer_url.rsplit("/", 1)[0] + "/postgres"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-        env["DATABASE_URL"] = outer_url.rsplit("/", 1)[0] + "/" + db_name
-    else:
-        env.pop("DATABASE_URL", None)
-        env["SQLITE_PATH"] = str(var_dir / "live.sqlite3")
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
-    subprocess.run(
-        [*manage, "create_account", "--email", EMAIL, "--password", PASSWORD, "--business", "Live",
-         "--role", "admin"],
-        env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    yield env
-    if db_name:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+    with own_database(env, "e2e", var_dir / "live.sqlite3"):
+        migrate_and_create_admin(env, EMAIL, PASSWORD, "Live")
+        yield env
 
 
 @pytest.fixture(scope="module")
 def servers(platform_env):
     """Two Daphne processes (A and B) sharing the database and Redis."""
-    processes, urls = [], []
+    var_dir = Path(platform_env["MURANO_VAR_DIR"])
+    processes, urls, logs = [], [], []
     try:
-        for _ in range(2):
-            port = _free_port()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                 "murano.asgi:application"],
-                env=platform_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            )  # fmt: skip
+        for name in "ab":
+            logs.append(var_dir / f"daphne-{name}.log")
+            url, process = start_daphne(platform_env, logs[-1])
+            urls.append(url)
             processes.append(process)
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, process in zip(urls, processes, strict=True):
-            _wait_until_up(url + "/healthz", process)
+        for url, process, log in zip(urls, processes, logs, strict=True):
+            wait_until_up(url + "/healthz", process, log)
         yield urls
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(*processes)
 
 
 def test_device_lifecycle_and_cross_process_long_poll(servers):

@@ -12,50 +12,18 @@ import os
 import socket
 import ssl
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from murano.localtls import nginx_binary, nginx_config_write
+from tests import live
 from tests.pki.certs import make_ca, make_csr, make_leaf, make_server_certificate, with_key
 
-ROOT = Path(__file__).resolve().parents[2]
 EMAIL, PASSWORD = "pm@example.com", "tls-test-password-1"
 DOMAIN = "devices.localhost"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(check, what: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        try:
-            if check():
-                return
-        except (OSError, httpx.HTTPError):
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not come up")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -70,44 +38,22 @@ def app_server(workdir):
         **os.environ,
         "MURANO_VAR_DIR": str(workdir / "var"),
         "DJANGO_SETTINGS_MODULE": "murano.settings",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(live.ROOT),
         "TRUSTED_PROXIES": "127.0.0.1/32",
         "DEVICE_API_DOMAIN": DOMAIN,
         "CHANNEL_PREFIX": f"tls{uuid.uuid4().hex[:8]}",
     }
-    outer_url, db_name = os.environ.get("DATABASE_URL"), None
-    if outer_url:
-        db_name = f"tls_{uuid.uuid4().hex[:10]}"
-        admin_url = outer_url.rsplit("/", 1)[0] + "/postgres"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-        env["DATABASE_URL"] = outer_url.rsplit("/", 1)[0] + "/" + db_name
-    else:
-        env.pop("DATABASE_URL", None)
+    if not os.environ.get("DATABASE_URL"):
         env.pop("REDIS_URL", None)
-        env["SQLITE_PATH"] = str(workdir / "tls.sqlite3")
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
-    subprocess.run(
-        [*manage, "create_account", "--email", EMAIL, "--password", PASSWORD, "--business", "TLS",
-         "--role", "admin"],
-        env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    port = _free_port()
-    with open(workdir / "daphne.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "murano.asgi:application"],
-            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait(lambda: httpx.get(url + "/healthz", timeout=1).status_code == 200, "daphne", process)
-        yield url
-    finally:
-        _stop(process)
-        if db_name:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+    with live.own_database(env, "tls", workdir / "tls.sqlite3"):
+        live.migrate_and_create_admin(env, EMAIL, PASSWORD, "TLS")
+        log = workdir / "daphne.log"
+        url, process = live.start_daphne(env, log)
+        try:
+            live.wait_until_up(url + "/healthz", process, log)
+            yield url
+        finally:
+            live.stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +70,7 @@ def nginx(workdir, app_server, server_ca):
     prefix.mkdir()
     server = make_server_certificate(server_ca)
     certificate, key = server.write(workdir, "server")
-    port = _free_port()
+    port = live.free_port()
     config = nginx_config_write(
         prefix, listen=f"127.0.0.1:{port}", upstream=app_server.removeprefix("http://"),
         certificate=Path(certificate), key=Path(key),
@@ -139,10 +85,10 @@ def nginx(workdir, app_server, server_ca):
             return True
 
     try:
-        _wait(listening, "nginx", process)
+        live.wait_for(listening, "nginx", process)
         yield f"https://127.0.0.1:{port}"
     finally:
-        _stop(process)
+        live.stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -328,7 +274,7 @@ def test_a_revoked_device_is_refused(device, manager, connector_id, device_ca):
 
 def test_the_shipped_nginx_configs_pass_nginx_t():
     checked = subprocess.run(
-        ["sh", str(ROOT / "deploy" / "nginx" / "check.sh")],
+        ["sh", str(live.ROOT / "deploy" / "nginx" / "check.sh")],
         capture_output=True, text=True, env={**os.environ, "PATH": f"{os.environ.get('PATH', '')}:/usr/sbin"},
     )  # fmt: skip
 

@@ -1,0 +1,114 @@
+"""Helpers for the suites that run the platform as real processes (tests/browser, tests/e2e,
+tests/pki/test_nginx_tls.py): a database of their own, a free port, a Daphne server, waiting for a
+process to come up and stopping it."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+MANAGE = [sys.executable, str(ROOT / "manage.py")]
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def own_database(env: dict, prefix: str, sqlite_path: Path) -> Iterator[None]:
+    """Gives the processes started with ``env`` a database of their own for the block: on the
+    PostgreSQL stack (``DATABASE_URL`` set) a new database ``<prefix>_<random>`` on the same server,
+    dropped afterwards; on the embedded stack the SQLite file ``sqlite_path``."""
+    outer_url = os.environ.get("DATABASE_URL")
+    if not outer_url:
+        env.pop("DATABASE_URL", None)
+        env["SQLITE_PATH"] = str(sqlite_path)
+        yield
+        return
+    server = outer_url.rsplit("/", 1)[0]
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server + "/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env["DATABASE_URL"] = f"{server}/{name}"
+    try:
+        yield
+    finally:
+        with psycopg.connect(server + "/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrate_and_create_admin(env: dict, email: str, password: str, business: str) -> None:
+    """Migrates the database of ``env`` and creates the admin ``email`` of ``business`` in it."""
+    subprocess.run([*MANAGE, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
+    subprocess.run(
+        [*MANAGE, "create_account", "--email", email, "--password", password, "--business", business,
+         "--role", "admin"],
+        env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def start_daphne(env: dict, log: Path) -> tuple[str, subprocess.Popen]:
+    """A Daphne process serving the ASGI application on a free port: ``(base URL, process)``.
+    Its output goes to the file ``log``, not a pipe: nobody reads it while tests run, and a full
+    pipe would block the server."""
+    port = free_port()
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "murano.asgi:application"],
+            env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    return f"http://127.0.0.1:{port}", process
+
+
+def wait_for(
+    check: Callable[[], bool], what: str, process: subprocess.Popen, *, log: Path | None = None,
+    timeout: float = 30,
+) -> None:  # fmt: skip
+    """Waits until ``check()`` is true (an ``OSError`` or ``httpx.HTTPError`` counts as false);
+    raises if ``process`` exits first or ``timeout`` seconds pass, with the end of ``log``."""
+
+    def tail() -> str:
+        return f": {log.read_text(errors='replace')[-3000:]}" if log is not None else ""
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}{tail()}")
+        try:
+            if check():
+                return
+        except (OSError, httpx.HTTPError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not come up{tail()}")
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path | None = None, timeout: float = 30) -> None:
+    """Waits until ``url`` answers 200 (see ``wait_for``)."""
+    wait_for(lambda: httpx.get(url, timeout=1).status_code == 200, url, process, log=log, timeout=timeout)
+
+
+def stop(*processes: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Sends ``sig`` to every process, then waits for each; one still running 10 s later is
+    killed."""
+    for process in processes:
+        process.send_signal(sig)
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
