@@ -1,17 +1,12 @@
 """Management API: ``/api/v1/connectors/`` (management-api.md, "Connectors")."""
 
-import datetime
-
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from django.conf import settings
 
 from accounts.models import User
 from connectors.models import Connector
 from tests.factories import PASSWORD, make_connector, make_device, make_member
+from tests.pki.certs import make_ca
 
 LIST = "/api/v1/connectors/"
 
@@ -28,28 +23,6 @@ DEFAULT_PROVISIONING = {
 
 def detail(connector) -> str:
     return f"/api/v1/connectors/{connector.pk}/"
-
-
-def _certificate(*, ca: bool, days: int = 365) -> tuple[str, str]:
-    """A self-signed certificate (PEM) and its private key (PEM)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA" if ca else "leaf")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=2))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return certificate.public_bytes(serialization.Encoding.PEM).decode(), key_pem
 
 
 # --- create and read -------------------------------------------------------------------------
@@ -406,7 +379,8 @@ def test_hostnames_can_be_removed(api, owner, connector):
 
 
 def test_a_ca_certificate_is_accepted_and_its_private_key_is_never_shown(api, owner, connector):
-    certificate, key = _certificate(ca=True)
+    ca = make_ca("Test CA")
+    certificate, key = ca.pem, ca.key_pem
 
     response = api(owner).patch(
         detail(connector),
@@ -423,7 +397,7 @@ def test_a_ca_certificate_is_accepted_and_its_private_key_is_never_shown(api, ow
 
 
 def test_a_certificate_that_is_not_a_ca_is_refused(api, owner, connector):
-    certificate, _ = _certificate(ca=False)
+    certificate = make_ca("leaf", is_ca=False).pem
 
     response = api(owner).patch(detail(connector), {"pki": {"ca_certificate": certificate}}, format="json")
 

@@ -7,18 +7,13 @@ script polling it would.
 """
 
 import asyncio
-import hashlib
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -28,6 +23,7 @@ from devices import imports
 from devices.models import Device, DeviceTag
 from jobs.models import Job
 from tests.factories import make_connector, make_device
+from tests.pki.certs import make_leaf
 
 # The seeds' identities.csv, as Murano's documentation gives it.
 SEED_CSV = b"""ID,TLS Client Certificate,Tags
@@ -87,25 +83,6 @@ def job_of(api, owner):
 def tags_of(connector, identity: str) -> list[tuple[str, str]]:
     tags = DeviceTag.objects.filter(device__connector=connector, device__identity=identity)
     return sorted(tags.values_list("name", "value"))
-
-
-def self_signed_pem(common_name: str) -> tuple[str, str]:
-    """A fresh self-signed certificate (PEM) and its SHA-256 fingerprint (hex)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    pem = certificate.public_bytes(serialization.Encoding.PEM)
-    return pem.decode(), hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 def csv_cell(text: str) -> str:
@@ -194,15 +171,15 @@ def test_a_changed_row_updates_that_devices_tags_and_leaves_other_tag_names_alon
 
 
 def test_empty_cells_leave_an_existing_devices_tags_and_certificate_as_they_are(upload, job_of, connector):
-    pem, fingerprint = self_signed_pem("kept-1")
+    certificate = make_leaf("kept-1")
     make_device(connector=connector, identity="kept-1", tags=[{"name": "group", "value": "g1"}])
-    upload(connector, f"ID,Certificate\nkept-1,{csv_cell(pem)}\n".encode())
+    upload(connector, f"ID,Certificate\nkept-1,{csv_cell(certificate.pem)}\n".encode())
 
     job = job_of(upload(connector, b"ID,TLS Client Certificate,Tags\nkept-1,,\n"))
 
     assert (job["updated"], job["unchanged"]) == (0, 1)
     device = Device.objects.get(connector=connector, identity="kept-1")
-    assert device.certificate_fingerprint == fingerprint
+    assert device.certificate_fingerprint == certificate.fingerprint
     assert tags_of(connector, "kept-1") == [("group", "g1")]
 
 
@@ -271,10 +248,8 @@ def test_a_repeated_id_is_refused_even_when_its_first_row_was_refused(upload, jo
 
 
 def test_a_private_key_in_the_certificate_column_is_refused_and_not_stored(upload, job_of, connector):
-    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    content = f"ID,Certificate\nleaky-1,{csv_cell(key.decode())}\n".encode()
+    key = make_leaf("leaky-1").key_pem
+    content = f"ID,Certificate\nleaky-1,{csv_cell(key)}\n".encode()
 
     job = job_of(upload(connector, content))
 
@@ -302,29 +277,28 @@ def test_a_job_keeps_the_first_errors_and_counts_them_all(upload, job_of, connec
 
 
 def test_a_self_signed_certificate_is_stored_with_its_sha256_fingerprint(upload, job_of, connector):
-    pem, fingerprint = self_signed_pem("sensor-pem-1")
-    content = f"id,certificate,tags\nsensor-pem-1,{csv_cell(pem)},\n".encode()
+    certificate = make_leaf("sensor-pem-1")
+    content = f"id,certificate,tags\nsensor-pem-1,{csv_cell(certificate.pem)},\n".encode()
 
     job = job_of(upload(connector, content))
 
     assert (job["created"], job["errors"]) == (1, [])
     device = Device.objects.get(connector=connector, identity="sensor-pem-1")
-    assert device.certificate == pem
-    assert device.certificate_fingerprint == fingerprint
+    assert device.certificate == certificate.pem
+    assert device.certificate_fingerprint == certificate.fingerprint
     again = job_of(upload(connector, content))
     assert (again["updated"], again["unchanged"]) == (0, 1)
 
 
 def test_a_new_certificate_for_an_existing_device_replaces_the_old_one(upload, job_of, connector):
-    old, _ = self_signed_pem("sensor-pem-2")
-    new, new_fingerprint = self_signed_pem("sensor-pem-2")
-    upload(connector, f"ID,TLS Client Certificate\nsensor-pem-2,{csv_cell(old)}\n".encode())
+    old, new = make_leaf("sensor-pem-2"), make_leaf("sensor-pem-2")
+    upload(connector, f"ID,TLS Client Certificate\nsensor-pem-2,{csv_cell(old.pem)}\n".encode())
 
-    job = job_of(upload(connector, f"ID,TLS Client Certificate\nsensor-pem-2,{csv_cell(new)}\n".encode()))
+    job = job_of(upload(connector, f"ID,TLS Client Certificate\nsensor-pem-2,{csv_cell(new.pem)}\n".encode()))
 
     assert (job["updated"], job["unchanged"]) == (1, 0)
     device = Device.objects.get(connector=connector, identity="sensor-pem-2")
-    assert (device.certificate, device.certificate_fingerprint) == (new, new_fingerprint)
+    assert (device.certificate, device.certificate_fingerprint) == (new.pem, new.fingerprint)
 
 
 def test_a_utf8_bom_and_any_casing_of_the_column_names_are_accepted(upload, job_of, seed_connector):
@@ -620,11 +594,11 @@ def test_the_cli_refuses_a_file_that_cannot_be_imported(seed_connector, tmp_path
 
 
 def test_an_exported_fleet_imports_into_the_same_connector_without_changes(connector, tmp_path):
-    pem, fingerprint = self_signed_pem("round-1")
+    certificate = make_leaf("round-1")
     source = tmp_path / "source.csv"
     source.write_text(
         "ID,TLS Client Certificate,Tags\n"
-        f'round-1,{csv_cell(pem)},"[{{""name"": ""group"", ""value"": ""a, b""}}]"\n'
+        f'round-1,{csv_cell(certificate.pem)},"[{{""name"": ""group"", ""value"": ""a, b""}}]"\n'
         "round-2,,\n"
         'round-3,,"[{""name"": ""claim_code"", ""value"": ""x""}, {""name"": ""group"", ""value"": ""g""}]"\n'
     )
@@ -638,7 +612,8 @@ def test_an_exported_fleet_imports_into_the_same_connector_without_changes(conne
     stdout, _ = run_devices("export", connector.pk)
     assert stdout == exported.read_bytes().decode()
     assert stdout.splitlines()[0] == "ID,TLS Client Certificate,Tags"
-    assert Device.objects.get(connector=connector, identity="round-1").certificate_fingerprint == fingerprint
+    round_1 = Device.objects.get(connector=connector, identity="round-1")
+    assert round_1.certificate_fingerprint == certificate.fingerprint
 
 
 def test_an_export_into_another_connector_recreates_the_fleet(business, connector, tmp_path, settings):

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes as PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 NOW = dt.datetime.now(dt.UTC)
@@ -20,7 +21,7 @@ class Issued:
     """A certificate and its private key."""
 
     certificate: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
+    key: PrivateKey
 
     @property
     def pem(self) -> str:
@@ -53,18 +54,33 @@ def _name(cn: str | None) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn else [])
 
 
-def make_ca(cn: str = "Test device CA", *, days: int = 365, is_ca: bool = True, issuer: Issued | None = None,
-            key_cert_sign: bool = True) -> Issued:  # fmt: skip
-    """A CA (self-signed, or an intermediate signed by ``issuer``)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    builder = (
+def _builder(
+    cn: str | None, key, issuer: Issued | None, starts: float, ends: float
+) -> x509.CertificateBuilder:
+    """A certificate for ``key`` named ``cn``, issued by ``issuer`` (self-signed without one),
+    valid from ``starts`` to ``ends`` days from now."""
+    return (
         x509.CertificateBuilder()
         .subject_name(_name(cn))
         .issuer_name(issuer.certificate.subject if issuer else _name(cn))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=days))
+        .not_valid_before(NOW + dt.timedelta(days=starts))
+        .not_valid_after(NOW + dt.timedelta(days=ends))
+    )
+
+
+def _signed(builder: x509.CertificateBuilder, key, issuer: Issued | None) -> Issued:
+    return Issued(builder.sign(issuer.key if issuer else key, hashes.SHA256()), key)
+
+
+def make_ca(cn: str = "Test device CA", *, days: int = 365, is_ca: bool = True, issuer: Issued | None = None,
+            key_cert_sign: bool = True, key: PrivateKey | None = None) -> Issued:  # fmt: skip
+    """A CA (self-signed, or an intermediate signed by ``issuer``); ``key``: its private key (a new
+    P-256 key without one), for key types and sizes the platform refuses."""
+    key = ec.generate_private_key(ec.SECP256R1()) if key is None else key
+    builder = (
+        _builder(cn, key, issuer, -1, days)
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -81,7 +97,7 @@ def make_ca(cn: str = "Test device CA", *, days: int = 365, is_ca: bool = True, 
             critical=True,
         )  # fmt: skip
     )
-    return Issued(builder.sign(issuer.key if issuer else key, hashes.SHA256()), key)
+    return _signed(builder, key, issuer)
 
 
 def make_leaf(cn: str | None, *, issuer: Issued | None = None, starts: float = -1, ends: float = 30,
@@ -89,20 +105,12 @@ def make_leaf(cn: str | None, *, issuer: Issued | None = None, starts: float = -
     """A device (or server) certificate: self-signed without ``issuer``; ``starts``/``ends`` in
     days from now; ``usage``: extended key usages."""
     key = ec.generate_private_key(ec.SECP256R1())
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(issuer.certificate.subject if issuer else _name(cn))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW + dt.timedelta(days=starts))
-        .not_valid_after(NOW + dt.timedelta(days=ends))
-    )
+    builder = _builder(cn, key, issuer, starts, ends)
     if usage:
         builder = builder.add_extension(x509.ExtendedKeyUsage(usage), critical=False)
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-    return Issued(builder.sign(issuer.key if issuer else key, hashes.SHA256()), key)
+    return _signed(builder, key, issuer)
 
 
 def make_server_certificate(issuer: Issued) -> Issued:

@@ -19,26 +19,8 @@ from tests.pki.conftest import write
 
 
 def ca_with_key(key) -> str:
-    """A self-signed CA certificate (PEM) with ``key``: for key types and sizes we refuse."""
-    import datetime as dt
-
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.x509.oid import NameOID
-
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Odd CA")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+    """A CA certificate (PEM) with ``key``: for key types and sizes we refuse."""
+    return make_ca("Odd CA", days=30, key=key).pem
 
 
 def detail(connector) -> str:

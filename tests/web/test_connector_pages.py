@@ -1,13 +1,10 @@
 """The connector list and the Settings, Content and Logs tabs, as a product manager uses them."""
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from django.utils import timezone
 
 from connectors.models import Connector
 from tests.factories import make_connector, make_member
+from tests.pki.certs import make_ca
 from tests.web.conftest import page_text
 
 pytestmark = pytest.mark.django_db
@@ -21,31 +18,6 @@ BASE_SETTINGS = {
     "provisioning_enabled": "on",
     "presenter_identity": "on",
 }
-
-
-def ca_certificate(*, is_ca: bool = True, with_key: bool = False):
-    """A self-signed certificate (PEM); with ``with_key``, ``(certificate, private key)``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Test CA")])
-    now = timezone.now()
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timezone.timedelta(days=1))
-        .not_valid_after(now + timezone.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-    if not with_key:
-        return pem
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return pem, key_pem
 
 
 def test_the_list_shows_the_business_connectors_with_their_device_host(web, owner, connector, outsider):
@@ -159,11 +131,12 @@ def test_a_ca_certificate_is_checked_and_the_private_key_is_never_shown(web, own
     client = web(owner)
     not_ca = client.post(
         f"/connectors/{connector.pk}/settings/",
-        {**BASE_SETTINGS, "pki_enabled": "on", "pki_ca_certificate": ca_certificate(is_ca=False)},
+        {**BASE_SETTINGS, "pki_enabled": "on", "pki_ca_certificate": make_ca("Test CA", is_ca=False).pem},
     )
     assert not_ca.status_code == 400 and "is not a CA certificate" in page_text(not_ca)
 
-    certificate, key_pem = ca_certificate(with_key=True)
+    ca = make_ca("Test CA")
+    certificate, key_pem = ca.pem, ca.key_pem
     secret = key_pem.splitlines()[1]  # a line of the key material
     saved = client.post(
         f"/connectors/{connector.pk}/settings/",
