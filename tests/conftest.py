@@ -72,6 +72,21 @@ def api():
     return make
 
 
+@pytest.fixture
+def web():
+    """``web(user)`` → a Django test client with ``user`` logged in (anonymous without one), as
+    a browser uses the web UI."""
+    from django.test import Client
+
+    def make(user=None, *, enforce_csrf: bool = False) -> Client:
+        client = Client(enforce_csrf_checks=enforce_csrf)
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
 def device_host(connector) -> str:
     from django.conf import settings
 

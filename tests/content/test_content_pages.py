@@ -8,19 +8,6 @@ from firmware.models import Rollout
 from tests.factories import make_device
 
 
-@pytest.fixture
-def web():
-    from django.test import Client
-
-    def make(user=None, *, enforce_csrf: bool = False) -> Client:
-        client = Client(enforce_csrf_checks=enforce_csrf)
-        if user is not None:
-            client.force_login(user)
-        return client
-
-    return make
-
-
 def content_url(connector, *rest) -> str:
     return f"/connectors/{connector.pk}/content/" + "".join(f"{r}/" for r in rest)
 

@@ -1,20 +1,5 @@
-"""Fixtures for the web UI: browsers logged in as each role (Django's test client)."""
-
-import pytest
-from django.test import Client
-
-
-@pytest.fixture
-def web():
-    """``web(user)`` → a test client with ``user`` logged in (anonymous without one)."""
-
-    def make(user=None, *, enforce_csrf: bool = False) -> Client:
-        client = Client(enforce_csrf_checks=enforce_csrf)
-        if user is not None:
-            client.force_login(user)
-        return client
-
-    return make
+"""Helpers for the web UI's tests; the ``web`` fixture (a browser logged in as a user, Django's
+test client) is in tests/conftest.py."""
 
 
 def page_text(response) -> str:

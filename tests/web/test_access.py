@@ -22,27 +22,20 @@ def fleet(connector):
     return connector
 
 
+def pages(c, *paths: str) -> list[str]:
+    """The URLs of ``paths`` below connector ``c``'s pages."""
+    return [f"/connectors/{c.pk}/{path}" for path in paths]
+
+
 def read_pages(c):
-    base = f"/connectors/{c.pk}/"
-    return [
-        base + "devices/",
-        base + "devices/dev-1/",
-        base + "resources/",
-        base + "content/",
-        base + "logs/",
-        base + "settings/",
-    ]
+    return pages(c, "devices/", "devices/dev-1/", "resources/", "content/", "logs/", "settings/")
 
 
 def write_pages(c):
-    base = f"/connectors/{c.pk}/"
-    return [
-        base + "resources/new/",
-        base + "resources/mode/edit/",
-        base + "resources/mode/delete/",
-        base + "devices/dev-1/revoke/",
-        base + "devices/dev-1/delete/",
-    ]
+    return pages(
+        c, "resources/new/", "resources/mode/edit/", "resources/mode/delete/", "devices/dev-1/revoke/",
+        "devices/dev-1/delete/",
+    )  # fmt: skip
 
 
 def posts(c):
