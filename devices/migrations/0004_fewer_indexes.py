@@ -5,7 +5,9 @@
   text ones: other indexes of each table lead with the same column;
 - ``tag_search_device``: ``tag_search_identity`` (migration 0003) holds the same keys and the
   device id;
-- the LIKE index of the token hash: its uniqueness is now a constraint (a plain unique index).
+- the LIKE index of the token hash: its uniqueness is now a constraint (a plain unique index);
+- the foreign-key constraint of ``tag.connector`` (a copy of the device's connector, which the
+  device's key already ties): a second check per tag cost bulk imports a tenth of their time.
 """
 
 import django.db.models.deletion
@@ -52,6 +54,7 @@ class Migration(migrations.Migration):
             model_name="devicetag",
             name="connector",
             field=models.ForeignKey(
+                db_constraint=False,
                 db_index=False,
                 on_delete=django.db.models.deletion.CASCADE,
                 related_name="+",

@@ -642,3 +642,16 @@ def test_substring_pages_are_the_same_found_from_every_match_or_by_walking(
         assert seen == expected
     assert pages == 3
     assert client.get(url(connector), {"q": "ABC", "limit": 3}).json()["count"] == 8
+
+
+def test_deleting_a_connector_deletes_its_devices_tags_and_no_other(connector, business):
+    # Tags keep a copy of their connector without a database constraint: the cascade is Django's.
+    from connectors.services import connector_delete
+
+    make_device(connector=connector, identity="gone", tags=[{"name": "site", "value": "lab"}])
+    other = make_connector(business=business, name="Other")
+    make_device(connector=other, identity="kept", tags=[{"name": "site", "value": "lab"}])
+
+    connector_delete(connector=connector)
+
+    assert list(DeviceTag.objects.values_list("identity", "connector_id")) == [("kept", other.pk)]
