@@ -3,7 +3,7 @@
 The file is read as a stream, twice: a first pass counts the rows and proves the whole file is
 readable (UTF-8, well-formed CSV) before anything is written, so a broken file fails as a whole
 and never leaves half an import behind; the second pass validates each row and applies the
-valid ones in batches of ``BATCH_SIZE``: one SELECT of the batch's identities already there, a
+valid ones in batches (up to ``BATCH_SIZE``): one SELECT of the batch's identities already there, a
 bulk INSERT of the new devices and their tags (``COPY`` on PostgreSQL), and UPDATEs of the
 devices whose certificate or tags changed. A reader thread parses the next batch while the
 database writes this one. Each batch is its own transaction, so a fleet of a million devices
@@ -46,7 +46,12 @@ from devices.services import _clean_tags, _deadline
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 5000
+# Valid rows written per batch: large files in batches of BATCH_SIZE (fewer round trips and
+# commits), small ones in about PROGRESS_STEPS batches so that a progress bar still moves, never
+# fewer than MIN_BATCH_SIZE rows.
+BATCH_SIZE = 10_000
+MIN_BATCH_SIZE = 500
+PROGRESS_STEPS = 10
 # Rows whose errors a result keeps; ``error_count`` counts them all.
 ERRORS_KEPT = 1000
 # The header's column names (compared without case or surrounding spaces) and what they hold.
@@ -488,9 +493,14 @@ class _Batch:
     handled: int  # rows read, refused ones included
 
 
-def _batches(file, connector: Connector) -> Iterator[_Batch]:
-    """The file's rows, validated, in batches of at most ``BATCH_SIZE`` valid rows (and at most
-    twice that many read, so a file of bad rows still shows its progress)."""
+def batch_size_for(total_rows: int) -> int:
+    """Valid rows per batch for a file of ``total_rows``: see ``BATCH_SIZE``."""
+    return max(MIN_BATCH_SIZE, min(BATCH_SIZE, -(-total_rows // PROGRESS_STEPS)))
+
+
+def _batches(file, connector: Connector, size: int) -> Iterator[_Batch]:
+    """The file's rows, validated, in batches of at most ``size`` valid rows (and at most twice
+    that many read, so a file of bad rows still shows its progress)."""
     header, rows = _open_rows(file)
     check = connector.identity_format.check
     ca_certificate = connector.pki_ca_certificate if connector.pki_enabled else ""
@@ -503,7 +513,7 @@ def _batches(file, connector: Connector) -> Iterator[_Batch]:
         except _RowError as exc:
             identity = cells[header.id].strip() if header.id < len(cells) else ""
             batch.errors.append({"line": line, "identity": identity[:200], "reason": str(exc)})
-        if len(batch.rows) >= BATCH_SIZE or batch.handled >= 2 * BATCH_SIZE:
+        if len(batch.rows) >= size or batch.handled >= 2 * size:
             yield batch
             batch = _Batch([], [], 0)
     yield batch
@@ -563,7 +573,7 @@ def device_import(*, connector: Connector, file, progress: Progress | None = Non
     report = progress or (lambda result, errors: None)
     report(result, [])
     deadline = _deadline(connector, None)
-    for batch in _read_ahead(_batches(file, connector)):
+    for batch in _read_ahead(_batches(file, connector, batch_size_for(result.total))):
         if batch.rows:
             created, updated, unchanged = _apply_batch(connector, batch.rows, deadline)
             result.created += created

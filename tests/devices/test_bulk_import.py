@@ -484,6 +484,7 @@ def test_a_device_named_import_is_still_reachable_at_its_own_path(api, owner, co
 def test_the_job_pushes_its_progress_to_its_group_after_each_batch(
     api, owner, connector, monkeypatch, django_capture_on_commit_callbacks
 ):
+    monkeypatch.setattr(imports, "MIN_BATCH_SIZE", 2)
     monkeypatch.setattr(imports, "BATCH_SIZE", 2)
     content = b"ID\n" + b"".join(b"batch-%d\n" % n for n in range(5))
     with django_capture_on_commit_callbacks(execute=False) as queued:
@@ -658,3 +659,11 @@ def test_a_batch_that_meets_a_concurrent_whitelisting_is_applied_again(
     assert (job["state"], job["created"], job["updated"], job["errors"]) == ("finished", 2, 1, [])
     assert Device.objects.filter(connector=connector).count() == 3
     assert tags_of(connector, "race-2") == [("group", "g1")]
+
+
+@pytest.mark.parametrize(
+    "rows, size", [(0, 500), (1_000, 500), (10_000, 1_000), (100_000, 10_000), (1_000_000, 10_000)]
+)
+def test_small_files_go_in_about_ten_batches_and_large_ones_in_batches_of_ten_thousand(rows, size):
+    # A 10,000-row upload still moves its progress bar ten times; a large one saves round trips.
+    assert imports.batch_size_for(rows) == size
