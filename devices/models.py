@@ -98,7 +98,7 @@ class DeviceTag(models.Model):
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="tags", db_index=False)
     # Denormalised so tag searches stay inside one connector's rows, and a page of the devices
     # with a tag, in identity order, is one range of one index (devices/filters.py). A device's
-    # identity never changes; every writer of tags sets it (``tag_rows``).
+    # identity never changes; every writer of tags sets it (``DeviceTag.of``, the bulk import).
     # A copy of the device's connector, without a constraint of its own in the database: the
     # device's key already ties the row to it (writers copy both, ``DeviceTag.of``), and the
     # second check per tag cost a bulk import a tenth of its time. Deleting a connector still
