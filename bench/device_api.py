@@ -156,6 +156,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_servers(
+    procs: Processes, *, wsgi_port: int, asgi_port: int, workers: int, wsgi_env: dict, asgi_env: dict,
+    wsgi_app: str = "murano.wsgi:application", asgi_app: str = "murano.asgi:application",
+) -> tuple[subprocess.Popen, subprocess.Popen]:  # fmt: skip
+    """The production pair: gunicorn (the shipped config, sync workers) and one Daphne."""
+    gunicorn = procs.start(
+        "gunicorn",
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+         "--workers", str(workers), "--bind", f"127.0.0.1:{wsgi_port}", wsgi_app],
+        wsgi_env,
+    )  # fmt: skip
+    daphne = procs.start(
+        "daphne",
+        [sys.executable, "-m", "daphne", "-v", "0", "-e",
+         f"tcp:port={asgi_port}:interface=127.0.0.1:backlog=4096", asgi_app],
+        asgi_env,
+    )  # fmt: skip
+    return gunicorn, daphne
+
+
 def wait_http(port: int, path: str, timeout: float, procs: Processes) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -1183,36 +1203,10 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
 
     wsgi_port, asgi_port = free_port(), free_port()
     log(f"starting gunicorn ({args.workers} sync workers) on :{wsgi_port}, Daphne on :{asgi_port}")
-    gunicorn = procs.start(
-        "gunicorn",
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(ROOT / "deploy" / "gunicorn.conf.py"),
-            "--workers",
-            str(args.workers),
-            "--bind",
-            f"127.0.0.1:{wsgi_port}",
-            args.wsgi_app,
-        ],
-        wsgi_env,
-    )
-    daphne = procs.start(
-        "daphne",
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-v",
-            "0",
-            "-e",
-            f"tcp:port={asgi_port}:interface=127.0.0.1:backlog=4096",
-            args.asgi_app,
-        ],
-        asgi_env,
-    )
+    gunicorn, daphne = start_servers(
+        procs, wsgi_port=wsgi_port, asgi_port=asgi_port, workers=args.workers, wsgi_env=wsgi_env,
+        asgi_env=asgi_env, wsgi_app=args.wsgi_app, asgi_app=args.asgi_app,
+    )  # fmt: skip
     wait_http(wsgi_port, "/healthz", 60, procs)
     wait_http(asgi_port, "/timestamp", 60, procs)
 

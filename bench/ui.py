@@ -62,7 +62,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: fleet.py, device_api.py
 
 import fleet  # noqa: E402  (re-executes with the venv's Python if psycopg is missing)
-from device_api import DOMAIN, CpuMeter, Processes, free_port, http_call, wait_http, wait_quiet  # noqa: E402
+from device_api import (  # noqa: E402
+    DOMAIN,
+    CpuMeter,
+    Processes,
+    free_port,
+    http_call,
+    start_servers,
+    wait_http,
+    wait_quiet,
+)  # fmt: skip
 from fleet import BATCHES, MODELS, REGIONS, SITES, identity_of, log, percentile, summary  # noqa: E402
 
 ROOT = fleet.ROOT
@@ -429,36 +438,11 @@ def logs_phase(args, url: str, business, workdir: Path, procs: Processes) -> dic
         }
     )
     wsgi_port, asgi_port = free_port(), free_port()
-    gunicorn = procs.start(
-        "gunicorn",
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(ROOT / "deploy" / "gunicorn.conf.py"),
-            "--workers",
-            str(args.workers),
-            "--bind",
-            f"127.0.0.1:{wsgi_port}",
-            "murano.wsgi:application",
-        ],
-        {**env, "DB_CONN_MAX_AGE": "600"},
-    )
-    daphne = procs.start(
-        "daphne",
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-v",
-            "0",
-            "-e",
-            f"tcp:port={asgi_port}:interface=127.0.0.1:backlog=4096",
-            "murano.asgi:application",
-        ],
-        {**env, "DB_POOL_MAX_SIZE": "24", "DEVICE_API_THREADS": "16"},
-    )
+    gunicorn, daphne = start_servers(
+        procs, wsgi_port=wsgi_port, asgi_port=asgi_port, workers=args.workers,
+        wsgi_env={**env, "DB_CONN_MAX_AGE": "600"},
+        asgi_env={**env, "DB_POOL_MAX_SIZE": "24", "DEVICE_API_THREADS": "16"},
+    )  # fmt: skip
     write_port = asgi_port if args.write_server == "daphne" else wsgi_port
     log(
         f"  gunicorn ({args.workers} workers) :{wsgi_port}, Daphne :{asgi_port}; writes to "
