@@ -13,7 +13,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Prefetch, prefetch_related_objects
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -22,7 +21,7 @@ from connectors import pki, runtime
 from connectors.selectors import resource_list
 from connectors.values import NUMERIC_FORMATS
 from connectors.views import action_for, connector_for_page, tab_context
-from devices import services
+from devices import filters, services
 from devices.charts import line_chart
 from devices.events import EventType
 from devices.filters import DEFAULT_ORDERING, ORDERINGS, DeviceFilter
@@ -101,13 +100,14 @@ def _list_query(filters: dict, **changes) -> str:
 
 
 def _device_rows(devices: list[Device], tag: str) -> list[dict]:
+    tags_of = filters.device_tags(devices)  # one query for the page, as the API lists them
     rows = []
     for device in devices:
-        tags = list(device.tags.all())
+        tags = tags_of[device.pk]
         if tag:
-            shown = [t.value for t in tags if t.name == tag]
+            shown = [t["value"] for t in tags if t["name"] == tag]
         else:
-            shown = list(dict.fromkeys(t.name for t in tags))
+            shown = list(dict.fromkeys(t["name"] for t in tags))
         rows.append({"device": device, "status": device.status, "tags": shown})
     return rows
 
@@ -145,9 +145,6 @@ def device_list(request, connector_id):
     except ValidationError as exc:
         filter_errors = exc.message_dict
     if page is not None:
-        prefetch_related_objects(
-            page.devices, Prefetch("tags", queryset=DeviceTag.objects.order_by("name", "value"))
-        )
         rows = _device_rows(page.devices, ui["tag"])
     kept = {k: ui[k] for k in ("q", "status", "tag", "ordering")}
     names = tag_names(connector)
