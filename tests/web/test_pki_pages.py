@@ -497,46 +497,42 @@ def test_csr_signing_connectors_say_how_devices_get_a_certificate(web, owner, pk
     assert 'id="csr-signing"' not in page_text(web(owner).get(device_url(connector, "dev-1")))
 
 
-def test_viewers_see_the_certificate_but_cannot_change_it(web, viewer, cert_connector):
+def _pinned_sensor(connector):
     certificate = make_leaf("sensor-1")
-    make_device(connector=cert_connector, identity="sensor-1", auth_type="certificate", key=certificate.pem)
+    make_device(connector=connector, identity="sensor-1", auth_type="certificate", key=certificate.pem)
+    return certificate
+
+
+def _certificate_post_statuses(client, connector) -> tuple[int, int]:
+    """What replacing and clearing the pinned certificate answer."""
+    new = make_leaf("sensor-1").pem
+    replaced = client.post(device_url(connector, "sensor-1", "certificate/"), {"certificate": new})
+    cleared = client.post(device_url(connector, "sensor-1", "certificate/clear/"))
+    return replaced.status_code, cleared.status_code
+
+
+def test_viewers_see_the_certificate_but_cannot_change_it(web, viewer, cert_connector):
+    certificate = _pinned_sensor(cert_connector)
     client = web(viewer)
     html = page_text(client.get(device_url(cert_connector, "sensor-1")))
     assert fingerprint_shown(html) == certificate.fingerprint
     assert "Replace the certificate" not in html and "Clear the pinned certificate" not in html
-    new = make_leaf("sensor-1").pem
-    assert (
-        client.post(device_url(cert_connector, "sensor-1", "certificate/"), {"certificate": new}).status_code
-        == 403
-    )
-    assert client.post(device_url(cert_connector, "sensor-1", "certificate/clear/")).status_code == 403
+    assert _certificate_post_statuses(client, cert_connector) == (403, 403)
     assert Device.objects.get(identity="sensor-1").certificate_fingerprint == certificate.fingerprint
 
 
 def test_outsiders_do_not_find_a_devices_certificate(web, outsider, cert_connector):
-    certificate = make_leaf("sensor-1")
-    make_device(connector=cert_connector, identity="sensor-1", auth_type="certificate", key=certificate.pem)
+    certificate = _pinned_sensor(cert_connector)
     client = web(outsider)
     assert client.get(device_url(cert_connector, "sensor-1")).status_code == 404
-    new = make_leaf("sensor-1").pem
-    assert (
-        client.post(device_url(cert_connector, "sensor-1", "certificate/"), {"certificate": new}).status_code
-        == 404
-    )
-    assert client.post(device_url(cert_connector, "sensor-1", "certificate/clear/")).status_code == 404
+    assert _certificate_post_statuses(client, cert_connector) == (404, 404)
     assert Device.objects.get(identity="sensor-1").certificate_fingerprint == certificate.fingerprint
 
 
 def test_certificate_forms_need_their_csrf_token(web, owner, cert_connector):
-    certificate = make_leaf("sensor-1")
-    make_device(connector=cert_connector, identity="sensor-1", auth_type="certificate", key=certificate.pem)
+    certificate = _pinned_sensor(cert_connector)
     client = web(owner, enforce_csrf=True)
-    new = make_leaf("sensor-1").pem
-    assert (
-        client.post(device_url(cert_connector, "sensor-1", "certificate/"), {"certificate": new}).status_code
-        == 403
-    )
-    assert client.post(device_url(cert_connector, "sensor-1", "certificate/clear/")).status_code == 403
+    assert _certificate_post_statuses(client, cert_connector) == (403, 403)
     assert Device.objects.get(identity="sensor-1").certificate_fingerprint == certificate.fingerprint
 
 
