@@ -13,7 +13,10 @@ What it does, in order:
    (number, reported by devices) and ``cmd`` (string, settable from the cloud);
 4. provisions devices: the 64 load devices by ``POST /provision/activate`` (each connection of
    the load generator gets its own token), the long-poll devices (up to 10,000) in bulk with
-   known tokens, the way a manufacturing process whitelists devices with a key;
+   known tokens, the way a manufacturing process whitelists devices with a key. They are seeded
+   as devices that have talked to this devmode connector before (``devmode`` already flagged):
+   the idle-poll phase measures a fleet reconnecting, not each device's one-time first contact
+   (whose flag is one committed UPDATE);
 5. measures with wrk (one thread per connection, so each connection carries its own token):
    the trivial ``/healthz`` view, device writes, reads and activations on the gunicorn pool
    (a warm-up, then ``--rounds`` rounds; the median round is reported, all are kept);
@@ -424,7 +427,7 @@ Device.objects.bulk_create(
     [
         Device(
             connector_id=connector_id, identity=f"{prefix}{i:05d}", lifecycle=Lifecycle.PROVISIONED,
-            auth_type="token", provisioned_at=now,
+            auth_type="token", provisioned_at=now, devmode=True,
             token_hash=credentials.token_hash(hashlib.sha1(f"{seed}:{i}".encode()).hexdigest()),
         )
         for i in range(count)

@@ -60,6 +60,10 @@ DEVICE_ONLINE_WINDOW = env_int("DEVICE_ONLINE_WINDOW", 300, minimum=1)
 # Devices' last seen/IP are written in batches this often (seconds) by each process; 0 writes
 # each at once. Batching saves a committed UPDATE per device request (see devices/seen.py).
 DEVICE_SEEN_BATCH_SECONDS = env_float("DEVICE_SEEN_BATCH_SECONDS", 0.5, minimum=0)
+# With Redis, each process sends its events and wake-ups in batches: the first push of a batch
+# waits this long (milliseconds) for others to join it (see murano/realtime.py). Adds at most
+# this much to Logs and long-poll wake latency.
+REALTIME_SEND_DELAY_MS = env_float("REALTIME_SEND_DELAY_MS", 5, minimum=0)
 # Size of the per-connector ring buffer of recent events shown when the Logs page opens.
 EVENT_BUFFER_SIZE = env_int("EVENT_BUFFER_SIZE", 200, minimum=1)
 # How long a process trusts its cache of connector hostnames and resources (seconds).
