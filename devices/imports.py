@@ -6,9 +6,10 @@ and never leaves half an import behind; the second pass validates each row and a
 valid ones in batches (up to ``BATCH_SIZE``): one SELECT of the batch's identities already there, a
 bulk INSERT of the new devices and their tags (``COPY`` on PostgreSQL), and UPDATEs of the
 devices whose certificate or tags changed. A reader thread parses the next batch while the
-database writes this one. Each batch is its own transaction, so a fleet of a million devices
-never holds one long transaction; a job that stops half-way has recorded what it did, and
-re-running the same file is safe because an import is idempotent.
+database writes this one; on PostgreSQL two batches are written at once, on two connections
+(most of an import is the database's work: ``_applied``). Each batch is its own transaction,
+so a fleet of a million devices never holds one long transaction; a job that stops half-way has
+recorded what it did, and re-running the same file is safe because an import is idempotent.
 
 A ``TLS Client Certificate`` cell is checked as whitelisting one device checks it (one
 certificate, CN = the ID, valid now, verified by the connector's CA when PKI is on).
@@ -31,8 +32,9 @@ import json
 import logging
 import queue
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -52,6 +54,8 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 10_000
 MIN_BATCH_SIZE = 500
 PROGRESS_STEPS = 10
+# Batches applied at once on PostgreSQL, each on its own connection (see ``_applied``).
+APPLY_CONNECTIONS = 2
 # Rows whose errors a result keeps; ``error_count`` counts them all.
 ERRORS_KEPT = 1000
 # The header's column names (compared without case or surrounding spaces) and what they hold.
@@ -573,12 +577,11 @@ def device_import(*, connector: Connector, file, progress: Progress | None = Non
     report = progress or (lambda result, errors: None)
     report(result, [])
     deadline = _deadline(connector, None)
-    for batch in _read_ahead(_batches(file, connector, batch_size_for(result.total))):
-        if batch.rows:
-            created, updated, unchanged = _apply_batch(connector, batch.rows, deadline)
-            result.created += created
-            result.updated += updated
-            result.unchanged += unchanged
+    batches = _read_ahead(_batches(file, connector, batch_size_for(result.total)))
+    for batch, (created, updated, unchanged) in _applied(connector, batches, deadline):
+        result.created += created
+        result.updated += updated
+        result.unchanged += unchanged
         result.error_count += len(batch.errors)
         room = ERRORS_KEPT - len(result.errors)
         if room > 0:
@@ -586,6 +589,64 @@ def device_import(*, connector: Connector, file, progress: Progress | None = Non
         result.done += batch.handled
         report(result, batch.errors)
     return result
+
+
+def _applied(connector: Connector, batches: Iterator[_Batch], deadline) -> Iterator[tuple[_Batch, tuple]]:
+    """``(batch, (created, updated, unchanged))`` for each batch once it is applied, in file order.
+
+    On PostgreSQL, outside a caller's transaction, ``APPLY_CONNECTIONS`` batches are applied at
+    once, each by its own thread and database connection: most of an import's time is the
+    database's (index entries, foreign-key checks), and one connection keeps one core busy.
+    Batches never share an identity (a file naming an ID twice is refused on the later lines),
+    so concurrent batches touch different devices. Inside a transaction (a caller's, or a
+    test's) there is one connection, so batches go one after the other on it.
+    """
+    parallel = APPLY_CONNECTIONS > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block
+    if not parallel:
+        for batch in batches:
+            yield batch, _apply_batch(connector, batch.rows, deadline) if batch.rows else (0, 0, 0)
+        return
+
+    todo: queue.Queue = queue.Queue()
+
+    def apply_queued() -> None:  # one per connection, for the whole import
+        try:
+            while (item := todo.get()) is not None:
+                rows, future = item
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    future.set_result(_apply_batch(connector, rows, deadline) if rows else (0, 0, 0))
+                except BaseException as exc:  # raised to the consumer by future.result()
+                    future.set_exception(exc)
+        finally:
+            connection.close()  # this thread's own connection
+
+    appliers = [
+        threading.Thread(target=apply_queued, name="device-import-apply", daemon=True)
+        for _ in range(APPLY_CONNECTIONS)
+    ]
+    for thread in appliers:
+        thread.start()
+    pending: deque[tuple[_Batch, Future]] = deque()
+    try:
+        for batch in batches:
+            future = Future()
+            todo.put((batch.rows, future))
+            pending.append((batch, future))
+            if len(pending) >= APPLY_CONNECTIONS:
+                applied, future = pending.popleft()
+                yield applied, future.result()
+        while pending:
+            applied, future = pending.popleft()
+            yield applied, future.result()
+    finally:
+        for _, future in pending:  # stopped early: batches not started are dropped
+            future.cancel()
+        for _ in appliers:
+            todo.put(None)
+        for thread in appliers:
+            thread.join()
 
 
 def device_import_start(*, connector: Connector, user, upload, file_name: str = ""):

@@ -667,3 +667,69 @@ def test_a_batch_that_meets_a_concurrent_whitelisting_is_applied_again(
 def test_small_files_go_in_about_ten_batches_and_large_ones_in_batches_of_ten_thousand(rows, size):
     # A 10,000-row upload still moves its progress bar ten times; a large one saves round trips.
     assert imports.batch_size_for(rows) == size
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_of_many_batches_is_applied_in_order_outside_a_transaction(connector):
+    # Committed for real, as a Celery worker runs it: on PostgreSQL two batches are applied at
+    # once on two connections. Every row lands once, existing devices get their new tags, and
+    # progress is reported batch after batch in file order.
+    for n in range(0, 3000, 300):
+        make_device(
+            connector=connector,
+            identity=f"many-{n:05d}",
+            tags=[{"name": "group", "value": "old"}, {"name": "keep", "value": "k"}],
+        )
+    lines = ["ID,Tags"]
+    for n in range(3000):
+        lines.append(f'many-{n:05d},"[{{""name"": ""group"", ""value"": ""g{n // 500}""}}]"')
+    lines.insert(1234, "bad id!,")
+    reported = []
+
+    result = imports.device_import(
+        connector=connector,
+        file=io.BytesIO("\n".join(lines).encode()),
+        progress=lambda result, errors: reported.append((result.done, len(errors))),
+    )
+
+    assert (result.total, result.done, result.created, result.updated) == (3001, 3001, 2990, 10)
+    assert [(e["line"], e["identity"]) for e in result.errors] == [(1235, "bad id!")]
+    assert [done for done, _ in reported] == sorted(done for done, _ in reported)
+    assert reported[0] == (0, 0) and reported[-1][0] == 3001 and len(reported) > 3
+    assert sum(errors for _, errors in reported) == 1
+    assert Device.objects.filter(connector=connector).count() == 3000
+    assert tags_of(connector, "many-00300") == [("group", "g0"), ("keep", "k")]
+    assert tags_of(connector, "many-02999") == [("group", "g5")]
+    assert DeviceTag.objects.filter(connector_id=connector.pk).count() == 3000 + 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_fails_stops_the_import_and_keeps_the_batches_before_it(connector, monkeypatch):
+    real_apply = imports._apply
+
+    def fail_on_the_third_batch(connector_, rows, deadline):
+        if rows[0].identity == "stop-01000":
+            raise RuntimeError("the database went away")
+        return real_apply(connector_, rows, deadline)
+
+    monkeypatch.setattr(imports, "_apply", fail_on_the_third_batch)
+    content = "ID\n" + "\n".join(f"stop-{n:05d}" for n in range(5000))
+    reported = []
+
+    with pytest.raises(RuntimeError, match="went away"):
+        imports.device_import(
+            connector=connector,
+            file=io.BytesIO(content.encode()),
+            progress=lambda result, errors: reported.append(result.done),
+        )
+
+    # Batches of 500: the two before the failing one were reported and are in the database;
+    # a re-run of the same file completes the import.
+    assert reported[:3] == [0, 500, 1000] and max(reported) < 1500
+    assert Device.objects.filter(connector=connector, identity__lt="stop-01000").count() == 1000
+    monkeypatch.setattr(imports, "_apply", real_apply)
+    again = imports.device_import(connector=connector, file=io.BytesIO(content.encode()))
+    assert (again.created + again.unchanged, Device.objects.filter(connector=connector).count()) == (
+        5000,
+        5000,
+    )
