@@ -434,25 +434,16 @@ def import_csv(client, connector_id: str, rows: int) -> dict:
             tags.append({"name": "site", "value": rng.choice(SITES)})
         writer.writerow([f"imp-{n:08d}", "", json.dumps(tags)])
     data = buffer.getvalue().encode()
-    upload = io.BytesIO(data)
-    upload.name = "identities.csv"
+    # Warm-up, not timed: a header-only file takes the same path (upload, job, task, import)
+    # without creating anything, so the timed import does not pay this process's first use of
+    # those modules, as a running server would not.
+    warm_up = _import_upload(client, connector_id, b"ID,TLS Client Certificate,Tags\n")
+    if "error" in warm_up or not warm_up.get("available", True):
+        return warm_up
     started = time.perf_counter()
-    response = client.post(f"/api/v1/connectors/{connector_id}/devices/import/", {"file": upload})
-    if response.status_code in (404, 405):
-        return {"available": False, "reason": "import endpoint not available", "status": response.status_code}
-    if response.status_code not in (200, 201, 202):
-        return {"available": True, "error": f"{response.status_code} {response.content[:300]!r}"}
-    job = response.json()
-    polls = 0
-    while job.get("state") not in ("finished", "failed", "done", "succeeded", "error"):
-        time.sleep(0.2)
-        polls += 1
-        poll = client.get(f"/api/v1/jobs/{job['id']}/")
-        if poll.status_code != 200:
-            return {"available": True, "error": f"job poll: {poll.status_code} {poll.content[:300]!r}"}
-        job = poll.json()
-        if polls > 3000:
-            return {"available": True, "error": "job did not finish in 10 minutes", "job": job}
+    job = _import_upload(client, connector_id, data)
+    if "error" in job or not job.get("available", True):
+        return job
     elapsed = time.perf_counter() - started
     return {
         "available": True,
@@ -466,6 +457,29 @@ def import_csv(client, connector_id: str, rows: int) -> dict:
         "errors": len(job.get("errors") or []),
         "celery": "eager (the job runs inside the POST, in this process)",
     }
+
+
+def _import_upload(client, connector_id: str, data: bytes) -> dict:
+    """Upload ``data`` for import and poll its job (at once, then every 50 ms) until it is over."""
+    upload = io.BytesIO(data)
+    upload.name = "identities.csv"
+    response = client.post(f"/api/v1/connectors/{connector_id}/devices/import/", {"file": upload})
+    if response.status_code in (404, 405):
+        return {"available": False, "reason": "import endpoint not available", "status": response.status_code}
+    if response.status_code not in (200, 201, 202):
+        return {"available": True, "error": f"{response.status_code} {response.content[:300]!r}"}
+    job = response.json()
+    deadline = time.monotonic() + 600
+    while True:
+        poll = client.get(f"/api/v1/jobs/{job['id']}/")
+        if poll.status_code != 200:
+            return {"available": True, "error": f"job poll: {poll.status_code} {poll.content[:300]!r}"}
+        job = poll.json()
+        if job.get("state") in ("finished", "failed"):
+            return job
+        if time.monotonic() > deadline:
+            return {"available": True, "error": "job did not finish in 10 minutes", "job": job}
+        time.sleep(0.05)
 
 
 # --- main ------------------------------------------------------------------------------------
