@@ -160,6 +160,10 @@ else:
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
                 ),
             },
+            # Tests use a file too (one per test worker), not Django's shared-cache in-memory
+            # database: there, threads writing one table at once fail at once with "database
+            # table is locked" instead of waiting as they do on the file the platform runs on.
+            "TEST": {"NAME": str(VAR_DIR / "test-murano.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
