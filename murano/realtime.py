@@ -54,6 +54,12 @@ def _group_channel(layer, group: str) -> str:
     return f"{prefix}__group__{group}"
 
 
+def redis_group_channel(group: str) -> str | None:
+    """The Redis pub/sub channel a group's messages are published on, or None without Redis."""
+    layer = _redis_layer()
+    return _group_channel(layer, group) if layer is not None else None
+
+
 def _buffer_key(connector_id: str) -> str:
     return f"murano:events:{connector_id}"
 

@@ -9,6 +9,7 @@ Redis in production) and wakes the matching waiters.
 import asyncio
 import contextvars
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,6 +27,7 @@ from devices.device_api.protocol import (
     text,
 )
 from devices.events import device_wake_group
+from murano import realtime
 from murano.proxies import client_address, client_certificate, client_scheme
 
 logger = logging.getLogger(__name__)
@@ -71,44 +73,171 @@ class Waiter:
 
 
 class WakeHub:
-    """Per-process registry of waiting long polls, fed by one channel-layer channel.
+    """Per-process registry of waiting long polls, woken by ``device_wake`` pushes.
 
     The process subscribes to a device's wake group only while someone waits on that device,
-    so one wake message costs one dictionary lookup here however many polls there are.
+    so one wake message costs one dictionary lookup here however many polls there are. Polls
+    that arrive together share one subscribe command (and ones that end together one
+    unsubscribe): a long poll is answered only once its subscription has been sent, so that the
+    value check that follows cannot miss a change.
     """
 
     def __init__(self):
-        self.layer = get_channel_layer()
-        self.channel: str | None = None
         self.waiters: dict[int, set[Waiter]] = {}
-        self.lock = asyncio.Lock()
-        self.reader: asyncio.Task | None = None
+        self.subscribed: set[int] = set()  # subscriptions sent
+        self.to_subscribe: set[int] = set()  # for the next batch
+        self.to_unsubscribe: set[int] = set()
+        self.batch: asyncio.Future | None = None  # done once the next batch is sent
+        self.sending = asyncio.Lock()
+        self.wakes = _RedisWakes(self) if realtime.redis_group_channel("-") else _LayerWakes(self)
 
     async def add(self, device_id: int) -> Waiter:
+        """Register a waiter; return once the device's wake group is subscribed."""
         waiter = Waiter(device_id)
-        async with self.lock:
-            if self.channel is None:
-                self.channel = await self.layer.new_channel()
-                self.reader = asyncio.create_task(self._read())
-            group = self.waiters.get(device_id)
-            if group is None:
-                self.waiters[device_id] = {waiter}
-                await self.layer.group_add(device_wake_group(device_id), self.channel)
-            else:
-                group.add(waiter)
+        self.waiters.setdefault(device_id, set()).add(waiter)
+        if device_id in self.to_unsubscribe:
+            self.to_unsubscribe.discard(device_id)  # never left: still subscribed
+        elif device_id not in self.subscribed:
+            self.to_subscribe.add(device_id)
+            try:
+                await asyncio.shield(self._send_soon())
+            except BaseException:  # cancelled (the client went away): not waiting after all
+                self.remove(waiter)
+                raise
         return waiter
 
-    async def remove(self, waiter: Waiter) -> None:
-        async with self.lock:
-            group = self.waiters.get(waiter.device_id)
-            if group is None:
-                return
-            group.discard(waiter)
-            if not group:
-                del self.waiters[waiter.device_id]
-                await self.layer.group_discard(device_wake_group(waiter.device_id), self.channel)
+    def remove(self, waiter: Waiter) -> None:
+        group = self.waiters.get(waiter.device_id)
+        if group is None:
+            return
+        group.discard(waiter)
+        if not group:
+            del self.waiters[waiter.device_id]
+            if waiter.device_id in self.subscribed:
+                self.to_unsubscribe.add(waiter.device_id)
+                self._send_soon()
 
-    async def _read(self):
+    def wake(self, device_id) -> None:
+        for waiter in self.waiters.get(device_id, ()):
+            waiter.event.set()
+
+    def wake_all(self) -> None:
+        """Every waiter checks its value again (wakes may have been lost: a reconnection)."""
+        for group in self.waiters.values():
+            for waiter in group:
+                waiter.event.set()
+
+    def _send_soon(self) -> asyncio.Future:
+        if self.batch is None:
+            self.batch = asyncio.get_running_loop().create_future()
+            asyncio.ensure_future(self._send())
+        return self.batch
+
+    async def _send(self) -> None:
+        async with self.sending:  # one batch at a time: commands reach Redis in order
+            batch, self.batch = self.batch, None
+            if batch is None:  # an earlier send took this batch's devices
+                return
+            subscribe = [d for d in self.to_subscribe if d in self.waiters]
+            unsubscribe = [d for d in self.to_unsubscribe if d not in self.waiters]
+            self.to_subscribe, self.to_unsubscribe = set(), set()
+            self.subscribed.difference_update(unsubscribe)
+            try:
+                if unsubscribe:
+                    await self.wakes.unsubscribe(unsubscribe)
+                if subscribe:
+                    await self.wakes.subscribe(subscribe)
+                    self.subscribed.update(subscribe)
+            except Exception:
+                # Redis is away (after the client's own retries). The polls still check their
+                # value and answer at their timeout; the next batch tries these devices again.
+                logger.exception("wake hub: subscribing failed")
+                self.to_subscribe.update(d for d in subscribe if d in self.waiters)
+            finally:
+                batch.set_result(None)
+            # Polls that ended while their subscription was on its way.
+            if any(d not in self.waiters for d in subscribe):
+                self.to_unsubscribe.update(d for d in subscribe if d not in self.waiters)
+                self._send_soon()
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(group) for group in self.waiters.values())
+
+
+class _RedisWakes:
+    """Wake pushes read straight from Redis (production): the hub subscribes to the channels
+    the Redis channel layer publishes the devices' wake groups on, many per command, on a
+    connection of its own, and reads them without decoding (the channel names the device).
+    Reading through the channel layer instead cost a timer per message it read, subscription
+    confirmations included, a sixth of a Daphne process's CPU while thousands of polls arrive.
+    After a reconnection (the Redis client subscribes again by itself) every waiter checks its
+    value again, as wakes sent meanwhile are lost."""
+
+    def __init__(self, hub: WakeHub):
+        import redis.asyncio as aioredis
+
+        self.hub = hub
+        self.prefix = realtime.redis_group_channel(device_wake_group(0))[:-1].encode()
+        # Named, so an operator (or a test) can tell this process's connection in CLIENT LIST.
+        client = aioredis.Redis.from_url(settings.REDIS_URL, client_name=f"murano-wakes-{os.getpid()}")
+        self.pubsub = client.pubsub()
+        self.reader: asyncio.Task | None = None
+
+    def channel(self, device_id: int) -> str:
+        return realtime.redis_group_channel(device_wake_group(device_id))
+
+    async def subscribe(self, device_ids: list[int]) -> None:
+        await self.pubsub.subscribe(*(self.channel(d) for d in device_ids))
+        if self.reader is None:
+            self.pubsub.connection.register_connect_callback(self._reconnected)
+            self.reader = asyncio.ensure_future(self._read())
+
+    async def unsubscribe(self, device_ids: list[int]) -> None:
+        await self.pubsub.unsubscribe(*(self.channel(d) for d in device_ids))
+
+    async def _reconnected(self, connection) -> None:
+        self.hub.wake_all()
+
+    async def _read(self) -> None:
+        prefix, size = self.prefix, len(self.prefix)
+        while True:
+            try:
+                message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("wake hub: reading from Redis failed")
+                await asyncio.sleep(0.5)
+                continue
+            channel = message and message.get("channel")
+            if channel and channel.startswith(prefix):
+                try:
+                    self.hub.wake(int(channel[size:]))
+                except ValueError:
+                    pass
+
+
+class _LayerWakes:
+    """Wake pushes through the channel layer (the embedded in-memory layer: one process)."""
+
+    def __init__(self, hub: WakeHub):
+        self.hub = hub
+        self.layer = get_channel_layer()
+        self.channel: str | None = None
+
+    async def subscribe(self, device_ids: list[int]) -> None:
+        if self.channel is None:
+            self.channel = await self.layer.new_channel()
+            asyncio.ensure_future(self._read())
+        for device_id in device_ids:
+            await self.layer.group_add(device_wake_group(device_id), self.channel)
+
+    async def unsubscribe(self, device_ids: list[int]) -> None:
+        for device_id in device_ids:
+            await self.layer.group_discard(device_wake_group(device_id), self.channel)
+
+    async def _read(self) -> None:
         while True:
             try:
                 message = await self.layer.receive(self.channel)
@@ -118,12 +247,7 @@ class WakeHub:
                 logger.exception("wake hub receive failed")
                 await asyncio.sleep(0.5)
                 continue
-            for waiter in self.waiters.get(message.get("device"), ()):
-                waiter.event.set()
-
-    @property
-    def waiting(self) -> int:
-        return sum(len(group) for group in self.waiters.values())
+            self.hub.wake(message.get("device"))
 
 
 _hubs: dict[asyncio.AbstractEventLoop, WakeHub] = {}
@@ -133,6 +257,8 @@ def wake_hub() -> WakeHub:
     loop = asyncio.get_running_loop()
     hub = _hubs.get(loop)
     if hub is None:
+        for old in [old for old in _hubs if old.is_closed()]:  # a test's finished loop
+            del _hubs[old]
         hub = _hubs[loop] = WakeHub()
     return hub
 
@@ -253,7 +379,7 @@ async def _long_poll(wait: handlers.LongPollWait, disconnected: asyncio.Future) 
                 woke.cancel()
         return response
     finally:
-        await hub.remove(waiter)
+        hub.remove(waiter)
 
 
 class DeviceApiASGI:

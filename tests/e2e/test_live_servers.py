@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis as redis_client
 
 from tests.live import ROOT, migrate_and_create_admin, own_database, start_daphne, stop, wait_until_up
 
@@ -40,8 +41,8 @@ def platform_env(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def servers(platform_env):
-    """Two Daphne processes (A and B) sharing the database and Redis."""
+def daphnes(platform_env):
+    """Two Daphne processes (A and B) sharing the database and Redis: ``[(url, process)]``."""
     var_dir = Path(platform_env["MURANO_VAR_DIR"])
     processes, urls, logs = [], [], []
     try:
@@ -52,9 +53,15 @@ def servers(platform_env):
             processes.append(process)
         for url, process, log in zip(urls, processes, logs, strict=True):
             wait_until_up(url + "/healthz", process, log)
-        yield urls
+        yield list(zip(urls, processes, strict=True))
     finally:
         stop(*processes)
+
+
+@pytest.fixture(scope="module")
+def servers(daphnes):
+    """The URLs of servers A and B."""
+    return [url for url, _ in daphnes]
 
 
 def test_device_lifecycle_and_cross_process_long_poll(servers):
@@ -183,3 +190,55 @@ def test_logs_without_follow_prints_the_recent_events_and_exits(servers, platfor
     )  # fmt: skip
     assert missing.returncode == 1
     assert "No connector 'nosuchconnector00'" in missing.stderr
+
+
+def test_a_waiting_long_poll_survives_its_servers_redis_connection_being_cut(daphnes, platform_env):
+    """Server A's connection for wake-ups is killed in Redis while a device long-polls A: A
+    reconnects and subscribes again by itself, and a cloud set made through server B still
+    wakes the poll."""
+    (server_a, daphne_a), (server_b, _) = daphnes
+    auth = (EMAIL, PASSWORD)
+    with httpx.Client(base_url=server_b, auth=auth, timeout=10) as pm:
+        created = pm.post("/api/v1/connectors/", json={"name": "Cut", "protocol": {"devmode": True}})
+        connector_id = created.json()["id"]
+        resource = {"alias": "mode", "format": "string", "settable": True}
+        assert pm.post(f"/api/v1/connectors/{connector_id}/resources/", json=resource).status_code == 201
+    redis = redis_client.Redis.from_url(platform_env["REDIS_URL"])
+    wake_channels = f"{platform_env['CHANNEL_PREFIX']}__group__device_wake.*"
+
+    def subscribed_wake_channels() -> list:
+        return [c for c, n in redis.pubsub_numsub(*redis.pubsub_channels(wake_channels)) if n]
+
+    def eventually(condition, what: str):
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.02)
+
+    host = {"Host": f"{connector_id}.devices.localhost"}
+    with httpx.Client(base_url=server_a, headers=host, timeout=30) as device:
+        device.headers["X-Exosite-CIK"] = device.post("/provision/activate", data={"id": "cut-1"}).text
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(
+                lambda: device.get("/onep:v1/stack/alias?mode", headers={"Request-Timeout": "20000"})
+            )
+            eventually(lambda: len(subscribed_wake_channels()) == 1, "the poll never subscribed")
+            name = f"murano-wakes-{daphne_a.pid}"
+            ids = [c["id"] for c in redis.client_list() if c.get("name") == name]
+            assert len(ids) == 1, redis.client_list()
+            assert redis.client_kill_filter(_id=ids[0]) == 1
+            eventually(
+                lambda: (
+                    any(c.get("name") == name and c["id"] != ids[0] for c in redis.client_list())
+                    and len(subscribed_wake_channels()) == 1
+                ),
+                "server A never subscribed again",
+            )
+            assert not waiting.done()
+            with httpx.Client(base_url=server_b, auth=auth, timeout=10) as pm:
+                cloud_set = pm.patch(
+                    f"/api/v1/connectors/{connector_id}/devices/cut-1/state/", json={"mode": "eco"}
+                )
+                assert cloud_set.status_code == 200, cloud_set.text
+            response = waiting.result(timeout=15)
+    assert (response.status_code, response.text) == (200, "mode=eco")
