@@ -2,8 +2,8 @@
 
 Short requests run their (synchronous, database-bound) handler in a bounded thread pool.
 A long poll holds no thread while it waits: it registers with this process's ``WakeHub``,
-which listens on the channel layer for ``device_wake`` messages (sent by any process through
-Redis in production) and wakes the matching waiters.
+which listens for ``device_wake`` pushes (sent by any process: read straight from Redis in
+production, from the in-memory channel layer when embedded) and wakes the matching waiters.
 """
 
 import asyncio
@@ -178,14 +178,15 @@ class _RedisWakes:
         import redis.asyncio as aioredis
 
         self.hub = hub
-        self.prefix = realtime.redis_group_channel(device_wake_group(0))[:-1].encode()
+        # "<layer prefix>__group__device_wake.": the device id follows (device_wake_group).
+        self.prefix = realtime.redis_group_channel(device_wake_group(0)).removesuffix("0")
         # Named, so an operator (or a test) can tell this process's connection in CLIENT LIST.
         client = aioredis.Redis.from_url(settings.REDIS_URL, client_name=f"murano-wakes-{os.getpid()}")
         self.pubsub = client.pubsub()
         self.reader: asyncio.Task | None = None
 
     def channel(self, device_id: int) -> str:
-        return realtime.redis_group_channel(device_wake_group(device_id))
+        return f"{self.prefix}{device_id}"
 
     async def subscribe(self, device_ids: list[int]) -> None:
         await self.pubsub.subscribe(*(self.channel(d) for d in device_ids))
@@ -200,7 +201,8 @@ class _RedisWakes:
         self.hub.wake_all()
 
     async def _read(self) -> None:
-        prefix, size = self.prefix, len(self.prefix)
+        prefix = self.prefix.encode()
+        size = len(prefix)
         while True:
             try:
                 message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
