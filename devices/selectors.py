@@ -72,6 +72,31 @@ def device_read(
     return result
 
 
+def device_states_many(pairs: list[tuple[int, str]]) -> dict[tuple[int, str], _StateRow]:
+    """The state rows of many ``(device id, alias)`` pairs, in one query per 500 devices (the
+    checks of long polls that arrive together)."""
+    if not pairs:
+        return {}
+    table = connection.ops.quote_name(DeviceState._meta.db_table)
+    wanted = set(pairs)
+    device_ids = sorted({device_id for device_id, _ in wanted})
+    aliases = sorted({alias for _, alias in wanted})
+    found = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(device_ids), 500):
+            chunk = device_ids[start : start + 500]
+            cursor.execute(
+                f'SELECT device_id, alias, reported, "set", timestamp FROM {table} '
+                f"WHERE device_id IN ({', '.join(['%s'] * len(chunk))}) "
+                f"AND alias IN ({', '.join(['%s'] * len(aliases))})",
+                [*chunk, *aliases],
+            )
+            for device_id, *row in cursor.fetchall():
+                if (device_id, row[0]) in wanted:
+                    found[(device_id, row[0])] = _StateRow(*row)
+    return found
+
+
 def device_state(*, device: Device, rules: dict[str, ResourceRules]) -> dict[str, dict]:
     """``{alias: {"reported", "set", "timestamp"}}`` for every defined resource with a value."""
     states = {s.alias: s for s in device.states.all()}

@@ -252,6 +252,41 @@ class _LayerWakes:
             self.hub.wake(message.get("device"))
 
 
+class LongPollChecks:
+    """Checks of long polls' values, batched: the polls that ask in the same turn of the event
+    loop (those whose subscriptions went out in one command, or that one wake-up woke) share
+    one trip to the thread pool and one query."""
+
+    def __init__(self):
+        self.pending: list[tuple[handlers.LongPollWait, asyncio.Future]] = []
+
+    async def check(self, wait: handlers.LongPollWait) -> DeviceResponse | None:
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+        self.pending.append((wait, answer))
+        if len(self.pending) == 1:
+            loop.call_soon(self._run)
+        return await answer
+
+    def _run(self) -> None:
+        batch, self.pending = self.pending, []
+        batch = [(wait, answer) for wait, answer in batch if not answer.done()]  # not cancelled
+        if batch:
+            checked = asyncio.ensure_future(run_sync(handlers.long_poll_check_many, [w for w, _ in batch]))
+            checked.add_done_callback(lambda done: self._answer(batch, done))
+
+    @staticmethod
+    def _answer(batch, done: asyncio.Future) -> None:
+        error = asyncio.CancelledError() if done.cancelled() else done.exception()
+        for index, (_, answer) in enumerate(batch):
+            if answer.done():
+                continue
+            if error is not None:
+                answer.set_exception(error)
+            else:
+                answer.set_result(done.result()[index])
+
+
 _hubs: dict[asyncio.AbstractEventLoop, WakeHub] = {}
 
 
@@ -263,6 +298,19 @@ def wake_hub() -> WakeHub:
             del _hubs[old]
         hub = _hubs[loop] = WakeHub()
     return hub
+
+
+_checks: dict[asyncio.AbstractEventLoop, LongPollChecks] = {}
+
+
+def long_poll_checks() -> LongPollChecks:
+    loop = asyncio.get_running_loop()
+    checks = _checks.get(loop)
+    if checks is None:
+        for old in [old for old in _checks if old.is_closed()]:
+            del _checks[old]
+        checks = _checks[loop] = LongPollChecks()
+    return checks
 
 
 async def _read_body(receive) -> bytes | DeviceResponse:
@@ -361,8 +409,9 @@ async def _long_poll(wait: handlers.LongPollWait, disconnected: asyncio.Future) 
     hub = wake_hub()
     waiter = await hub.add(wait.device_id)
     try:
-        # A change may have landed between the first check and the subscription.
-        response = await run_sync(handlers.long_poll_check, wait)
+        # The first check comes once the subscription is out, so no change slips between them.
+        checks = long_poll_checks()
+        response = await checks.check(wait)
         while response is None:
             remaining = wait.deadline - time.monotonic()
             if remaining <= 0:
@@ -376,7 +425,7 @@ async def _long_poll(wait: handlers.LongPollWait, disconnected: asyncio.Future) 
                 woke.cancel()
                 return None
             if woke in done:
-                response = await run_sync(handlers.long_poll_check, wait)
+                response = await checks.check(wait)
             else:
                 woke.cancel()
         return response

@@ -38,7 +38,7 @@ from devices.device_api.protocol import (
 from devices.errors import DeviceError
 from devices.events import EventType, event_emit, now_us
 from devices.models import Device, Lifecycle
-from devices.selectors import device_for_token, device_read
+from devices.selectors import device_for_token, device_read, device_states_many, readable_value
 
 logger = logging.getLogger(__name__)
 
@@ -351,10 +351,23 @@ def _read_response(ctx: Context, device: Device, aliases: list[str], rules, stat
 
 def long_poll_check(wait: LongPollWait) -> DeviceResponse | None:
     """Answer the long poll if the alias's readable value changed after If-Modified-Since."""
-    if wait.rule is None:
-        return None
-    found = device_read(device_id=wait.device_id, aliases=[wait.alias], rules={wait.alias: wait.rule})
-    value, timestamp = found.get(wait.alias, (None, None))
+    return long_poll_check_many([wait])[0]
+
+
+def long_poll_check_many(waits: list[LongPollWait]) -> list[DeviceResponse | None]:
+    """``long_poll_check`` for many polls (ones that arrive or wake together), one query."""
+    states = device_states_many([(w.device_id, w.alias) for w in waits if w.rule is not None])
+    answers = []
+    for wait in waits:
+        if wait.rule is None:
+            answers.append(None)
+            continue
+        value, timestamp = readable_value(wait.rule, states.get((wait.device_id, wait.alias)))
+        answers.append(_long_poll_answer(wait, value, timestamp))
+    return answers
+
+
+def _long_poll_answer(wait: LongPollWait, value: str | None, timestamp: int | None) -> DeviceResponse | None:
     if value is None or timestamp is None:
         changed = False
     elif wait.waiting_on is None:

@@ -4,13 +4,19 @@ the ASGI application (waiting on the channel layer), woken by cloud sets and dev
 import asyncio
 import time
 from email.utils import format_datetime, parsedate_to_datetime
+from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 from django.utils.http import http_date
 
+from connectors import runtime
+from connectors.models import Connector
+from devices.device_api import handlers
 from devices.device_api.asgi import wake_hub
+from devices.models import Device
+from tests.devices.conftest import activate
 from tests.factories import make_resource
 
 ALIAS = "/onep:v1/stack/alias"
@@ -225,6 +231,77 @@ def test_long_poll_emits_a_read_event_with_its_outcome(asgi_device_client, devic
     outcomes = [e["payload"].get("long_poll") for e in events("read")]
     assert outcomes == ["timeout", "changed"]
     assert {e["identity"] for e in events("read")} == {device.identity}
+
+
+def test_long_polls_of_many_devices_arriving_together_each_get_their_own_answer(
+    asgi_device_client, device_client, device, connector, owner_api
+):
+    # Polls that arrive together share one subscription command and one value check: each is
+    # still answered on its own device's value, and only when that value changes.
+    fleet = [device]
+    for n in range(2, 7):
+        token = activate(device_client, f"sensor-{n}").text
+        fleet.append(SimpleNamespace(identity=f"sensor-{n}", headers={"X-Exosite-CIK": token}))
+    # sensor-3 already has a value newer than its If-Modified-Since: its first check answers.
+    cloud_set(owner_api, connector, "sensor-3", {"setpoint": 3})
+    a_minute_ago = http_date(time.time() - 60)
+
+    async def scenario():
+        async with asgi_device_client as client:
+            since = {"sensor-3": a_minute_ago}
+            tasks = {
+                d.identity: asyncio.create_task(
+                    long_poll(client, d, "setpoint", 1_500, since=since.get(d.identity))
+                )
+                for d in fleet
+            }
+            hub = wake_hub()
+            deadline = time.monotonic() + PROMPT
+            while hub.waiting < len(fleet) - 1 or not tasks["sensor-3"].done():
+                assert time.monotonic() < deadline, "the long polls never started waiting"
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            await cloud_set_meanwhile(owner_api, connector, "sensor-5", {"setpoint": 5})
+            return {identity: await task for identity, task in tasks.items()}
+
+    answers = asyncio.run(scenario())
+    assert {identity: (r.status_code, r.text) for identity, r in answers.items()} == {
+        "sensor-1": (304, ""),
+        "sensor-2": (304, ""),
+        "sensor-3": (200, "setpoint=3"),
+        "sensor-4": (304, ""),
+        "sensor-5": (200, "setpoint=5"),
+        "sensor-6": (304, ""),
+    }
+
+
+def test_one_check_of_many_polls_answers_each_from_its_own_device(
+    device_client, device, connector, owner_api
+):
+    # The batched check itself, with its polls in one call: a value only counts for its device.
+    assert activate(device_client, "sensor-2").status_code == 200
+    cloud_set(owner_api, connector, "sensor-2", {"setpoint": 2})
+    rules = runtime.resource_rules(connector.pk, Connector.objects.get(pk=connector.pk).updated_at)
+    now = time.time_ns() // 1000
+
+    def wait(identity, since_us, alias="setpoint"):
+        pk = Device.objects.get(connector=connector, identity=identity).pk
+        return handlers.LongPollWait(
+            device_id=pk, connector_id=connector.pk, identity=identity, alias=alias,
+            rule=rules.get(alias), since_us=since_us, since_end_us=since_us, deadline=time.monotonic() + 5,
+            ip="203.0.113.7", connection_id="c",
+        )  # fmt: skip
+
+    answers = handlers.long_poll_check_many(
+        [wait(device.identity, now - 60_000_000), wait("sensor-2", now - 60_000_000),
+         wait("sensor-2", now + 60_000_000), wait("sensor-2", now - 60_000_000, alias="nope")]
+    )  # fmt: skip
+    assert [(a.status, a.body) if a else None for a in answers] == [
+        None,
+        (200, b"setpoint=2"),
+        None,
+        None,
+    ]
 
 
 # --- If-Modified-Since ----------------------------------------------------------------------
