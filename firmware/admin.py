@@ -4,10 +4,11 @@ Read-mostly: rollouts are started, paused and cancelled through the services (AP
 from django.contrib import admin
 
 from firmware.models import DeviceUpdate, OtauReport, Rollout
+from murano.admin import RecordAdmin
 
 
 @admin.register(Rollout)
-class RolloutAdmin(admin.ModelAdmin):
+class RolloutAdmin(RecordAdmin):
     list_display = [
         "id",
         "connector",
@@ -22,35 +23,23 @@ class RolloutAdmin(admin.ModelAdmin):
     list_select_related = ["connector"]
     search_fields = ["=connector__id", "version", "package_id"]
     raw_id_fields = ["connector", "created_by"]
-    readonly_fields = [f.name for f in Rollout._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(DeviceUpdate)
-class DeviceUpdateAdmin(admin.ModelAdmin):
+class DeviceUpdateAdmin(RecordAdmin):
     list_display = ["id", "rollout", "device", "wave", "status", "sent_at", "reported_at", "deadline"]
     list_filter = ["status"]
     list_select_related = ["rollout", "device"]
     show_full_result_count = False  # no count of the whole table next to a search's
     raw_id_fields = ["rollout", "device"]
     search_fields = ["=rollout__id", "device__identity__startswith"]
-    readonly_fields = [f.name for f in DeviceUpdate._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(OtauReport)
-class OtauReportAdmin(admin.ModelAdmin):
+class OtauReportAdmin(RecordAdmin):
     list_display = ["id", "device", "version", "status", "message", "created_at"]
     list_filter = ["status"]
     list_select_related = ["device"]
     show_full_result_count = False  # no count of the whole table next to a search's
     raw_id_fields = ["device", "device_update"]
     search_fields = ["device__identity__startswith", "version"]
-    readonly_fields = [f.name for f in OtauReport._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
