@@ -256,6 +256,21 @@ def _key_pem(key) -> str:
     ).decode("ascii")
 
 
+def _key_usage(*, certificate_authority: bool, key_encipherment: bool = False) -> x509.KeyUsage:
+    """A CA signs certificates (and CRLs); a device's key signs its TLS handshakes."""
+    return x509.KeyUsage(
+        digital_signature=not certificate_authority,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=certificate_authority,
+        crl_sign=certificate_authority,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def ca_generate(*, common_name: str, days: int = CA_DAYS) -> tuple[str, str]:
     """A new client CA (ECDSA P-256, may sign device certificates only): ``(certificate, key)``
     as PEM."""
@@ -272,19 +287,9 @@ def ca_generate(*, common_name: str, days: int = CA_DAYS) -> tuple[str, str]:
         .not_valid_after(start + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            _key_usage(certificate_authority=True),
             critical=True,
-        )  # fmt: skip
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -504,19 +509,11 @@ class ConnectorCaSigner:
             .not_valid_after(end)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
+                _key_usage(
+                    certificate_authority=False, key_encipherment=isinstance(public_key, rsa.RSAPublicKey)
                 ),
                 critical=True,
-            )  # fmt: skip
+            )
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .add_extension(
                 x509.SubjectAlternativeName(
