@@ -1148,6 +1148,36 @@ def main() -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def server_env(*, database_url: str, redis_url: str, channel_prefix: str, workdir: Path) -> dict:
+    """The environment of the servers a bench starts: this one's, without the settings that
+    would change what is measured, on the bench's own database, Redis prefix and var dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "GUNICORN_"))}
+    for name in (
+        "TRUSTED_PROXIES",
+        "DEVICE_DEFAULT_CONNECTOR",
+        "DEVICE_API_THREADS",
+        "CELERY_BROKER_URL",
+        "CELERY_TASK_ALWAYS_EAGER",
+    ):
+        env.pop(name, None)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "murano.settings",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "CHANNEL_PREFIX": channel_prefix,
+            "DEVICE_API_DOMAIN": DOMAIN,
+            "MURANO_VAR_DIR": str(workdir / "var"),
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "DEBUG": "0",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+            "PATH": f"{VENV_PYTHON.parent}:{os.environ.get('PATH', '')}",
+        }
+    )
+    return env
+
+
 def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile: int) -> int:
     started = time.monotonic()
     busy = background_busy(1.0)
@@ -1159,23 +1189,8 @@ def run(args, phases, idle_counts, wrk, workdir: Path, procs: Processes, nofile:
     channel_prefix = f"bench{secrets.token_hex(3)}"
     db_url = database_url(args.pg_admin_url, args.db_name)
     versions = server_versions(args.pg_admin_url, args.redis_url)
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "GUNICORN_"))}
-    for name in ("TRUSTED_PROXIES", "DEVICE_DEFAULT_CONNECTOR", "DEVICE_API_THREADS", "CELERY_BROKER_URL"):
-        base_env.pop(name, None)
-    base_env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "murano.settings",
-            "DATABASE_URL": db_url,
-            "REDIS_URL": args.redis_url,
-            "CHANNEL_PREFIX": channel_prefix,
-            "DEVICE_API_DOMAIN": DOMAIN,
-            "MURANO_VAR_DIR": str(workdir / "var"),
-            "SECRET_KEY": secrets.token_urlsafe(40),
-            "DEBUG": "0",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-            "PATH": f"{VENV_PYTHON.parent}:{os.environ.get('PATH', '')}",
-        }
+    base_env = server_env(
+        database_url=db_url, redis_url=args.redis_url, channel_prefix=channel_prefix, workdir=workdir
     )
     # WhiteNoise warns at every start-up without a static root (production runs collectstatic).
     (workdir / "var" / "staticfiles").mkdir(parents=True, exist_ok=True)

@@ -68,6 +68,7 @@ from device_api import (  # noqa: E402
     Processes,
     free_port,
     http_call,
+    server_env,
     start_servers,
     wait_http,
     wait_quiet,
@@ -414,28 +415,8 @@ def logs_phase(args, url: str, business, workdir: Path, procs: Processes) -> dic
     resource_create(connector=connector, alias="temp", format="number")
     prefix = f"logs-{run}-"
     channel_prefix = f"uibench{run}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "GUNICORN_"))}
-    for name in (
-        "TRUSTED_PROXIES",
-        "DEVICE_DEFAULT_CONNECTOR",
-        "DEVICE_API_THREADS",
-        "CELERY_BROKER_URL",
-        "CELERY_TASK_ALWAYS_EAGER",
-    ):
-        env.pop(name, None)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "murano.settings",
-            "DATABASE_URL": url,
-            "REDIS_URL": args.redis_url,
-            "CHANNEL_PREFIX": channel_prefix,
-            "DEVICE_API_DOMAIN": DOMAIN,
-            "MURANO_VAR_DIR": str(workdir / "var"),
-            "SECRET_KEY": secrets.token_urlsafe(40),
-            "DEBUG": "0",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
+    env = server_env(
+        database_url=url, redis_url=args.redis_url, channel_prefix=channel_prefix, workdir=workdir
     )
     wsgi_port, asgi_port = free_port(), free_port()
     gunicorn, daphne = start_servers(
