@@ -53,17 +53,8 @@ def device_read(
     if not defined:
         return {}
     if states is None:
-        # Hand-written for the device API's reads and long polls (the ORM's query compilation
-        # would cost more than the query); rows carry the attributes readable_value() uses.
-        table = connection.ops.quote_name(DeviceState._meta.db_table)
-        placeholders = ", ".join(["%s"] * len(defined))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f'SELECT alias, reported, "set", timestamp FROM {table} '
-                f"WHERE device_id = %s AND alias IN ({placeholders})",
-                [device_id, *defined],
-            )
-            states = {row[0]: _StateRow(*row) for row in cursor.fetchall()}
+        found = device_states_many([(device_id, alias) for alias in defined])
+        states = {alias: row for (_, alias), row in found.items()}
     result = {}
     for alias in defined:
         value, timestamp = readable_value(rules[alias], states.get(alias))
@@ -74,7 +65,8 @@ def device_read(
 
 def device_states_many(pairs: list[tuple[int, str]]) -> dict[tuple[int, str], _StateRow]:
     """The state rows of many ``(device id, alias)`` pairs, in one query per 500 devices (the
-    checks of long polls that arrive together)."""
+    checks of long polls that arrive together). Hand-written for the device API (the ORM's
+    query compilation would cost more than the query); rows carry what readable_value() uses."""
     if not pairs:
         return {}
     table = connection.ops.quote_name(DeviceState._meta.db_table)
