@@ -90,6 +90,7 @@ class WakeHub:
         self.batch: asyncio.Future | None = None  # done once the next batch is sent
         self.sending = asyncio.Lock()
         self.wakes = _RedisWakes(self) if realtime.redis_group_channel("-") else _LayerWakes(self)
+        self.checks = LongPollChecks()  # the value checks of this process's polls
 
     async def add(self, device_id: int) -> Waiter:
         """Register a waiter; return once the device's wake group is subscribed."""
@@ -300,19 +301,6 @@ def wake_hub() -> WakeHub:
     return hub
 
 
-_checks: dict[asyncio.AbstractEventLoop, LongPollChecks] = {}
-
-
-def long_poll_checks() -> LongPollChecks:
-    loop = asyncio.get_running_loop()
-    checks = _checks.get(loop)
-    if checks is None:
-        for old in [old for old in _checks if old.is_closed()]:
-            del _checks[old]
-        checks = _checks[loop] = LongPollChecks()
-    return checks
-
-
 async def _read_body(receive) -> bytes | DeviceResponse:
     chunks, size = [], 0
     while True:
@@ -410,8 +398,7 @@ async def _long_poll(wait: handlers.LongPollWait, disconnected: asyncio.Future) 
     waiter = await hub.add(wait.device_id)
     try:
         # The first check comes once the subscription is out, so no change slips between them.
-        checks = long_poll_checks()
-        response = await checks.check(wait)
+        response = await hub.checks.check(wait)
         while response is None:
             remaining = wait.deadline - time.monotonic()
             if remaining <= 0:
@@ -425,7 +412,7 @@ async def _long_poll(wait: handlers.LongPollWait, disconnected: asyncio.Future) 
                 woke.cancel()
                 return None
             if woke in done:
-                response = await checks.check(wait)
+                response = await hub.checks.check(wait)
             else:
                 woke.cancel()
         return response
