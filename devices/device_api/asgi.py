@@ -136,9 +136,7 @@ class WakeHub:
 
     async def _send(self) -> None:
         async with self.sending:  # one batch at a time: commands reach Redis in order
-            batch, self.batch = self.batch, None
-            if batch is None:  # an earlier send took this batch's devices
-                return
+            batch, self.batch = self.batch, None  # each batch has its own send
             subscribe = [d for d in self.to_subscribe if d in self.waiters]
             unsubscribe = [d for d in self.to_unsubscribe if d not in self.waiters]
             self.to_subscribe, self.to_unsubscribe = set(), set()
