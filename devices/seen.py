@@ -47,7 +47,9 @@ class SeenRecorder:
         interval = settings.DEVICE_SEEN_BATCH_SECONDS
         with self.lock:
             if interval and self.pid != os.getpid():  # first sighting in this (forked) process
-                self.pid, self.pending = os.getpid(), {}
+                if self.pid is not None:  # forked: the parent's queue stays the parent's
+                    self.pending = {}
+                self.pid = os.getpid()
                 threading.Thread(
                     target=self._run, args=(interval,), name="seen-recorder", daemon=True
                 ).start()
@@ -77,9 +79,16 @@ class SeenRecorder:
 
     def _run(self, interval: float) -> None:
         atexit.register(self._flush_quietly)
-        while True:
+        while interval:
             time.sleep(interval)
             self._flush_quietly()
+            interval = settings.DEVICE_SEEN_BATCH_SECONDS
+        # Batching was switched off (settings changed at run time, as tests do): requests now
+        # write their own sightings. Leave nothing queued and no connection open behind.
+        with self.lock:
+            self.pid = None  # batching switched on again starts a new thread
+        self._flush_quietly()
+        connection.close()
 
     def _flush_quietly(self) -> None:
         if not self.pending:
