@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import connections
 
 from jobs.models import Job, JobKind
 from jobs.services import job_create, job_errors_add, job_finish, job_progress, job_start
@@ -44,12 +45,15 @@ def test_progress_is_pushed_and_the_socket_closes_with_the_whole_job(job_world, 
     owner, _, job = job_world
     headers = session_headers(owner)
 
-    def run_job():
-        job_start(job=job, total=3)
-        job_progress(job=job, done=2, created=2)
-        job_errors_add(job=job, errors=[{"line": 4, "identity": "bad id", "reason": "has a space"}])
-        job_progress(job=job, done=3)
-        job_finish(job=job)
+    def run_job():  # as a worker would, in a thread of its own
+        try:
+            job_start(job=job, total=3)
+            job_progress(job=job, done=2, created=2)
+            job_errors_add(job=job, errors=[{"line": 4, "identity": "bad id", "reason": "has a space"}])
+            job_progress(job=job, done=3)
+            job_finish(job=job)
+        finally:
+            connections.close_all()  # the executor's thread outlives the test and its database
 
     async def scenario():
         communicator = await open_job(job.pk, headers)
