@@ -89,7 +89,9 @@ class WakeHub:
         self.to_unsubscribe: set[int] = set()
         self.batch: asyncio.Future | None = None  # done once the next batch is sent
         self.sending = asyncio.Lock()
-        self.wakes = _RedisWakes(self) if realtime.redis_group_channel("-") else _LayerWakes(self)
+        # With Redis: "<layer prefix>__group__device_wake.", the channel names before a device id.
+        wake_prefix = realtime.redis_group_channel(device_wake_group(0))
+        self.wakes = _RedisWakes(self, wake_prefix.removesuffix("0")) if wake_prefix else _LayerWakes(self)
         self.checks = LongPollChecks()  # the value checks of this process's polls
 
     async def add(self, device_id: int) -> Waiter:
@@ -173,12 +175,11 @@ class _RedisWakes:
     After a reconnection (the Redis client subscribes again by itself) every waiter checks its
     value again, as wakes sent meanwhile are lost."""
 
-    def __init__(self, hub: WakeHub):
+    def __init__(self, hub: WakeHub, prefix: str):
         import redis.asyncio as aioredis
 
         self.hub = hub
-        # "<layer prefix>__group__device_wake.": the device id follows (device_wake_group).
-        self.prefix = realtime.redis_group_channel(device_wake_group(0)).removesuffix("0")
+        self.prefix = prefix  # a device's wake channel is this and its id (device_wake_group)
         # Named, so an operator (or a test) can tell this process's connection in CLIENT LIST.
         client = aioredis.Redis.from_url(settings.REDIS_URL, client_name=f"murano-wakes-{os.getpid()}")
         self.pubsub = client.pubsub()
@@ -205,9 +206,7 @@ class _RedisWakes:
         while True:
             try:
                 message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
+            except Exception:  # (a cancellation is not one: it ends the loop)
                 logger.exception("wake hub: reading from Redis failed")
                 await asyncio.sleep(0.5)
                 continue
@@ -242,9 +241,7 @@ class _LayerWakes:
         while True:
             try:
                 message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
+            except Exception:  # (a cancellation is not one: it ends the loop)
                 logger.exception("wake hub receive failed")
                 await asyncio.sleep(0.5)
                 continue
