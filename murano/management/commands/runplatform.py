@@ -1,7 +1,9 @@
 """``manage.py runplatform``: the whole platform in the foreground, for ``make run``.
 
 One Daphne process serves the web UI, management API, device API (long polls included) and
-websockets; a Celery worker with an embedded beat runs background jobs beside it. Both stop
+websockets; a Celery worker with an embedded beat runs background jobs beside it. Without
+``REDIS_URL`` a private Redis on a Unix socket carries pushes and wakes between them
+(murano/embedded_redis.py). A worker or embedded Redis that stops is started again; all stop
 together on Ctrl-C. Production runs these pieces separately (see docs/operations.md).
 """
 
@@ -14,7 +16,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from murano.processes import stop_children_on_signals
+from murano import embedded_redis
+from murano.processes import Supervisor
 
 
 class Command(BaseCommand):
@@ -27,38 +30,39 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, no_worker, **options):
         self._ensure_admin(host, port)
-        children = []
-        if not no_worker and not settings.CELERY_TASK_ALWAYS_EAGER:
-            children.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "murano",
-                        "worker",
-                        "-B",
-                        "--loglevel",
-                        "WARNING",
-                        "--concurrency",
-                        "1",
-                        "--schedule",
-                        str(settings.VAR_DIR / "celerybeat-schedule"),
-                    ],
-                )  # fmt: skip
+        supervisor = Supervisor(log=lambda line: self.stderr.write(f"runplatform: {line}"))
+        if not settings.REDIS_URL:
+            log_file = str(settings.VAR_DIR / "redis.log")
+            supervisor.start(
+                "the embedded Redis",
+                lambda: embedded_redis.start(settings.EMBEDDED_REDIS_SOCKET, log_file=log_file),
             )
+        if not no_worker and not settings.CELERY_TASK_ALWAYS_EAGER:
+            supervisor.start("the Celery worker", self._worker)
         daphne = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "murano.asgi:application"]
         )
-        children.append(daphne)
+        sys.exit(supervisor.run(daphne))
 
-        stop = stop_children_on_signals(children)
-        code = daphne.wait()
-        stop()
-        for child in children:
-            child.wait()
-        sys.exit(code)
+    @staticmethod
+    def _worker() -> subprocess.Popen:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "murano",
+                "worker",
+                "-B",
+                "--loglevel",
+                "WARNING",
+                "--concurrency",
+                "1",
+                "--schedule",
+                str(settings.VAR_DIR / "celerybeat-schedule"),
+            ],
+        )  # fmt: skip
 
     def _ensure_admin(self, host, port):
         User = get_user_model()
