@@ -7,10 +7,11 @@ PIP := $(PY) -m pip
 .PHONY: run run-tls test install install-dev lint bench migrate
 
 $(VENV)/.installed: requirements.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -r requirements.txt
-	touch $@
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the Python packages into $(VENV)…"
+	@$(PIP) install --quiet --disable-pip-version-check --upgrade pip
+	@$(PIP) install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PIP) install --quiet -r requirements-dev.txt
@@ -19,12 +20,13 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# Quiet: the commands print only errors, so that runplatform's banner (where to log in) shows.
 migrate: install
-	$(PY) manage.py migrate --noinput
+	@$(PY) manage.py migrate --noinput -v0
 
 run: install migrate
-	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py runplatform
+	@$(PY) manage.py collectstatic --noinput -v0
+	@$(PY) manage.py runplatform
 
 # The same behind a local nginx (Debian's package) with TLS and client certificates: devices at
 # https://<connector-id>.devices.localhost:8443/ (docs/tls.md).

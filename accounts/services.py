@@ -1,6 +1,7 @@
 """State changes for accounts, businesses and API tokens."""
 
 import secrets
+from dataclasses import dataclass
 
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
@@ -175,3 +176,44 @@ def api_token_create(*, user: User, name: str = "") -> tuple[ApiToken, str]:
 
 def api_token_delete(*, token: ApiToken) -> None:
     token.delete()
+
+
+# The business a fresh install makes for its first admin (renamed in the back office at will).
+FIRST_BUSINESS_NAME = "My business"
+
+
+@dataclass(frozen=True)
+class FirstAdmin:
+    """What ``first_admin_ensure`` found or made: the account to log in with, the password it
+    generated (to show once; None when the operator chose it or the account existed) and the
+    business it created (None when there was one already)."""
+
+    user: User
+    password: str | None
+    business: Business | None
+
+
+@transaction.atomic
+def first_admin_ensure(*, email: str = "", password: str = "") -> FirstAdmin:
+    """The first admin account of an install, made on first start (``runplatform``).
+
+    With ``email`` and ``password`` (``DJANGO_SUPERUSER_*``) that superuser, created if missing;
+    without, the first superuser, or ``admin@localhost`` with a generated password. While the
+    install has no business at all, the admin also gets one, as its admin: a connector belongs
+    to a business, so without one the first person to log in could not create anything.
+    """
+    generated = None
+    if email and password:
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None:
+            user = User.objects.create_superuser(email=email, password=password)
+    else:
+        user = User.objects.filter(is_superuser=True).order_by("pk").first()
+        if user is None:
+            generated = secrets.token_urlsafe(12)
+            user = User.objects.create_superuser(email="admin@localhost", password=generated)
+    business = None
+    if not Business.objects.exists():
+        business = Business.objects.create(name=FIRST_BUSINESS_NAME)
+        Membership.objects.create(business=business, user=user, role=Role.ADMIN)
+    return FirstAdmin(user=user, password=generated, business=business)

@@ -94,7 +94,9 @@ class ConnectorCreateForm(UiForm):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     business = forms.TypedChoiceField(coerce=int, required=False, label="Business")
 
-    def __init__(self, *args, businesses=(), **kwargs):
+    def __init__(self, *args, businesses=(), default_business=None, **kwargs):
+        """``businesses``: those the user may create connectors in; ``default_business``: the
+        one a connector goes to when none is named (``business_default_for_new_connector``)."""
         super().__init__(*args, **kwargs)
         businesses = list(businesses)
         if len(businesses) > 1:
@@ -102,8 +104,13 @@ class ConnectorCreateForm(UiForm):
                 (b.pk, b.name) for b in businesses
             ]
             self.fields["business"].required = True
+        elif businesses and default_business is None:
+            # One business the user does not belong to (a superuser's): name it, preselected.
+            self.fields["business"].choices = [(b.pk, b.name) for b in businesses]
+            self.fields["business"].required = True
+            self.fields["business"].initial = businesses[0].pk
         else:
-            # One business (or none): nothing to choose; the service picks or explains.
+            # Their one business (or none): nothing to choose; the service picks or explains.
             del self.fields["business"]
 
 

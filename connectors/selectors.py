@@ -41,14 +41,21 @@ def business_for_new_connector(*, user: User, business_id: int | None) -> Busine
         if business is None:
             raise ValidationError({"business": "No such business."})
     else:
-        memberships = list(Membership.objects.filter(user=user).select_related("business")[:2])
-        if len(memberships) != 1:
-            problem = "You belong to several businesses; say" if memberships else "Say"
+        business = business_default_for_new_connector(user=user)
+        if business is None:
+            several = Membership.objects.filter(user=user).exists()
+            problem = "You belong to several businesses; say" if several else "Say"
             raise ValidationError({"business": f"{problem} which business owns the connector."})
-        business = memberships[0].business
     if not role_can_write(role_in_business(user=user, business_id=business.pk)):
         raise PermissionDenied("Your role in this business is read-only.")
     return business
+
+
+def business_default_for_new_connector(*, user: User) -> Business | None:
+    """The business a new connector goes to when the user names none: theirs when they belong
+    to exactly one business, else None (the UI then offers a choice; the API asks for one)."""
+    memberships = list(Membership.objects.filter(user=user).select_related("business")[:2])
+    return memberships[0].business if len(memberships) == 1 else None
 
 
 def connector_hostnames(connector: Connector) -> list[str]:

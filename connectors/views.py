@@ -22,6 +22,7 @@ from connectors import pki, services
 from connectors.forms import ConnectorCreateForm, ConnectorSettingsForm, ResourceForm
 from connectors.models import Connector, Resource
 from connectors.selectors import (
+    business_default_for_new_connector,
     business_for_new_connector,
     connector_get_for_user,
     connector_hostnames,
@@ -93,7 +94,11 @@ def _writable_businesses(user) -> list[Business]:
 def connector_list(request):
     """The connectors of the user's businesses, and a form to create one."""
     businesses = _writable_businesses(request.user)
-    form = ConnectorCreateForm(request.POST or None, businesses=businesses)
+    form = ConnectorCreateForm(
+        request.POST or None,
+        businesses=businesses,
+        default_business=business_default_for_new_connector(user=request.user),
+    )
     if request.method == "POST":
         if not businesses:
             raise PermissionDenied(READ_ONLY_MESSAGE)
@@ -115,7 +120,14 @@ def connector_list(request):
     return render(
         request,
         "connectors/connector_list.html",
-        {"connectors": connectors, "form": form, "can_create": bool(businesses), "nav": "connectors"},
+        {
+            "connectors": connectors,
+            "form": form,
+            "can_create": bool(businesses),
+            # Nobody can create a connector before a business exists: a superuser may add one.
+            "can_add_business": not businesses and request.user.is_superuser,
+            "nav": "connectors",
+        },
         status=400 if form.errors else 200,
     )
 

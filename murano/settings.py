@@ -198,7 +198,8 @@ else:
     _celery_dir = VAR_DIR / "celery"
     for _sub in ("queue", "processed"):
         (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+    # "localhost" means nothing to this transport; without a host name kombu warns at each start.
+    CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_celery_dir / "queue"),
         "data_folder_out": str(_celery_dir / "queue"),
@@ -389,7 +390,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # Daphne's start-up lines ("Listening on…") would bury runplatform's banner; its
+        # warnings and errors still show.
+        "daphne": {"level": "WARNING"},
+    },
 }
 
 SECRETS_ENCRYPTION_KEYS = env_list("SECRETS_ENCRYPTION_KEYS")

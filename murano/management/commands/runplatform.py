@@ -8,14 +8,13 @@ together on Ctrl-C. Production runs these pieces separately (see docs/operations
 """
 
 import os
-import secrets
 import subprocess
 import sys
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from accounts.services import first_admin_ensure
 from murano import embedded_redis
 from murano.processes import Supervisor
 
@@ -40,7 +39,8 @@ class Command(BaseCommand):
         if not no_worker and not settings.CELERY_TASK_ALWAYS_EAGER:
             supervisor.start("the Celery worker", self._worker)
         daphne = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "murano.asgi:application"]
+            # -v0: no access log line per request (errors still show).
+            [sys.executable, "-m", "daphne", "-v0", "-b", host, "-p", str(port), "murano.asgi:application"]
         )
         sys.exit(supervisor.run(daphne))
 
@@ -51,6 +51,7 @@ class Command(BaseCommand):
                 sys.executable,
                 "-m",
                 "celery",
+                "--quiet",  # no start-up banner: runplatform's own says where to log in
                 "-A",
                 "murano",
                 "worker",
@@ -65,22 +66,33 @@ class Command(BaseCommand):
         )  # fmt: skip
 
     def _ensure_admin(self, host, port):
-        User = get_user_model()
-        url = f"http://{host}:{port}/admin/"
-        email = os.environ.get("DJANGO_SUPERUSER_EMAIL")
-        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
-        if email and password:
-            if not User.objects.filter(email__iexact=email).exists():
-                User.objects.create_superuser(email=email, password=password)
-            self.stdout.write(f"Log in at {url} as {email} (password from DJANGO_SUPERUSER_PASSWORD).")
-            return
-        if User.objects.filter(is_superuser=True).exists():
-            self.stdout.write(f"Log in at {url} with your admin account.")
-            return
-        password = secrets.token_urlsafe(12)
-        User.objects.create_superuser(email="admin@localhost", password=password)
-        self.stdout.write(
-            f"Created the first admin account. Log in at {url}\n"
-            f"  e-mail:   admin@localhost\n  password: {password}\n"
-            "(shown once; change it after logging in)"
-        )
+        """Makes sure someone can log in (``first_admin_ensure``) and prints where and how."""
+        email = os.environ.get("DJANGO_SUPERUSER_EMAIL", "")
+        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "")
+        admin = first_admin_ensure(email=email, password=password)
+        # A wildcard address is where the server listens, not an address to open.
+        shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+        lines = [f"The platform is starting on {base}/  (stop it with Ctrl-C)"]
+        if admin.password:
+            lines.append("Created the first admin account:")
+        lines.append(f"  Log in at {base}/connectors/")
+        if admin.password:
+            lines += [
+                f"    e-mail:   {admin.user.email}",
+                f"    password: {admin.password}",
+                "    (shown once; change it after logging in: Change password, top right)",
+            ]
+        elif email and password:
+            lines.append(f"    as {admin.user.email} (password from DJANGO_SUPERUSER_PASSWORD)")
+        else:
+            lines.append(f"    with your admin account ({admin.user.email})")
+        if admin.business:
+            lines.append(
+                f"  New connectors go to your business “{admin.business.name}” (renamed in the back office)."
+            )
+        lines += [
+            f"  Back office (Django admin): {base}/admin/",
+            f"  Management API docs:        {base}/api/docs/",
+        ]
+        self.stdout.write("\n".join(lines))
