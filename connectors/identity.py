@@ -67,3 +67,34 @@ class IdentityFormat:
         if self.casing == IdentityCasing.UPPER and rest != rest.upper():
             return "identity must be upper case"
         return None
+
+    def regex(self) -> str:
+        """``check`` as one regular expression that Python's ``re`` and PostgreSQL's ``~`` read
+        alike (bracket expressions, ``{n}``, groups, no class shorthands), so that the database
+        can count the identities that fit without reading them out. For identities of at most
+        ``IDENTITY_MAX_LENGTH`` characters (every stored one)."""
+
+        def chars(upper: str, lower: str, other: str = "") -> str:
+            letters = {IdentityCasing.LOWER: lower, IdentityCasing.UPPER: upper}.get(
+                self.casing, upper + lower
+            )
+            return f"[{letters}{other}]"
+
+        hexdigit = chars("A-F", "a-f", "0-9")
+        rest = {
+            IdentityType.BASE10: "[0-9]",
+            IdentityType.BASE16: hexdigit,
+            IdentityType.MAC_COLON: f"{hexdigit}{{2}}(:{hexdigit}{{2}}){{5}}",
+            IdentityType.MAC_DASH: f"{hexdigit}{{2}}(-{hexdigit}{{2}}){{5}}",
+            IdentityType.MAC_NONE: f"{hexdigit}{{12}}",
+            IdentityType.UUID_V4: (
+                f"{hexdigit}{{8}}-{hexdigit}{{4}}-4{hexdigit}{{3}}-{chars('AB', 'ab', '89')}{hexdigit}{{3}}"
+                f"-{hexdigit}{{12}}"
+            ),
+        }.get(self.type, chars("A-Z", "a-z", "0-9._~:@+-"))
+        if self.type in (IdentityType.OPAQUE, IdentityType.BASE10, IdentityType.BASE16):
+            rest += f"{{{self.length}}}" if self.length is not None else "+"
+        # MAC and UUID types have no length of their own (the connector's settings drop it).
+        # The prefix's characters are opaque-identity characters: letters, digits, ._~:@+-
+        prefix = "".join(c if c.isalnum() else "\\" + c for c in self.prefix)
+        return f"^{prefix}{rest}$"

@@ -13,6 +13,7 @@ import time
 
 from django.conf import settings
 
+from connectors.hostnames import hostname_reserved
 from connectors.models import CONNECTOR_ID_LENGTH, Connector, ConnectorHostname, Resource
 from connectors.values import ResourceRules
 
@@ -31,7 +32,9 @@ def _host_name(host: str) -> str:
     host = host.strip().lower()
     if host.startswith("["):  # [::1]:8000
         return host.split("]")[0] + "]"
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    # "thermo.example.com." is the same name as stored names, which have no trailing dot.
+    return host[:-1] if host.endswith(".") else host
 
 
 def connector_id_for_host(host: str) -> str | None:
@@ -48,9 +51,12 @@ def connector_id_for_host(host: str) -> str | None:
     now = time.monotonic()
     cached = _hosts.get(name)
     if cached is None or cached[0] < now:
-        connector_id = (
-            ConnectorHostname.objects.filter(hostname=name).values_list("connector_id", flat=True).first()
-        )
+        # A reserved name (an IP address, localhost, the platform's domains) never routes to a
+        # connector, even if a row claimed it before such names were refused.
+        connector_id = None
+        if not hostname_reserved(name):
+            claims = ConnectorHostname.objects.filter(hostname=name)
+            connector_id = claims.values_list("connector_id", flat=True).first()
         with _lock:
             if len(_hosts) >= _MAX_CACHED_HOSTS:
                 _hosts.clear()

@@ -2,6 +2,7 @@
 
 import ipaddress
 import re
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -9,14 +10,13 @@ from django.utils import timezone
 
 from accounts.models import Business
 from connectors import pki, runtime
-from connectors.identity import IdentityType
+from connectors.hostnames import NOT_AVAILABLE, HostnameRefused, hostname_clean
+from connectors.identity import IdentityFormat, IdentityType
 from connectors.models import Connector, ConnectorHostname, Resource, ResourceFormat
 from connectors.values import ResourceRules, parse_allowed
 from murano import realtime
 from murano.crypto import decrypt_secret, encrypt_secret
 
-_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*$")
 _ALIAS_FORBIDDEN = re.compile(r"[.$\s\x00-\x1f]")
 _FIXED_LENGTH_TYPES = {
     IdentityType.MAC_COLON,
@@ -47,16 +47,20 @@ def _clean_ip_whitelist(value) -> list[str]:
 
 
 def _clean_hostnames(connector: Connector, hostnames) -> list[str]:
+    """The names in their stored spelling (``connectors.hostnames``). A name the platform keeps
+    for itself and a name another connector uses get the same answer, "not available", so that
+    nobody learns other tenants' names by trying them."""
     if not isinstance(hostnames, list):
         raise ValidationError({"hostnames": "must be a list of host names"})
     cleaned = []
     for name in hostnames:
-        host = str(name).strip().lower().rstrip(".")
-        if not _HOSTNAME.match(host):
-            raise ValidationError({"hostnames": f"{name!r} is not a valid host name"})
+        try:
+            host = hostname_clean(name)
+        except HostnameRefused as exc:
+            raise ValidationError({"hostnames": f"{str(name).strip()!r} {exc.message}"}) from None
         taken = ConnectorHostname.objects.filter(hostname=host).exclude(connector=connector)
         if taken.exists():
-            raise ValidationError({"hostnames": f"{host} is already used by another connector"})
+            raise ValidationError({"hostnames": f"{str(name).strip()!r} {NOT_AVAILABLE}"})
         cleaned.append(host)
     return sorted(set(cleaned))
 
@@ -92,6 +96,16 @@ def _apply_ca_private_key(connector: Connector, changes: dict) -> list[str]:
             connector.pki_ca_private_key_encrypted = ""
             return ["pki_ca_private_key_encrypted"]
     return []
+
+
+def _check_ip_whitelisting(connector: Connector) -> None:
+    # Checked when one of the two changes (as PKI's settings are): whitelisting with no address
+    # at all refuses every new device, which nobody means.
+    if connector.ip_whitelisting_enabled and not connector.ip_whitelist:
+        raise ValidationError(
+            {"ip_whitelist": "must name at least one address or network while IP whitelisting is on "
+             "(an empty list would refuse every new device)"}
+        )  # fmt: skip
 
 
 def _check_pki(connector: Connector) -> None:
@@ -147,6 +161,8 @@ def _apply_settings(connector: Connector, changes: dict) -> list[str]:
     changed += _apply_ca_private_key(connector, changes)
     if {"pki_enabled", "pki_ca_certificate", "pki_sign_csr", "pki_ca_private_key"} & set(changes):
         _check_pki(connector)
+    if {"ip_whitelisting_enabled", "ip_whitelist"} & set(changes):
+        _check_ip_whitelisting(connector)
     if connector.identity_type in _FIXED_LENGTH_TYPES:
         connector.identity_length = None
     connector.full_clean(exclude=["business", "id"])
@@ -168,7 +184,7 @@ def _set_hostnames(connector: Connector, hostnames: list[str]) -> None:
                 [ConnectorHostname(connector=connector, hostname=h) for h in hostnames if h not in existing]
             )
     except IntegrityError:
-        raise ValidationError({"hostnames": "a host name is already used by another connector"}) from None
+        raise ValidationError({"hostnames": f"one of these host names {NOT_AVAILABLE}"}) from None
     runtime.forget_hosts()
 
 
@@ -187,9 +203,56 @@ def connector_create(*, business: Business, name: str, settings: dict | None = N
     return connector
 
 
+@dataclass(frozen=True)
+class SettingsWarning:
+    """A consequence of a saved change that people should hear about: the change was made.
+    ``field`` is the group of settings it concerns, as the API names it; ``count`` how many
+    devices it concerns."""
+
+    code: str
+    field: str
+    message: str
+    count: int
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    """What ``connector_settings_change`` did: the changed connector, and its warnings."""
+
+    connector: Connector
+    warnings: list[SettingsWarning]
+
+
+def _identity_format_warnings(connector: Connector, before: IdentityFormat) -> list[SettingsWarning]:
+    from devices.models import Device
+
+    after = connector.identity_format
+    if after == before:
+        return []
+    # Counted by the database (one pass over the connector's identities, none read out).
+    unfit = Device.objects.filter(connector=connector).exclude(identity__regex=after.regex()).count()
+    if not unfit:
+        return []
+    devices = "1 device has an identity" if unfit == 1 else f"{unfit:,} devices have identities"
+    return [
+        SettingsWarning(
+            code="identity_format_mismatch",
+            field="identity_format",
+            message=(
+                f"{devices} that do not fit the new identity format. Devices already provisioned keep "
+                "working; the others cannot activate with an identity that does not fit."
+            ),
+            count=unfit,
+        )
+    ]
+
+
 @transaction.atomic
-def connector_update(*, connector: Connector, changes: dict) -> Connector:
-    """Change some settings; the others stay as they were."""
+def connector_settings_change(*, connector: Connector, changes: dict) -> SettingsChange:
+    """Change some settings (the others stay as they were), and say what the change means for
+    existing devices: a new identity format that some of them do not fit is saved, with a
+    warning counting them."""
+    before = connector.identity_format
     changes = dict(changes)
     hostnames = changes.pop("hostnames", None)
     fields = _apply_settings(connector, changes)
@@ -198,7 +261,13 @@ def connector_update(*, connector: Connector, changes: dict) -> Connector:
         _set_hostnames(connector, _clean_hostnames(connector, hostnames))
     if "firmware_update_enabled" in fields:
         _firmware_setting_applied(connector)
-    return connector
+    return SettingsChange(connector, _identity_format_warnings(connector, before))
+
+
+def connector_update(*, connector: Connector, changes: dict) -> Connector:
+    """Change some settings; the others stay as they were (``connector_settings_change``
+    without its warnings)."""
+    return connector_settings_change(connector=connector, changes=changes).connector
 
 
 def _firmware_setting_applied(connector: Connector) -> None:

@@ -155,13 +155,15 @@ def connector_settings(request, connector_id):
     if request.method == "POST" and form.is_valid():
         changes = form.changes()
         try:
-            services.connector_update(connector=connector, changes=changes)
+            change = services.connector_settings_change(connector=connector, changes=changes)
         except ValidationError as exc:
             # The instance may hold half-applied values now: show the page from a fresh copy.
             form.add_service_errors(exc)
             access = ConnectorAccess(Connector.objects.get(pk=connector.pk), access.role)
         else:
             messages.success(request, "Settings saved." if changes else "Nothing changed.")
+            for warning in change.warnings:
+                messages.warning(request, warning.message)
             return redirect("connectors:connector-settings", connector_id=connector.pk)
     if not access.can_write:
         for field in form.fields.values():

@@ -110,6 +110,32 @@ class ConnectorSerializer(serializers.ModelSerializer):
         return errors
 
 
+class SettingsWarningSerializer(serializers.Serializer):
+    """A consequence of the change that was made (``connectors.services.SettingsWarning``)."""
+
+    code = serializers.CharField(help_text="what kind of warning, e.g. identity_format_mismatch")
+    field = serializers.CharField(help_text="the settings it concerns, e.g. identity_format")
+    message = serializers.CharField(help_text="the warning in a sentence, for people")
+    count = serializers.IntegerField(help_text="how many devices it concerns")
+
+
+class ConnectorChangeSerializer(ConnectorSerializer):
+    """A connector as a PATCH left it, with ``warnings``: what the change means for existing
+    devices (say, identities that do not fit a new identity format). The change was made; the
+    list is empty when there is nothing to say."""
+
+    warnings = SettingsWarningSerializer(many=True, read_only=True)
+
+    class Meta(ConnectorSerializer.Meta):
+        fields = [*ConnectorSerializer.Meta.fields, "warnings"]
+
+    def to_representation(self, instance):
+        # ``instance``: a ``connectors.services.SettingsChange``.
+        data = ConnectorSerializer(instance.connector).data
+        data["warnings"] = SettingsWarningSerializer(instance.warnings, many=True).data
+        return data
+
+
 def _api_paths(fields, prefix=()) -> dict[str, tuple[str, ...]]:
     """Model field name → path of names in the API representation."""
     paths = {}

@@ -8,7 +8,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connectors import services
-from connectors.api.serializers import ConnectorSerializer, ResourceSerializer, ResourceUpdateSerializer
+from connectors.api.serializers import (
+    ConnectorChangeSerializer,
+    ConnectorSerializer,
+    ResourceSerializer,
+    ResourceUpdateSerializer,
+)
 from connectors.models import Resource
 from connectors.selectors import business_for_new_connector, connectors_for_user, resource_list
 from murano.api import action_for_method, connector_for_request
@@ -51,7 +56,7 @@ class ConnectorDetailView(APIView):
         connector = connector_for_request(request, connector_id)
         return Response(ConnectorSerializer(connector).data)
 
-    @extend_schema(request=ConnectorSerializer, responses=ConnectorSerializer)
+    @extend_schema(request=ConnectorSerializer, responses=ConnectorChangeSerializer)
     def patch(self, request, connector_id):
         connector = connector_for_request(request, connector_id, action="write")
         serializer = ConnectorSerializer(connector, data=request.data, partial=True)
@@ -59,8 +64,8 @@ class ConnectorDetailView(APIView):
         changes = dict(serializer.validated_data)
         if changes.pop("business_id", connector.business_id) != connector.business_id:
             raise exceptions.ValidationError({"business": ["A connector cannot change business."]})
-        _connector_change(services.connector_update, connector=connector, changes=changes)
-        return Response(ConnectorSerializer(connector).data)
+        change = _connector_change(services.connector_settings_change, connector=connector, changes=changes)
+        return Response(ConnectorChangeSerializer(change).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, connector_id):

@@ -265,7 +265,10 @@ def _certificate_device(ctx: Context) -> Device:
     connector = device.connector if device else Connector.objects.filter(pk=ctx.connector_id).first()
     if connector is None:
         raise DeviceError("unknown connector host", status=404)
-    unfit = connector.identity_format.check(identity)
+    # The connector's format decides which identities may provision; a device provisioned under
+    # an earlier format keeps working, as token and password devices do.
+    provisioned = device is not None and device.lifecycle == Lifecycle.PROVISIONED
+    unfit = None if provisioned else connector.identity_format.check(identity)
     if unfit:
         raise refuse(pki.CertificateProblem("identity_format", f"CN: {unfit}"), identity)
     try:

@@ -12,7 +12,7 @@ from cryptography.x509 import UniformResourceIdentifier
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.utils import timezone
 
-from connectors.services import connector_update
+from connectors.services import connector_settings_change, connector_update
 from devices.imports import device_import
 from devices.models import Device
 from tests.conftest import device_host
@@ -115,6 +115,23 @@ def test_a_cn_outside_the_connectors_identity_format_is_refused(device_with, cer
     failed = events_of(cert_connector, "auth_failed")[0]
     assert failed["payload"]["reason"] == "identity_format"
     assert "not of type base10" in failed["payload"]["message"]
+
+
+def test_a_provisioned_certificate_device_keeps_working_under_a_format_it_does_not_fit(
+    device_with, cert_connector
+):
+    """As token and password devices do: the format decides which identities may provision."""
+    client = device_with(cert_connector, make_leaf("sensor-1"))
+    assert write(client, "temp=1").status_code == 204
+
+    change = connector_settings_change(connector=cert_connector, changes={"identity_type": "base10"})
+    response = write(client, "temp=2")
+    newcomer = write(device_with(cert_connector, make_leaf("sensor-2")))
+
+    assert [warning.count for warning in change.warnings] == [1]
+    assert response.status_code == 204
+    assert newcomer.status_code == 401
+    assert state(Device.objects.get(identity="sensor-1")) == {"temp": "2"}
 
 
 @pytest.mark.parametrize(
