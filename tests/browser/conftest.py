@@ -140,9 +140,17 @@ def page(browser, live_url, logged_in_state):
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
+    # What the Content-Security-Policy refused (an inline script, style or handler; another
+    # origin): Chromium reports it on the console, and the page then lacks that part.
+    tab.on("console", lambda message: _refused_by_the_policy(message, errors))
     yield tab
     context.close()
     assert errors == [], f"JavaScript errors: {errors}"
+
+
+def _refused_by_the_policy(message, errors: list[str]) -> None:
+    if "Content Security Policy" in message.text:
+        errors.append(message.text)
 
 
 @dataclass

@@ -290,3 +290,27 @@ def test_a_csv_of_10000_devices_imports_with_a_live_progress_bar(
     page.get_by_role("button", name="Search").click()
     expect(identities.first).to_have_text("dev-09001")  # dev-09000 was the row with bad tags
     expect(page.locator("table.devices tbody tr").first.locator(".tag")).to_have_text(["batch"])
+
+
+def test_the_api_docs_list_the_operations_without_the_internet(page, live_url, screenshot):
+    """/api/docs/ needs nothing but the platform: every request elsewhere is cut off (and counted)."""
+    elsewhere: list[str] = []
+
+    def only_the_platform(route):
+        if route.request.url.startswith(live_url + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.context.route("**/*", only_the_platform)
+    page.goto("/connectors/")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="API").click()
+
+    expect(page.get_by_role("heading", name=re.compile("IoT connector management API"))).to_be_visible()
+    operations = page.locator(".opblock")
+    expect(operations.first).to_be_visible()
+    expect(page.locator('.opblock-summary-path[data-path="/api/v1/connectors/"]').first).to_be_visible()
+    assert operations.count() > 20
+    screenshot(page, "api-docs")
+    assert elsewhere == []
