@@ -35,7 +35,11 @@ DEVICE_CERTIFICATE_DAYS = 365
 # Issued certificates start a little in the past: a device's clock (or ours) may lag behind.
 BACKDATE = dt.timedelta(minutes=5)
 RSA_MIN_BITS = 2048
+# The upper bound of a subject's CN (RFC 5280's ub-common-name), counted as ``cryptography``
+# counts it: in UTF-8 bytes, so 64 ASCII characters but only 21 three-byte ones.
+CN_MAX_BYTES = 64
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
+_CONTROL_OR_SPACES = re.compile(r"[\x00-\x1f\x7f\s]+")
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DNS_SAFE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 _CLIENT_USAGES = {ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
@@ -271,11 +275,40 @@ def _key_usage(*, certificate_authority: bool, key_encipherment: bool = False) -
     )
 
 
+def utf8_bytes(text: str) -> int | None:
+    """How many bytes ``text`` takes in UTF-8; None when it is not text UTF-8 can encode (a lone
+    surrogate, which JSON's ``\\ud800`` escapes can produce)."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None
+
+
+def name_value_fit(text: str, max_bytes: int = CN_MAX_BYTES) -> str:
+    """``text`` made into something a subject attribute can hold: control characters and runs of
+    white space become one space, what UTF-8 cannot encode becomes "?", and the rest is cut to
+    ``max_bytes`` UTF-8 bytes on a character boundary (never inside a multi-byte character)."""
+    text = _CONTROL_OR_SPACES.sub(" ", text).strip()
+    encoded = text.encode("utf-8", errors="replace")
+    return encoded[:max_bytes].decode("utf-8", errors="ignore").rstrip()
+
+
+def ca_default_common_name(*, connector_name: str, connector_id: str) -> str:
+    """The CN of a connector's generated CA: its name (shortened to fit) and id,
+    ``"<name> device CA (<id>)"``; the id alone when no name is left."""
+    suffix = f"device CA ({connector_id})"
+    room = CN_MAX_BYTES - len(suffix.encode("utf-8")) - 1
+    name = name_value_fit(connector_name, max_bytes=room)
+    if name != _CONTROL_OR_SPACES.sub(" ", connector_name).strip():
+        name = name_value_fit(name, max_bytes=room - len("…".encode())) + "…"
+    return f"{name} {suffix}" if name.strip("…") else suffix
+
+
 def ca_generate(*, common_name: str, days: int = CA_DAYS) -> tuple[str, str]:
     """A new client CA (ECDSA P-256, may sign device certificates only): ``(certificate, key)``
-    as PEM."""
+    as PEM. ``common_name`` is cut to what a CN may hold (``name_value_fit``)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name_value_fit(common_name) or "device CA")])
     start = now()
     certificate = (
         x509.CertificateBuilder()
@@ -431,6 +464,14 @@ def csr_load(text: str, *, identity: str) -> x509.CertificateSigningRequest:
         raise CertificateProblem("malformed_csr", "is not a PEM certificate signing request (CSR)") from None
     if not signature_valid:
         raise CertificateProblem("bad_csr_signature", "is a CSR whose signature does not verify with its key")
+    if (utf8_bytes(identity) or 0) > CN_MAX_BYTES:
+        # The issued certificate's CN must be the identity (devices are known by it), and a CN
+        # holds at most 64 bytes: such an identity cannot have a certificate.
+        raise CertificateProblem(
+            "identity_too_long",
+            f"cannot be signed: the identity is longer than the {CN_MAX_BYTES} bytes a certificate's CN "
+            "may hold (certificate devices need a shorter identity)",
+        )
     _public_key(csr)
     cn = common_name(csr)
     if cn != identity:

@@ -130,11 +130,22 @@ def connector_ca_generate(
     """Give the connector a new client CA of its own (certificate and encrypted private key),
     instead of uploading one. PKI and CSR signing stay as they were: turning them on is a
     separate, deliberate change. A connector that has a CA keeps it unless ``replace``."""
+    common_name = (common_name or "").strip()
+    size = pki.utf8_bytes(common_name)
+    if size is None:
+        raise ValidationError({"common_name": "is not valid text"})
+    if size > pki.CN_MAX_BYTES:
+        limit = pki.CN_MAX_BYTES
+        raise ValidationError(
+            {"common_name": f"takes {size} bytes in UTF-8; a certificate's CN holds at most {limit}"}
+        )
     connector = Connector.objects.select_for_update().get(pk=connector.pk)
     if connector.pki_ca_certificate and not replace:
         raise CaAlreadyExists(connector.pk)
-    common_name = (common_name or "").strip() or f"{connector.name[:40]} device CA ({connector.pk})"
-    certificate, key = pki.ca_generate(common_name=common_name[:64], days=days)
+    # By default the connector's name (any length, any script: cut to fit) and its id.
+    if not common_name:
+        common_name = pki.ca_default_common_name(connector_name=connector.name, connector_id=connector.pk)
+    certificate, key = pki.ca_generate(common_name=common_name, days=days)
     connector.pki_ca_certificate = certificate
     connector.pki_ca_private_key_encrypted = encrypt_secret(key)
     connector.save(update_fields=["pki_ca_certificate", "pki_ca_private_key_encrypted", "updated_at"])

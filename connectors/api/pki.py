@@ -1,7 +1,8 @@
 """Management API: a connector's own client CA (``POST .../pki/generate-ca/``)."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,7 +15,8 @@ from murano.openapi import ErrorSerializer
 class CaGenerateSerializer(serializers.Serializer):
     common_name = serializers.CharField(
         required=False, allow_blank=True, max_length=64,
-        help_text="subject CN of the CA; by default it names the connector",
+        help_text="subject CN of the CA, at most 64 bytes in UTF-8; by default the connector's name "
+        "(shortened to fit) and id",
     )  # fmt: skip
     validity_days = serializers.IntegerField(
         required=False, min_value=1, max_value=36500, default=pki.CA_DAYS,
@@ -53,6 +55,8 @@ class CaGenerateView(APIView):
                 days=data["validity_days"],
                 replace=data["replace"],
             )
+        except DjangoValidationError as exc:
+            raise exceptions.ValidationError(exc.message_dict) from None
         except services.CaAlreadyExists:
             return Response(
                 {"detail": 'The connector already has a CA. Send {"replace": true} to replace it.'},
