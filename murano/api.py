@@ -1,28 +1,107 @@
-"""Shared pieces of the management API: error format and helpers."""
+"""Shared pieces of the management API: error format and helpers.
 
+Every error answers JSON, ``{"detail": "..."}`` or field errors ``{"field": ["..."]}``
+(management-api.md, "Errors"), never an HTML page or a traceback, and never a 500 for something
+the client sent: 400 for a request that does not match the schema (or that Django refuses:
+too many fields or files, a malformed multipart body, a bad Host header, a body that cannot be
+read), 404 for an object that does not exist or is not yours, 409 when the request conflicts
+with what exists (a duplicate, a state that does not allow it), 413 for a body too large.
+"""
+
+import json
 import logging
+from collections.abc import Mapping
 
+from django.conf import settings
+from django.core.exceptions import (
+    BadRequest,
+    DisallowedHost,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, JsonResponse, QueryDict, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 from django.urls import register_converter
 from django.views import defaults
-from rest_framework import exceptions, status
+from rest_framework import exceptions, parsers, renderers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
 
+# The code of a Django ValidationError that is a conflict with what exists (answered 409), not
+# bad input: ``ValidationError({"alias": ValidationError("...", code=CONFLICT)})``.
+CONFLICT = "conflict"
+
+
+class Conflict(exceptions.ValidationError):
+    """409: the request is well formed but conflicts with what exists (``{"field": [...]}``)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = CONFLICT
+
+
+def client_error(exc: BaseException) -> tuple[int, str] | None:
+    """The status and message for an exception Django raises about what the client sent (a
+    request it refuses to parse), or None for any other exception."""
+    if isinstance(exc, RequestDataTooBig):
+        return 413, "The request body is too large."
+    if isinstance(exc, TooManyFieldsSent):
+        return 400, f"Too many fields: at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} (query and form)."
+    if isinstance(exc, TooManyFilesSent):
+        return 400, f"Too many files: at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES}."
+    if isinstance(exc, DisallowedHost):
+        return 400, "Invalid Host header."
+    if isinstance(exc, SuspiciousOperation):
+        return 400, "Malformed request."
+    if isinstance(exc, MultiPartParserError):
+        return 400, "Malformed multipart body."
+    if isinstance(exc, UnreadablePostError):
+        return 400, "The request body could not be read."
+    if isinstance(exc, BadRequest):
+        return 400, str(exc) or "Bad request."
+    return None
+
+
+def _log_client_error(exc: BaseException) -> None:
+    # Where Django logs them outside the API, so operators' logging settings see both.
+    if isinstance(exc, SuspiciousOperation):
+        logging.getLogger(f"django.security.{exc.__class__.__name__}").warning("%s", exc)
+
+
+def _is_conflict(exc: DjangoValidationError) -> bool:
+    if hasattr(exc, "error_dict"):
+        errors = [error for field_errors in exc.error_dict.values() for error in field_errors]
+    else:
+        errors = exc.error_list
+    return bool(errors) and all(error.code == CONFLICT for error in errors)
+
 
 def exception_handler(exc, context):
     """Answer every error as JSON: ``{"detail": ...}`` or ``{"field": [...]}``; never a traceback."""
+    request = context.get("request")
+    if request is not None and getattr(request, "accepted_renderer", None) is None:
+        # Content negotiation itself failed (it reads the query string: too many fields), so
+        # nothing chose a renderer yet: errors are JSON, whatever the view renders otherwise.
+        request.accepted_renderer, request.accepted_media_type = renderers.JSONRenderer(), "application/json"
     if isinstance(exc, DjangoValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        conflict = _is_conflict(exc)
         if set(errors) == {"detail"}:
             # Not about one field: the usual {"detail": "..."} shape.
             set_rollback()
-            return Response({"detail": " ".join(errors["detail"])}, status=status.HTTP_400_BAD_REQUEST)
-        exc = exceptions.ValidationError(errors)
+            code = status.HTTP_409_CONFLICT if conflict else status.HTTP_400_BAD_REQUEST
+            return Response({"detail": " ".join(errors["detail"])}, status=code)
+        exc = Conflict(errors) if conflict else exceptions.ValidationError(errors)
+    refused = client_error(exc)
+    if refused is not None:
+        _log_client_error(exc)
+        set_rollback()
+        return Response({"detail": refused[1]}, status=refused[0])
     response = drf_exception_handler(exc, context)
     if response is not None:
         return response
@@ -30,6 +109,98 @@ def exception_handler(exc, context):
         return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
     logger.exception("Unhandled API error", exc_info=exc)
     return Response({"detail": "Internal error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, held to ``DATA_UPLOAD_MAX_MEMORY_SIZE`` as Django holds form bodies
+    (DRF reads a JSON body whole, whatever its size): a larger one answers 413."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if stream is None or limit is None:
+            return super().parse(stream, media_type, parser_context)
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.loads(body.decode(encoding), parse_constant=_refuse_constant)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+
+
+def _refuse_constant(name: str):
+    # NaN and Infinity are not JSON (DRF refuses them too when strict).
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _json_type_errors(field, value):
+    """Where ``value``, as decoded from JSON, is not of the JSON type ``field`` documents:
+    DRF-shaped errors, or None. DRF coerces (``0`` → ``"0"``, ``"yes"`` → true, ``"5"`` → 5);
+    the API takes the types its schema documents."""
+    if value is None or field.read_only:
+        return None  # null: the field's own allow_null decides
+    if isinstance(field, serializers.ListSerializer):
+        if not isinstance(value, list):
+            return None  # DRF reports it
+        errors = [_json_type_errors(field.child, item) or {} for item in value]
+        return errors if any(errors) else None
+    if isinstance(field, serializers.Serializer):
+        if not isinstance(value, Mapping):
+            return None
+        errors = {}
+        for name, child in field.fields.items():
+            if name in value and (error := _json_type_errors(child, value[name])):
+                errors[name] = error
+        return errors or None
+    if isinstance(field, serializers.ListField):
+        if not isinstance(value, list):
+            return None
+        errors = {i: e for i, item in enumerate(value) if (e := _json_type_errors(field.child, item))}
+        return errors or None
+    if isinstance(field, serializers.DictField):
+        if not isinstance(value, Mapping):
+            return None
+        errors = {k: e for k, item in value.items() if (e := _json_type_errors(field.child, item))}
+        return errors or None
+    expected = getattr(field, "json_types", None)
+    if expected is None:
+        expected = next((types for cls, types in _JSON_TYPES if isinstance(field, cls)), None)
+    if expected is None:
+        return None
+    if isinstance(value, expected) and (bool in expected or not isinstance(value, bool)):
+        return None
+    if isinstance(field, serializers.ChoiceField) and "invalid_choice" in field.error_messages:
+        return [field.error_messages["invalid_choice"].format(input=value)]
+    if "invalid" in field.error_messages and not hasattr(field, "json_types"):
+        return [field.error_messages["invalid"]]  # DRF's own words: "Must be a valid boolean."
+    names = {str: "a string", int: "a number", float: "a number", bool: "true or false", list: "a list"}
+    return ["Must be " + " or ".join(dict.fromkeys(names[t] for t in expected)) + "."]
+
+
+# The JSON types of DRF's fields (the first match counts: subclasses first).
+_JSON_TYPES = [
+    (serializers.BooleanField, (bool,)),
+    (serializers.IntegerField, (int,)),
+    (serializers.FloatField, (int, float)),
+    (serializers.DecimalField, (int, float)),
+    (serializers.MultipleChoiceField, (list,)),
+    (serializers.ChoiceField, (str,)),
+    (serializers.CharField, (str,)),
+]
+
+
+class StrictTypes:
+    """A serializer mixin for JSON input: a value of another JSON type than the field's (the
+    schema's) is refused with 400 instead of coerced. Form and multipart input (all text) is
+    left to DRF. A field may name the JSON types it takes in ``json_types``."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping) and not isinstance(data, QueryDict):
+            errors = _json_type_errors(self, data)
+            if errors:
+                raise exceptions.ValidationError(errors)
+        return super().to_internal_value(data)
 
 
 def connector_for_request(request, connector_id: str, *, action: str = "read"):
@@ -75,6 +246,19 @@ register_converter(UrlRest, "rest")
 
 def _is_api_path(request) -> bool:
     return request.path.startswith(("/api/", "/api:1/"))
+
+
+def bad_request(request, exception):
+    """``handler400``: what Django refuses outside a view (a bad Host header, a body too large
+    or with too many fields) answers JSON on API paths; a body too large answers 413."""
+    refused = client_error(exception) or (400, "Bad request.")
+    if _is_api_path(request):
+        return JsonResponse({"detail": refused[1]}, status=refused[0])
+    if refused[0] == 413:
+        response = defaults.bad_request(request, exception, template_name="413.html")
+        response.status_code = 413
+        return response
+    return defaults.bad_request(request, exception)
 
 
 def page_not_found(request, exception):

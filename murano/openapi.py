@@ -1,9 +1,15 @@
 """OpenAPI generation: every operation documents the errors it can answer, in one place.
 
-Views describe their own successes with ``extend_schema``; the error responses all views share
-(management-api.md, "Errors") are added here, from what the operation takes: a body or query
-parameters can be invalid (400), a login is needed (401), a write can be beyond one's role
-(403), a named object can be missing or someone else's (404).
+Views describe their own successes (and their own conflicts, 409) with ``extend_schema``; the
+error responses all views share (management-api.md, "Errors") are added here, from what the
+operation takes: any request can be refused as malformed (400: invalid input, or more than
+``DATA_UPLOAD_MAX_NUMBER_FIELDS`` query or form fields), a body can be too large (413) or of a
+media type the operation does not take (415), a login is needed (401) and repeated wrong
+passwords are throttled (429), a write can be beyond one's role (403), a named object can be
+missing or someone else's (404).
+
+Request bodies are documented as JSON, the API's format (form and multipart bodies cannot
+carry its nested objects); uploads document ``multipart/form-data`` themselves.
 """
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
@@ -33,7 +39,11 @@ _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class AutoSchema(SpectacularAutoSchema):
-    """drf-spectacular's schema, plus the shared 400/401/403/404 error responses."""
+    """drf-spectacular's schema, JSON request bodies, plus the shared error responses."""
+
+    def map_parsers(self):
+        media_types = super().map_parsers()
+        return ["application/json"] if "application/json" in media_types else media_types
 
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
@@ -41,9 +51,10 @@ class AutoSchema(SpectacularAutoSchema):
             return None
         parameters = operation.get("parameters", [])
         authenticated = not any(isinstance(p, AllowAny) for p in self.view.get_permissions())
-        errors = {}
-        if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
-            errors["400"] = (self._validation_error_ref(), "Invalid input.")
+        errors = {"400": (self._validation_error_ref(), "Invalid input, or a malformed request.")}
+        if "requestBody" in operation:
+            errors["413"] = (self._error_ref(), "The request body is too large.")
+            errors["415"] = (self._error_ref(), "A body of a media type this operation does not take.")
         if authenticated:
             errors["401"] = (self._error_ref(), "Not logged in, or bad credentials.")
             if self.method not in _SAFE_METHODS:
@@ -51,12 +62,14 @@ class AutoSchema(SpectacularAutoSchema):
                     self._error_ref(),
                     "Not allowed: beyond your role in the business (or a session write without CSRF token).",
                 )
+            errors["429"] = (self._error_ref(), "Too many wrong passwords: try again after Retry-After.")
         if any(p["in"] == "path" for p in parameters):
             errors["404"] = (self._error_ref(), "No such object, or not one of yours.")
         for code, (schema, description) in errors.items():
             operation["responses"].setdefault(
                 code, {"content": {"application/json": {"schema": schema}}, "description": description}
             )
+        operation["responses"] = dict(sorted(operation["responses"].items()))
         return operation
 
     def _error_ref(self):

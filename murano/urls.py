@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from murano import api, views
 
+handler400 = api.bad_request
 handler404 = api.page_not_found
 handler500 = api.server_error
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -24,7 +24,7 @@ from connectors.content.ranges import RangeNotSatisfiable, content_range
 from connectors.content.selectors import content_get, content_list, content_open
 from connectors.content.uploads import content_upload_handlers
 from connectors.models import ContentItem
-from murano.api import action_for_method, connector_for_request
+from murano.api import JSONParser, StrictTypes, action_for_method, connector_for_request
 from murano.openapi import ErrorSerializer
 
 
@@ -78,7 +78,7 @@ class ContentUploadSerializer(serializers.Serializer):
     )  # fmt: skip
 
 
-class ContentUpdateSerializer(serializers.Serializer):
+class ContentUpdateSerializer(StrictTypes, serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
     content_type = serializers.CharField(required=False, max_length=255)
 

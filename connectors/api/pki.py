@@ -8,11 +8,11 @@ from rest_framework.views import APIView
 
 from connectors import pki, services
 from connectors.api.serializers import PkiSerializer
-from murano.api import connector_for_request
+from murano.api import StrictTypes, connector_for_request
 from murano.openapi import ErrorSerializer
 
 
-class CaGenerateSerializer(serializers.Serializer):
+class CaGenerateSerializer(StrictTypes, serializers.Serializer):
     common_name = serializers.CharField(
         required=False, allow_blank=True, max_length=64,
         help_text="subject CN of the CA, at most 64 bytes in UTF-8; by default the connector's name "

@@ -1,11 +1,13 @@
 """Connector and resource representations of the management API (management-api.md)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from connectors.identity import IdentityCasing, IdentityType
 from connectors.models import AuthType, Connector, Resource, ResourceFormat
 from connectors.selectors import connector_hostnames
-from connectors.values import FORMATS
+from connectors.values import FORMATS, cloud_value_to_text
+from murano.api import StrictTypes
 
 
 class ProtocolSerializer(serializers.Serializer):
@@ -66,7 +68,7 @@ class FirmwareSettingsSerializer(serializers.Serializer):
     )  # fmt: skip
 
 
-class ConnectorSerializer(serializers.ModelSerializer):
+class ConnectorSerializer(StrictTypes, serializers.ModelSerializer):
     """A connector with its settings grouped as in Murano; PATCH merges nested keys."""
 
     business = serializers.IntegerField(
@@ -147,22 +149,26 @@ def _api_paths(fields, prefix=()) -> dict[str, tuple[str, ...]]:
     return paths
 
 
-class ResourceSerializer(serializers.ModelSerializer):
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]})
+class CloudValueField(serializers.CharField):
+    """A value as devices write it: text, or a JSON number or boolean taken as its text form."""
+
+    json_types = (str, int, float, bool)
+
+    def to_internal_value(self, data):
+        if isinstance(data, (bool, int, float)):
+            data = cloud_value_to_text(data)
+        return super().to_internal_value(data)
+
+
+class ResourceSerializer(StrictTypes, serializers.ModelSerializer):
     format = serializers.ChoiceField(choices=ResourceFormat.choices)
     allowed = serializers.JSONField(required=False)
-    initial = serializers.CharField(required=False, allow_null=True, max_length=65536)
+    initial = CloudValueField(required=False, allow_null=True, max_length=65536)
 
     class Meta:
         model = Resource
         fields = ["alias", "format", "unit", "allowed", "settable", "initial", "sync"]
-
-    def to_internal_value(self, data):
-        # Accept JSON numbers and booleans for "initial" as devices' text form.
-        if isinstance(data, dict) and isinstance(data.get("initial"), (bool, int, float)):
-            from connectors.values import cloud_value_to_text
-
-            data = {**data, "initial": cloud_value_to_text(data["initial"])}
-        return super().to_internal_value(data)
 
 
 class ResourceUpdateSerializer(ResourceSerializer):

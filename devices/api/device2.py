@@ -44,7 +44,7 @@ from devices.filters import (
 )
 from devices.models import Device, Status
 from devices.selectors import datetime_to_us, device_get, device_is_online, device_state
-from murano.api import action_for_method, connector_for_request
+from murano.api import StrictTypes, action_for_method, connector_for_request
 
 # Offsets past this are refused: a client paging that deep wants the cursor list of /api/v1.
 MAX_OFFSET = 10_000_000
@@ -54,7 +54,7 @@ _ABSENT = object()
 MAX_RESOURCE_CHANGES = 1000
 
 
-class Device2WhitelistSerializer(serializers.Serializer):
+class Device2WhitelistSerializer(StrictTypes, serializers.Serializer):
     auth = AuthInputSerializer(required=False)
     locked = serializers.BooleanField(required=False, default=False)
     tags = TagSerializer(many=True, required=False)

@@ -15,6 +15,7 @@ from connectors.selectors import resource_list
 from devices.models import Device, Status, ValuePoint
 from devices.selectors import datetime_to_us, device_is_online
 from devices.services import MAX_TIMESTAMP_US
+from murano.api import StrictTypes
 
 
 class TagSerializer(serializers.Serializer):
@@ -30,14 +31,14 @@ class AuthInputSerializer(serializers.Serializer):
     )
 
 
-class DeviceCreateSerializer(serializers.Serializer):
+class DeviceCreateSerializer(StrictTypes, serializers.Serializer):
     identity = serializers.CharField(max_length=128)
     auth = AuthInputSerializer(required=False)
     locked = serializers.BooleanField(required=False, default=False)
     tags = TagSerializer(many=True, required=False)
 
 
-class DeviceUpdateSerializer(serializers.Serializer):
+class DeviceUpdateSerializer(StrictTypes, serializers.Serializer):
     locked = serializers.BooleanField(required=False)
     auth = AuthInputSerializer(required=False)
     tags = TagSerializer(many=True, required=False)
@@ -121,7 +122,7 @@ class _ResourcesByAlias(serializers.DictField):
         return {resource.alias: resource for resource in resource_list(connector=connector)}
 
 
-class Device2GatewaySerializer(serializers.ModelSerializer):
+class Device2GatewaySerializer(StrictTypes, serializers.ModelSerializer):
     """Murano's gateway settings: the connector's device-facing settings (validated by the
     connector's own serializers) and its resources by alias."""
 

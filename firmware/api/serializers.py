@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from firmware.models import DeviceUpdate, OtauReport, Rollout, RolloutState
+from murano.api import StrictTypes
 
 
 class DeviceFilterSerializer(serializers.Serializer):
@@ -16,7 +17,7 @@ class DeviceFilterSerializer(serializers.Serializer):
     )
 
 
-class FirmwareUpdateSerializer(serializers.Serializer):
+class FirmwareUpdateSerializer(StrictTypes, serializers.Serializer):
     """Start an update: what to send (``message`` or ``package``) and to whom (``devices`` or
     ``filter``), optionally in waves with a success threshold."""
 
@@ -75,7 +76,7 @@ class RolloutSerializer(serializers.ModelSerializer):
         return self._counts(rollout)["waves"]
 
 
-class RolloutUpdateSerializer(serializers.Serializer):
+class RolloutUpdateSerializer(StrictTypes, serializers.Serializer):
     # Plain strings, not an enum: drf-spectacular would name the enum after the field, and
     # jobs have a "state" of their own.
     state = serializers.CharField(
