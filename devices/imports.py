@@ -45,6 +45,7 @@ from connectors import pki
 from connectors.models import Connector
 from devices.models import Device, DeviceTag
 from devices.services import _clean_tags, _deadline
+from murano.csv_safety import csv_cell_restore, csv_writer
 
 logger = logging.getLogger(__name__)
 
@@ -174,14 +175,15 @@ def _parse_header(cells: list[str]) -> _Header:
 
 def _rows(text: io.TextIOWrapper) -> Iterator[tuple[int, list[str]]]:
     """``(line where the row starts, cells)`` for each row, the header first; blank rows (no
-    cell with anything in it, as spreadsheets export them) are skipped. Whole-file problems
-    raise ``ImportFileError``."""
+    cell with anything in it, as spreadsheets export them) are skipped. Cells that an export
+    neutralised against formula injection (``'-abc``) are read without that quote
+    (``murano.csv_safety``). Whole-file problems raise ``ImportFileError``."""
     reader = csv.reader(text, strict=True)
     line = 1
     try:
         for cells in reader:
             if "".join(cells).strip():
-                yield line, cells
+                yield line, [csv_cell_restore(cell) for cell in cells]
             line = reader.line_num + 1
     except UnicodeDecodeError as exc:
         bad = exc.object[exc.start : exc.start + 1].hex().upper()
@@ -732,8 +734,10 @@ def device_import_job_run(*, job_id: str) -> None:
 def devices_csv_export(*, connector: Connector, out, chunk_size: int = 2000) -> int:
     """Write the connector's devices to the text stream ``out`` in the import's CSV format, in
     identity order, a chunk at a time (never the whole fleet in memory). Importing the result
-    into the same connector changes nothing. Returns the number of devices written."""
-    writer = csv.writer(out)
+    into the same connector changes nothing (cells that a spreadsheet would run as a formula
+    are written with a leading quote, which the import takes off). Returns the number of
+    devices written."""
+    writer = csv_writer(out)
     writer.writerow(CSV_HEADER)
     if connection.vendor == "sqlite":
         chunk_size = min(chunk_size, 900)

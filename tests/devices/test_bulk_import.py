@@ -7,6 +7,7 @@ script polling it would.
 """
 
 import asyncio
+import csv
 import io
 import json
 from datetime import timedelta
@@ -22,6 +23,7 @@ from django.utils import timezone
 from devices import imports
 from devices.models import Device, DeviceTag
 from jobs.models import Job
+from murano.csv_safety import csv_cell_neutralise, csv_cell_restore
 from tests.factories import make_connector, make_device
 from tests.pki.certs import make_leaf
 
@@ -628,6 +630,77 @@ def test_an_export_into_another_connector_recreates_the_fleet(business, connecto
 
     assert out.strip() == "7 rows: 7 created, 0 updated, 0 unchanged, 0 refused."
     assert tags_of(other, "copy-3") == [("batch", "1")]
+
+
+# Identities that a spreadsheet would read as formulas (all valid opaque identities).
+FORMULA_LIKE = ["+1-555-0100", "-2+3", "@A1+2", "plain-1"]
+
+
+def test_an_export_neutralises_cells_a_spreadsheet_would_run_as_formulas(connector, tmp_path):
+    """OWASP's CSV injection advice: such cells start with a quote, which spreadsheets show as text."""
+    for identity in FORMULA_LIKE:
+        make_device(connector=connector, identity=identity, tags=[{"name": "note", "value": "=HYPERLINK(x)"}])
+    certificate = make_leaf("cert-1")
+    make_device(connector=connector, identity="cert-1", auth_type="certificate", key=certificate.pem)
+    exported = tmp_path / "export.csv"
+
+    run_devices("export", connector.pk, str(exported))
+    stdout, _ = run_devices("export", connector.pk)
+
+    rows = list(csv.reader(io.StringIO(exported.read_bytes().decode(), newline="")))
+    cells = {row[0]: row for row in rows[1:]}
+    assert set(cells) == {"'+1-555-0100", "'-2+3", "'@A1+2", "plain-1", "cert-1"}
+    assert cells["cert-1"][1].startswith("'-----BEGIN CERTIFICATE-----")
+    assert cells["plain-1"][2] == '[{"name": "note", "value": "=HYPERLINK(x)"}]'  # starts with "["
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row)
+    assert stdout == exported.read_bytes().decode()
+
+
+def test_a_neutralised_export_imports_back_unchanged(business, connector, tmp_path):
+    for identity in FORMULA_LIKE:
+        make_device(connector=connector, identity=identity, tags=[{"name": "note", "value": "-1"}])
+    certificate = make_leaf("cert-1")
+    make_device(connector=connector, identity="cert-1", auth_type="certificate", key=certificate.pem)
+    exported = tmp_path / "export.csv"
+    run_devices("export", connector.pk, str(exported))
+    other = make_connector(business=business, name="Copy")
+
+    same, _ = run_devices("import", connector.pk, str(exported), "--quiet")
+    copied, _ = run_devices("import", other.pk, str(exported), "--quiet")
+
+    assert same.strip() == "5 rows: 0 created, 0 updated, 5 unchanged, 0 refused."
+    assert copied.strip() == "5 rows: 5 created, 0 updated, 0 unchanged, 0 refused."
+    assert sorted(Device.objects.filter(connector=other).values_list("identity", flat=True)) == sorted(
+        [*FORMULA_LIKE, "cert-1"]
+    )
+    assert (
+        Device.objects.get(connector=other, identity="cert-1").certificate_fingerprint
+        == certificate.fingerprint
+    )
+    assert tags_of(other, "-2+3") == [("note", "-1")]
+
+
+def test_the_api_import_reads_a_neutralised_file_as_the_cli_does(upload, job_of, connector):
+    job = job_of(upload(connector, b'ID,Tags\n\'+4917,\n\'-abc,"[{""name"": ""n"", ""value"": ""v""}]"\n'))
+
+    assert job["state"] == "finished" and job["created"] == 2, job
+    assert sorted(Device.objects.filter(connector=connector).values_list("identity", flat=True)) == [
+        "+4917",
+        "-abc",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, cell",
+    [
+        ("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@A1", "'@A1"), ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"), ("'=1", "''=1"), ("plain", "plain"), ("", ""), ("'quoted", "'quoted"),
+        ("a=1", "a=1"),
+    ],
+)  # fmt: skip
+def test_the_csv_helper_neutralises_formulas_and_restores_them_exactly(text, cell):
+    assert csv_cell_neutralise(text) == cell
+    assert csv_cell_restore(cell) == text
 
 
 def test_a_file_with_only_a_header_finishes_with_nothing_to_do(upload, job_of, connector):
