@@ -1,12 +1,14 @@
 """Every change to connectors and resources goes through these functions."""
 
 import ipaddress
+import logging
 import re
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from accounts.models import Business
 from connectors import pki, runtime
@@ -17,6 +19,7 @@ from connectors.values import ResourceRules, parse_allowed
 from murano import realtime
 from murano.crypto import decrypt_secret, encrypt_secret
 
+logger = logging.getLogger(__name__)
 _ALIAS_FORBIDDEN = re.compile(r"[.$\s\x00-\x1f]")
 _FIXED_LENGTH_TYPES = {
     IdentityType.MAC_COLON,
@@ -289,16 +292,29 @@ def _firmware_setting_applied(connector: Connector) -> None:
 
 
 @transaction.atomic
+@transaction.atomic
 def connector_delete(*, connector: Connector) -> None:
-    """Delete a connector with its devices and content, and drop its buffer of recent events."""
+    """Delete a connector with its devices, content and jobs, and drop its buffer of recent
+    events. The deletion stands even when Redis is down: the buffer is then left behind (logged),
+    unreadable by anyone since its connector is gone."""
+    from jobs.services import job_uploads_discard_on_commit
+
     connector_id = connector.pk
+    job_uploads_discard_on_commit(connector=connector)
     connector.delete()
     runtime.forget_hosts()
     # Its content rows went with it; their stored files go once that is committed.
     from connectors.content.services import content_purge_connector_on_commit
 
     content_purge_connector_on_commit(connector_id)
-    transaction.on_commit(lambda: realtime.forget(connector_id))
+    transaction.on_commit(lambda: _events_forget(connector_id))
+
+
+def _events_forget(connector_id: str) -> None:
+    try:
+        realtime.forget(connector_id)
+    except (RedisError, OSError) as exc:
+        logger.warning("connector %s is deleted, but not its recent events: %s", connector_id, exc)
 
 
 def _touch(connector: Connector) -> None:

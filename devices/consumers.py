@@ -2,11 +2,13 @@
 ``manage.py logs --follow``)."""
 
 import json
+import logging
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
+from redis.exceptions import RedisError
 
 from connectors.models import Connector
 from connectors.selectors import connector_get_for_user
@@ -16,8 +18,25 @@ from devices.events import connector_logs_group, events_recent, logs_ticket_conn
 # does not leak: a connector of someone else's looks exactly like one that does not exist).
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+# The stream cannot be served right now (Redis, which carries events, is unreachable): the
+# client may try again later (RFC 6455's "Try Again Later").
+CLOSE_TRY_AGAIN = 1013
+# What an unreachable Redis raises from the channel layer and the event buffer.
+REDIS_DOWN = (RedisError, OSError)
 # How far (µs) past the newest buffered event a live one may still be a copy of a buffered one.
 _OVERLAP_US = 5_000_000
+
+logger = logging.getLogger(__name__)
+
+
+async def handshake_refuse(receive, send, code: int) -> None:
+    """Complete a websocket handshake and close at once with ``code``: what a consumer answers
+    when it cannot even start (a close during the handshake would be an HTTP error instead)."""
+    message = await receive()
+    if message.get("type") != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": code})
 
 
 def _event_key(event: dict) -> tuple:
@@ -47,8 +66,20 @@ class ConnectorLogsConsumer(AsyncWebsocketConsumer):
     """Streams a connector's device events: the recent buffer on open, then each event live.
 
     ``?identity=<identity>`` narrows the stream to one device (the device page). Messages from
-    the client are ignored: the stream is one-way, and garbage must not break it.
+    the client are ignored: the stream is one-way, and garbage must not break it. When Redis
+    cannot be reached the handshake still completes, and the socket closes at once with 1013
+    (try again later) instead of the server failing the upgrade.
     """
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except REDIS_DOWN as exc:
+            if getattr(self, "channel_name", None):
+                raise  # the stream had started: nothing left to answer
+            # The channel layer could not even name this consumer's channel.
+            logger.warning("live logs: Redis is unreachable (%s)", exc)
+            await handshake_refuse(receive, send, CLOSE_TRY_AGAIN)
 
     async def connect(self):
         self.group = None
@@ -66,17 +97,29 @@ class ConnectorLogsConsumer(AsyncWebsocketConsumer):
         # Join the group before reading the buffer, so nothing falls between the two. Live
         # events that arrived meanwhile are delivered after this handler returns; those the
         # buffer already held are skipped then (``self.sent``), so nothing is sent twice.
-        self.group = connector_logs_group(connector_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-        recent = [e for e in await database_sync_to_async(events_recent)(connector_id) if self._wanted(e)]
+        accepted = False
+        try:
+            await self.channel_layer.group_add(connector_logs_group(connector_id), self.channel_name)
+            self.group = connector_logs_group(connector_id)
+            await self.accept()
+            accepted = True
+            recent = [e for e in await database_sync_to_async(events_recent)(connector_id) if self._wanted(e)]
+        except REDIS_DOWN as exc:
+            logger.warning("live logs of connector %s: Redis is unreachable (%s)", connector_id, exc)
+            if not accepted:
+                await self.accept()  # as above: the close code needs the handshake done
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
         await self.send(text_data=json.dumps({"kind": "recent", "events": recent}))
         self.sent = {_event_key(e) for e in recent}
         self.overlap_until = max((e.get("timestamp") or 0 for e in recent), default=0) + _OVERLAP_US
 
     async def disconnect(self, code):
         if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+            except REDIS_DOWN:
+                pass  # nothing to leave: the subscription went with the connection
 
     async def receive(self, text_data=None, bytes_data=None):
         return  # one-way stream

@@ -26,8 +26,12 @@ The web request only checks the header (cheap) and stores the upload; a Celery t
 import (``device_import_job_run``). ``manage.py devices import`` runs ``device_import`` itself.
 """
 
+import copy
 import csv
+import dataclasses
+import functools
 import io
+import itertools
 import json
 import logging
 import queue
@@ -263,6 +267,20 @@ def _parse_row(line: int, cells: list[str], header: _Header, check, seen: dict, 
     """The row's device, or ``_RowError`` saying why not. ``seen`` maps each well-formed ID met
     so far to its line: an ID named twice is ambiguous, so every row after the first is refused
     (whether the first one was valid or not), and fixing one row never moves the refusal."""
+    identity = _row_identity(line, cells, header, check, seen)
+    cell = lambda index: cells[index].strip() if index is not None and index < len(cells) else ""  # noqa: E731
+    certificate = fingerprint = None
+    text = cell(header.certificate)
+    if text:
+        certificate, fingerprint = _certificate(text, header.names["certificate"], identity, ca_certificate)
+    text = cell(header.tags)
+    tags = _tags(text, header.names["tags"]) if text else None
+    return _Row(line, identity, certificate, fingerprint or "", tags)
+
+
+def _row_identity(line: int, cells: list[str], header: _Header, check, seen: dict) -> str:
+    """The row's ID, noted in ``seen``, or ``_RowError``: the cheap first half of ``_parse_row``,
+    all that a resumed import needs of the rows it skips."""
     if len(cells) > header.width:
         raise _RowError(f"the row has {len(cells)} fields; the header names {header.width}")
     if any("\x00" in c for c in cells):
@@ -277,13 +295,7 @@ def _parse_row(line: int, cells: list[str], header: _Header, check, seen: dict, 
     first = seen.setdefault(identity, line)
     if first != line:
         raise _RowError(f"the ID is already on line {first}")
-    certificate = fingerprint = None
-    text = cell(header.certificate)
-    if text:
-        certificate, fingerprint = _certificate(text, header.names["certificate"], identity, ca_certificate)
-    text = cell(header.tags)
-    tags = _tags(text, header.names["tags"]) if text else None
-    return _Row(line, identity, certificate, fingerprint or "", tags)
+    return identity
 
 
 # --- applying a batch ---------------------------------------------------------------------------
@@ -348,8 +360,9 @@ def _current_tags(device_ids: list[int]) -> dict[int, set[tuple[str, str]]]:
     return current
 
 
-def _apply(connector: Connector, rows: list[_Row], deadline) -> tuple[int, int, int]:
-    """Create the new devices of ``rows``, update the changed ones: (created, updated, unchanged)."""
+def _apply(connector: Connector, rows: list[_Row], deadline, before_commit=None) -> tuple[int, int, int]:
+    """Create the new devices of ``rows``, update the changed ones: (created, updated, unchanged).
+    ``before_commit(counts)`` runs last in the batch's transaction (see ``device_import``)."""
     existing = _existing(connector, [r.identity for r in rows])
 
     current = _current_tags([existing[r.identity][0] for r in rows if r.identity in existing and r.tags])
@@ -374,9 +387,10 @@ def _apply(connector: Connector, rows: list[_Row], deadline) -> tuple[int, int, 
     own_transaction = not connection.in_atomic_block
     with transaction.atomic():
         if own_transaction and connection.vendor == "postgresql":
-            # The batch's commit need not wait for its WAL to reach the disk: the job's progress,
-            # saved next with an ordinary commit, flushes it (WAL is written in order), and a
-            # crash before that loses nothing an idempotent re-run does not bring back.
+            # The batch's commit need not wait for its WAL to reach the disk: a database crash
+            # loses the batch and the job's checkpoint written in it together (WAL is written in
+            # order; the job's end is an ordinary commit, which flushes it all), and a resumed
+            # or repeated import brings back whatever was lost.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off")
         ids = _insert_devices(connector, new_rows, deadline)
@@ -399,7 +413,10 @@ def _apply(connector: Connector, rows: list[_Row], deadline) -> tuple[int, int, 
                 for name, value in sorted(wanted)
             ]
         _insert_tags(connector, new_tags)
-    return len(new_rows), updated, len(rows) - len(new_rows) - updated
+        counts = len(new_rows), updated, len(rows) - len(new_rows) - updated
+        if before_commit is not None:
+            before_commit(counts)
+    return counts
 
 
 def _insert_devices(connector: Connector, rows: list[_Row], deadline) -> list[int]:
@@ -479,14 +496,19 @@ def _insert_tags(connector: Connector, tags: list[tuple[int, str, str, str]]) ->
                 copy.write_row((pk, identity, connector_id, name, value))
 
 
-def _apply_batch(connector: Connector, rows: list[_Row], deadline) -> tuple[int, int, int]:
+def _apply_batch(connector: Connector, rows: list[_Row], deadline, before_commit=None) -> tuple:
+    if not rows:  # every row of the batch was refused: only the checkpoint to write
+        if before_commit is not None:
+            with transaction.atomic():
+                before_commit((0, 0, 0))
+        return 0, 0, 0
     try:
-        return _apply(connector, rows, deadline)
+        return _apply(connector, rows, deadline, before_commit)
     except IntegrityError:
         # Someone whitelisted one of these identities between our SELECT and INSERT (another
         # import, the API): the batch rolled back; once more, those devices now exist.
         logger.info("device import: a batch met a concurrent whitelisting; retrying it")
-        return _apply(connector, rows, deadline)
+        return _apply(connector, rows, deadline, before_commit)
 
 
 # --- the import ---------------------------------------------------------------------------------
@@ -497,6 +519,7 @@ class _Batch:
     rows: list[_Row]  # valid rows, to apply
     errors: list[dict]  # refused rows
     handled: int  # rows read, refused ones included
+    index: int = 0  # 0 for the file's first batch, then 1, 2…
 
 
 def batch_size_for(total_rows: int) -> int:
@@ -504,13 +527,19 @@ def batch_size_for(total_rows: int) -> int:
     return max(MIN_BATCH_SIZE, min(BATCH_SIZE, -(-total_rows // PROGRESS_STEPS)))
 
 
-def _batches(file, connector: Connector, size: int) -> Iterator[_Batch]:
+def _batches(file, connector: Connector, size: int, skip: int = 0) -> Iterator[_Batch]:
     """The file's rows, validated, in batches of at most ``size`` valid rows (and at most twice
-    that many read, so a file of bad rows still shows its progress)."""
+    that many read, so a file of bad rows still shows its progress). The first ``skip`` rows
+    (done by an earlier run) are only noted for the duplicate-ID check."""
     header, rows = _open_rows(file)
     check = connector.identity_format.check
     ca_certificate = connector.pki_ca_certificate if connector.pki_enabled else ""
     seen: dict[str, int] = {}  # identity → line, to refuse the same ID twice in one file
+    for line, cells in itertools.islice(rows, skip):
+        try:
+            _row_identity(line, cells, header, check, seen)
+        except _RowError:
+            pass
     batch = _Batch([], [], 0)
     for line, cells in rows:
         batch.handled += 1
@@ -521,7 +550,7 @@ def _batches(file, connector: Connector, size: int) -> Iterator[_Batch]:
             batch.errors.append({"line": line, "identity": identity[:200], "reason": str(exc)})
         if len(batch.rows) >= size or batch.handled >= 2 * size:
             yield batch
-            batch = _Batch([], [], 0)
+            batch = _Batch([], [], 0, batch.index + 1)
     yield batch
 
 
@@ -567,33 +596,69 @@ def _read_ahead(items: Iterator, depth: int = 2) -> Iterator:
         producer.join()
 
 
-def device_import(*, connector: Connector, file, progress: Progress | None = None) -> ImportResult:
+def device_import(
+    *, connector: Connector, file, progress: Progress | None = None,
+    checkpoint: Callable[[ImportResult], None] | None = None, resume: ImportResult | None = None,
+) -> ImportResult:  # fmt: skip
     """Whitelist the devices of a CSV file (a seekable binary file), creating the new ones and
     updating the changed ones; see the module docstring for what a row means.
 
     Whole-file problems raise ``ImportFileError`` before anything is written; refused rows are
     reported (line, identity, reason) through ``progress`` and in the result, never imported.
     Idempotent: importing the same file again creates and updates nothing.
+
+    ``checkpoint(result)`` records how far the import got: once the rows are counted, then
+    inside each batch's own transaction, with the result as of that batch, batches in file
+    order, each committed before the next one's checkpoint. What it writes therefore commits
+    with the batch it counts: a job's recorded progress is exactly what is in the database.
+    ``resume`` is such a recorded result of an earlier run on the same file (its worker died):
+    the rows it counts as done are skipped (their IDs still count for the duplicate-ID check)
+    and its counts carried on, so the result is the same as if the first run had finished.
     """
-    result = ImportResult(total=_count_rows(file))
+    total = _count_rows(file)
+    if resume is not None:
+        result = dataclasses.replace(resume, total=total, errors=list(resume.errors))
+    else:
+        result = ImportResult(total=total)
     report = progress or (lambda result, errors: None)
+    if checkpoint is not None:
+        checkpoint(result)
     report(result, [])
     deadline = _deadline(connector, None)
-    batches = _read_ahead(_batches(file, connector, batch_size_for(result.total)))
-    for batch, (created, updated, unchanged) in _applied(connector, batches, deadline):
-        result.created += created
-        result.updated += updated
-        result.unchanged += unchanged
-        result.error_count += len(batch.errors)
-        room = ERRORS_KEPT - len(result.errors)
-        if room > 0:
-            result.errors.extend(batch.errors[:room])
-        result.done += batch.handled
+    before_commit = None
+    if checkpoint is not None:
+        # The result as of each batch (by index; -1: before the first), computed in the batch's
+        # transaction from the one before, which has committed by then. A batch tried twice
+        # (``_apply_batch``) computes its own again from the same one.
+        recorded = {-1: result}
+
+        def before_commit(batch: _Batch, counts: tuple) -> None:
+            after = _added(recorded[batch.index - 1], batch, counts)
+            checkpoint(after)
+            recorded[batch.index] = after
+            recorded.pop(batch.index - 2, None)
+
+    batches = _read_ahead(_batches(file, connector, batch_size_for(total), skip=result.done))
+    for batch, counts in _applied(connector, batches, deadline, before_commit):
+        result = _added(result, batch, counts)
         report(result, batch.errors)
     return result
 
 
-def _applied(connector: Connector, batches: Iterator[_Batch], deadline) -> Iterator[tuple[_Batch, tuple]]:
+def _added(result: ImportResult, batch: _Batch, counts: tuple) -> ImportResult:
+    """``result`` with the batch's rows counted too (a new result: the old one is left as is)."""
+    created, updated, unchanged = counts
+    room = max(0, ERRORS_KEPT - len(result.errors))
+    return ImportResult(
+        total=result.total, done=result.done + batch.handled, created=result.created + created,
+        updated=result.updated + updated, unchanged=result.unchanged + unchanged,
+        error_count=result.error_count + len(batch.errors), errors=result.errors + batch.errors[:room],
+    )  # fmt: skip
+
+
+def _applied(
+    connector: Connector, batches: Iterator[_Batch], deadline, before_commit=None
+) -> Iterator[tuple[_Batch, tuple]]:
     """``(batch, (created, updated, unchanged))`` for each batch once it is applied, in file order.
 
     On PostgreSQL, outside a caller's transaction, ``APPLY_CONNECTIONS`` batches are applied at
@@ -602,23 +667,35 @@ def _applied(connector: Connector, batches: Iterator[_Batch], deadline) -> Itera
     Batches never share an identity (a file naming an ID twice is refused on the later lines),
     so concurrent batches touch different devices. Inside a transaction (a caller's, or a
     test's) there is one connection, so batches go one after the other on it.
+
+    ``before_commit(batch, counts)`` runs last in each batch's transaction. With it, batches
+    applied at once still commit in file order: a batch waits for the one before it to commit
+    (or rolls back if that one failed) before its own ``before_commit``, so a checkpoint never
+    counts a batch whose predecessor is not in the database.
     """
     parallel = APPLY_CONNECTIONS > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block
     if not parallel:
         for batch in batches:
-            yield batch, _apply_batch(connector, batch.rows, deadline) if batch.rows else (0, 0, 0)
+            hook = None if before_commit is None else functools.partial(before_commit, batch)
+            yield batch, _apply_batch(connector, batch.rows, deadline, hook)
         return
 
     todo: queue.Queue = queue.Queue()
 
+    def in_order(batch: _Batch, previous: Future | None, counts: tuple) -> None:
+        if previous is not None:
+            previous.result()  # its commit; raises (rolling this batch back) if it failed
+        before_commit(batch, counts)
+
     def apply_queued() -> None:  # one per connection, for the whole import
         try:
             while (item := todo.get()) is not None:
-                rows, future = item
+                batch, future, previous = item
                 if not future.set_running_or_notify_cancel():
                     continue
+                hook = None if before_commit is None else functools.partial(in_order, batch, previous)
                 try:
-                    future.set_result(_apply_batch(connector, rows, deadline) if rows else (0, 0, 0))
+                    future.set_result(_apply_batch(connector, batch.rows, deadline, hook))
                 except BaseException as exc:  # raised to the consumer by future.result()
                     future.set_exception(exc)
         finally:
@@ -631,11 +708,13 @@ def _applied(connector: Connector, batches: Iterator[_Batch], deadline) -> Itera
     for thread in appliers:
         thread.start()
     pending: deque[tuple[_Batch, Future]] = deque()
+    previous = None
     try:
         for batch in batches:
             future = Future()
-            todo.put((batch.rows, future))
+            todo.put((batch, future, previous))
             pending.append((batch, future))
+            previous = future
             if len(pending) >= APPLY_CONNECTIONS:
                 applied, future = pending.popleft()
                 yield applied, future.result()
@@ -654,9 +733,8 @@ def _applied(connector: Connector, batches: Iterator[_Batch], deadline) -> Itera
 def device_import_start(*, connector: Connector, user, upload, file_name: str = ""):
     """Accept an uploaded CSV for import: refuse it at once when it is too large or its header
     is wrong, else store it, queue a job and run it on a Celery worker once committed."""
-    from devices.tasks import device_import_job
     from jobs.models import JobKind
-    from jobs.services import job_create
+    from jobs.services import job_create, job_dispatch_on_commit
 
     if upload.size > settings.DEVICE_IMPORT_MAX_BYTES:
         raise ImportFileTooLarge()
@@ -667,8 +745,9 @@ def device_import_start(*, connector: Connector, user, upload, file_name: str = 
             created_by=user if getattr(user, "is_authenticated", False) else None,
             upload=upload, file_name=file_name or upload.name,
         )  # fmt: skip
-        job_id = str(job.pk)
-        transaction.on_commit(lambda: device_import_job.delay(job_id))
+        # A broker that is down does not fail the upload: the job waits, queued, until
+        # ``jobs_recover`` can hand it over.
+        job_dispatch_on_commit(job=job)
     return job
 
 
@@ -687,22 +766,31 @@ INTERNAL_FAILURE = (
 
 
 def device_import_job_run(*, job_id: str) -> None:
-    """Run a queued device import job (the Celery task calls this): progress on the job after
-    each batch, pushed to its watchers; ``finished`` with its refused rows, or ``failed`` with
-    the reason the file could not be imported."""
-    from jobs.models import Job
-    from jobs.services import job_errors_add, job_fail, job_finish, job_progress, job_start
+    """Run a queued device import job (the Celery task calls this): claim it, hold its lease,
+    record its progress with each batch (pushed to its watchers); ``finished`` with its refused
+    rows, or ``failed`` with the reason the file could not be imported.
 
-    job = Job.objects.select_related("connector").filter(pk=job_id).first()
-    if job is None or job.is_over:
-        # Deleted with its connector, or a second delivery of a job already done.
-        logger.info("device import job %s: nothing to do", job_id)
+    A job taken again after its worker died resumes from its last committed batch
+    (``device_import``'s ``resume``): the rows before it are not applied twice and the counts
+    come out as one run's. A second delivery of a job already taken does nothing."""
+    from jobs.leases import JobLease
+    from jobs.services import JobLost, job_claim, worker_name
+
+    job = job_claim(job_id=job_id, worker=worker_name())
+    if job is None:
+        # Deleted with its connector, over, or taken by another delivery of the same task.
+        logger.info("device import job %s: not queued, nothing to do", job_id)
         return
-    job_start(job=job)
+    with JobLease(job):
+        try:
+            _device_import_job(job)
+        except JobLost:
+            logger.warning("device import job %s was resumed elsewhere meanwhile; this worker stops", job_id)
 
-    def progress(result: ImportResult, new_errors: list[dict]) -> None:
-        job_errors_add(job=job, errors=new_errors)
-        job_progress(job=job, **result.counts())
+
+def _device_import_job(job) -> None:
+    from jobs.events import job_push
+    from jobs.services import JobLost, job_fail, job_finish, job_progress
 
     if job.connector is None or not job.file:
         job_fail(job=job, detail="The job has no connector or no file to import.")
@@ -710,19 +798,40 @@ def device_import_job_run(*, job_id: str) -> None:
     try:
         file = job.file.open("rb")
     except FileNotFoundError:
-        logger.warning("device import job %s: its upload %s is gone from storage", job_id, job.file.name)
-        job_fail(
-            job=job,
-            detail="The uploaded file is no longer in storage; nothing was imported. Upload it again.",
-        )
+        logger.warning("device import job %s: its upload %s is gone from storage", job.pk, job.file.name)
+        nothing = "nothing was imported" if not job.done else "the rows counted as done were imported"
+        job_fail(job=job, detail=f"The uploaded file is no longer in storage; {nothing}. Upload it again.")
         return
+    resume = None
+    if job.done:
+        resume = ImportResult(
+            total=job.total, done=job.done, created=job.created, updated=job.updated,
+            unchanged=job.unchanged, error_count=job.error_count, errors=list(job.errors),
+        )  # fmt: skip
+
+    # Checkpoints are written by the threads that apply batches, on a copy of the job of their
+    # own; this thread pushes each one to the job's watchers once its batch has committed.
+    recorded = copy.copy(job)
+
+    def checkpoint(result: ImportResult) -> None:
+        job_progress(job=recorded, errors=result.errors, push=False, **result.counts())
+
+    def progress(result: ImportResult, new_errors: list[dict]) -> None:
+        for name, value in result.counts().items():
+            setattr(job, name, value)
+        job_push(job)
+
     try:
         with file:
-            device_import(connector=job.connector, file=file, progress=progress)
+            device_import(
+                connector=job.connector, file=file, progress=progress, checkpoint=checkpoint, resume=resume
+            )
     except ImportFileError as exc:
         job_fail(job=job, detail=f"{exc.message} Nothing was imported.")
+    except JobLost:
+        raise
     except Exception:
-        logger.exception("device import job %s failed", job_id)
+        logger.exception("device import job %s failed", job.pk)
         job_fail(job=job, detail=INTERNAL_FAILURE)
     else:
         job_finish(job=job)

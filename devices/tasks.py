@@ -5,9 +5,11 @@ from celery import shared_task
 from devices.imports import device_import_job_run
 
 
-# acks_late + reject_on_worker_lost: a worker that dies mid-import gives the job back to the
-# queue; the import is idempotent, so running it again from the start is safe.
-@shared_task(name="devices.import", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+# The job's row, not the broker's message, says whether the job still needs a worker: the task
+# claims it (a second delivery finds it taken and does nothing), and a worker that dies
+# mid-import is noticed by its lease running out (``jobs.services.jobs_recover``), whichever
+# broker lost or kept the message. So the message is acknowledged on receipt.
+@shared_task(name="devices.import", ignore_result=True)
 def device_import_job(job_id: str) -> None:
     """Run the queued device import job ``job_id`` (a bulk whitelist from CSV)."""
     device_import_job_run(job_id=job_id)

@@ -8,6 +8,7 @@ of ``config_otau`` (``devices.services.device_state_set``), which wakes the devi
 """
 
 import json
+import logging
 import math
 from datetime import timedelta
 
@@ -42,6 +43,8 @@ FILTER_PARAMETERS = ("status", "identity", "q", "tag")
 MAX_EXPLICIT_DEVICES = 10_000
 MAX_DEVICE_TIMEOUT = 30 * 24 * 3600
 _BATCH = 1000
+
+logger = logging.getLogger(__name__)
 
 
 class FirmwareDisabled(Exception):
@@ -227,24 +230,29 @@ def rollout_start(
 
 
 def _advance_on_commit(rollout_id: int) -> None:
+    """Advance the rollout on a worker once committed. A broker that is down fails nothing: the
+    rollout is running in the database, and the scheduler's next tick advances it."""
     from firmware.tasks import rollout_advance_task
+    from murano.celery import task_send_on_commit
 
-    transaction.on_commit(lambda: rollout_advance_task.delay(rollout_id))
+    later = "the rollout scheduler's next tick advances it"
+    task_send_on_commit(rollout_advance_task, rollout_id, later=later)
 
 
 # --- waves -------------------------------------------------------------------------------------
 
 
-def _wave_send(rollout: Rollout, wave: int) -> None:
-    """Deliver the message to the wave's queued devices (a cloud set of config_otau each);
-    an unfinished update of the same device in another rollout is superseded."""
+def _wave_send(rollout: Rollout, wave: int, limit: int) -> int:
+    """Deliver the message to up to ``limit`` of the wave's queued devices (a cloud set of
+    config_otau each); an unfinished update of the same device in another rollout is
+    superseded. Returns how many were sent."""
     queued = list(
-        DeviceUpdate.objects.filter(rollout=rollout, wave=wave, status=UpdateStatus.QUEUED).select_related(
-            "device"
-        )
+        DeviceUpdate.objects.filter(rollout=rollout, wave=wave, status=UpdateStatus.QUEUED)
+        .select_related("device")
+        .order_by("id")[:limit]
     )
     if not queued:
-        return
+        return 0
     connector = Connector.objects.get(pk=rollout.connector_id)
     otau_resources_ensure(connector=connector)
     connector.refresh_from_db(fields=["updated_at"])
@@ -267,6 +275,7 @@ def _wave_send(rollout: Rollout, wave: int) -> None:
     DeviceUpdate.objects.bulk_update(queued, ["status", "sent_at", "deadline"], batch_size=_BATCH)
     for other in others:
         _advance_on_commit(other)
+    return len(queued)
 
 
 def rollout_wave_counts(rollout: Rollout, wave: int) -> dict[str, int]:
@@ -294,33 +303,46 @@ def _failure_problem(rollout: Rollout, wave: int, counts: dict[str, int]) -> str
     )
 
 
-@transaction.atomic
 def rollout_advance(*, rollout_id: int) -> Rollout | None:
     """Move a running rollout on: send its current wave, pause it when the wave has more
     failures than its threshold allows, start the next wave when this one has finished, and
-    complete it after the last. Safe to call any time, from anywhere (it locks the rollout)."""
-    rollout = Rollout.objects.select_for_update().filter(pk=rollout_id).first()
-    if rollout is None or rollout.state != RolloutState.RUNNING:
-        return rollout
-    now = timezone.now()
+    complete it after the last. Safe to call any time, from anywhere: each step locks the rollout.
+
+    A wave goes out ``FIRMWARE_SEND_BATCH`` devices per transaction (a short one: device writes
+    wait for none of it), each committed with the devices it marked ``SENT``. A worker that dies
+    mid-wave therefore leaves the rest of the wave ``QUEUED`` in a running rollout, and whoever
+    calls this next (the scheduler's tick, at the latest) sends the rest; nobody gets it twice."""
     while True:
-        wave = rollout.current_wave
-        _wave_send(rollout, wave)
+        with transaction.atomic():
+            rollout = Rollout.objects.select_for_update().filter(pk=rollout_id).first()
+            if rollout is None or rollout.state != RolloutState.RUNNING:
+                return rollout
+            if not _rollout_step(rollout):
+                return rollout
+
+
+def _rollout_step(rollout: Rollout) -> bool:
+    """One transaction's worth of ``rollout_advance``; True when there is more to do at once."""
+    now = timezone.now()
+    wave = rollout.current_wave
+    limit = settings.FIRMWARE_SEND_BATCH
+    more = _wave_send(rollout, wave, limit) >= limit
+    if not more:
         counts = rollout_wave_counts(rollout, wave)
         problem = _failure_problem(rollout, wave, counts)
         if problem:
             rollout.state, rollout.state_reason = RolloutState.PAUSED, f"Paused: {problem}."
-            break
-        if any(not is_finished_status(status) for status in counts):
-            break
-        if wave + 1 >= rollout.wave_count:
+        elif any(not is_finished_status(status) for status in counts):
+            pass  # the wave's devices have yet to report
+        elif wave + 1 >= rollout.wave_count:
             rollout.state, rollout.finished_at = RolloutState.COMPLETED, now
             rollout.state_reason = "Every wave has finished."
-            break
-        rollout.current_wave = wave + 1
+        else:
+            rollout.current_wave = wave + 1
+            more = True
     rollout.updated_at = now
     rollout.save(update_fields=["state", "state_reason", "current_wave", "finished_at", "updated_at"])
-    return rollout
+    return more
 
 
 @transaction.atomic
@@ -451,5 +473,10 @@ def rollouts_tick(*, now=None) -> int:
             message="no report from the device before its deadline",
         )  # fmt: skip
     for rollout_id in Rollout.objects.filter(state=RolloutState.RUNNING).values_list("id", flat=True):
-        rollout_advance(rollout_id=rollout_id)
+        try:
+            rollout_advance(rollout_id=rollout_id)
+        except Exception:
+            # One rollout that cannot move (a bug, a device row gone mid-wave) must not hold up
+            # the others; it is tried again at the next tick.
+            logger.exception("rollout %s could not be advanced", rollout_id)
     return timed_out

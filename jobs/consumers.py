@@ -3,18 +3,24 @@
 import asyncio
 import contextlib
 import json
+import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
 
-from devices.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
+from devices.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, REDIS_DOWN
 from jobs.api.serializers import JobSerializer
 from jobs.events import job_group
 from jobs.selectors import job_get_for_user
 
 FINAL_STATES = ("finished", "failed")
+# The alias of no channel layer at all (``get_channel_layer`` answers None for it).
+_NO_CHANNEL_LAYER = "none"
+
+logger = logging.getLogger(__name__)
+_NO_PUSHES = "job progress: Redis is unreachable (%s); following the job without pushes"
 
 
 @database_sync_to_async
@@ -40,7 +46,19 @@ class JobProgressConsumer(AsyncWebsocketConsumer):
     Pushes come from the worker through the channel layer. The consumer also re-reads the job
     every ``JOB_PROGRESS_REFRESH_SECONDS`` and sends it when it moved without a push: on the
     embedded stack the in-memory channel layer cannot carry a worker process's pushes, and a
-    push lost anywhere must not leave a progress bar stuck."""
+    push lost anywhere must not leave a progress bar stuck. For the same reason a Redis that
+    cannot be reached costs the pushes only: the consumer then follows the job by re-reading it.
+    """
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except REDIS_DOWN as exc:
+            if getattr(self, "channel_name", None):
+                raise  # the stream had started: nothing left to answer
+            logger.warning(_NO_PUSHES, exc)
+            self.channel_layer_alias = _NO_CHANNEL_LAYER
+            await super().__call__(scope, receive, send)
 
     async def connect(self):
         self.group = None
@@ -53,8 +71,12 @@ class JobProgressConsumer(AsyncWebsocketConsumer):
             await self.close(code=close_code)
             return
         # Join before sending the snapshot: a push that lands in between is sent after it.
-        self.group = job_group(job["id"])
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        if self.channel_layer is not None:
+            try:
+                await self.channel_layer.group_add(job_group(job["id"]), self.channel_name)
+                self.group = job_group(job["id"])
+            except REDIS_DOWN as exc:
+                logger.warning(_NO_PUSHES, exc)
         await self._send_job(job)
         if job.get("state") not in FINAL_STATES:
             self.refresher = asyncio.create_task(self._refresh_from_database())
@@ -65,7 +87,10 @@ class JobProgressConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(asyncio.CancelledError):
                 await self.refresher
         if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+            except REDIS_DOWN:
+                pass  # nothing to leave: the subscription went with the connection
 
     async def receive(self, text_data=None, bytes_data=None):
         return  # one-way stream

@@ -1,7 +1,11 @@
 """Live job progress: every change of a job's counts or state goes to the group ``job.<id>``."""
 
+import logging
+
 from jobs.models import Job
 from murano import realtime
+
+logger = logging.getLogger(__name__)
 
 
 def job_group(job_id) -> str:
@@ -27,4 +31,10 @@ def job_progress_message(job: Job) -> dict:
 
 
 def job_push(job: Job) -> None:
-    realtime.push(groups={job_group(job.pk): job_progress_message(job)})
+    """Push the job as it is now to its watchers. A push that fails is logged and dropped: it is
+    for people watching, and the job's state is in the database, which the progress websocket
+    re-reads anyway."""
+    try:
+        realtime.push(groups={job_group(job.pk): job_progress_message(job)})
+    except Exception:
+        logger.warning("could not push the progress of job %s", job.pk, exc_info=True)

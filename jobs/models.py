@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 # A job keeps the first this many row errors; ``error_count`` counts them all.
@@ -33,7 +34,15 @@ class Job(models.Model):
     the worker has counted the work; ``done`` moves as it goes. ``created``, ``updated`` and
     ``unchanged`` count what happened to the rows that were applied; ``errors`` lists the first
     ``ERRORS_KEPT`` refused rows as ``{"line", "identity", "reason"}`` and ``error_count`` all of
-    them. ``detail`` says why a ``failed`` job stopped.
+    them. ``detail`` says why a ``failed`` job stopped, or that a job was resumed after its worker
+    stopped.
+
+    A worker holds a running job by a lease: it claims the job (``attempts`` goes up by one and
+    fences off any earlier holder), and renews ``heartbeat_at`` every ``JOB_HEARTBEAT_SECONDS``
+    while it works. A running job whose heartbeat is older than ``JOB_LEASE_SECONDS`` lost its
+    worker (killed, out of memory, machine gone): ``jobs_recover`` resumes it or, after
+    ``JOB_MAX_ATTEMPTS``, fails it. ``dispatched_at`` is when the job was last handed to the
+    broker; None when that failed (the broker was down), so ``jobs_recover`` hands it again.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -60,12 +69,22 @@ class Job(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="how many times a worker took the job")
+    worker = models.CharField(max_length=200, blank=True, help_text="the worker that holds the job")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["business", "-created_at"], name="job_by_business"),
             models.Index(fields=["connector", "-created_at"], name="job_by_connector"),
+            # What ``jobs_recover`` looks at: the few jobs not over, or over with an upload left.
+            models.Index(
+                fields=["state"],
+                name="job_pending_work",
+                condition=Q(state__in=[JobState.QUEUED, JobState.RUNNING]) | ~Q(file=""),
+            ),
         ]
 
     def __str__(self):

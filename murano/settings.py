@@ -215,8 +215,26 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 FIRMWARE_DEVICE_TIMEOUT = env_int("FIRMWARE_DEVICE_TIMEOUT", 3600, minimum=10)
 # How often the rollout scheduler looks for silent devices and waves that may start (seconds).
 FIRMWARE_TICK_SECONDS = env_int("FIRMWARE_TICK_SECONDS", 30, minimum=1)
+# A wave goes out this many devices per transaction: a worker that dies mid-wave leaves the rest
+# queued, and the scheduler's next tick sends them.
+FIRMWARE_SEND_BATCH = env_int("FIRMWARE_SEND_BATCH", 500, minimum=1)
+# --- Background jobs (CSV imports): surviving dead workers and a lost broker -------------------
+# A worker renews its lease on the job it runs this often (seconds)…
+JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 10, minimum=0.05)
+# …and a running job whose lease was not renewed for this long lost its worker: it is resumed
+# from its last committed batch, or failed once it has been tried JOB_MAX_ATTEMPTS times.
+JOB_LEASE_SECONDS = env_float("JOB_LEASE_SECONDS", 60, minimum=0.2)
+if JOB_LEASE_SECONDS < 2 * JOB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("JOB_LEASE_SECONDS must be at least twice JOB_HEARTBEAT_SECONDS")
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
+# A queued job that no worker took this long after it was handed to the broker is handed again
+# (a broker that lost it: Redis restarted without persistence). Seconds.
+JOB_REQUEUE_SECONDS = env_int("JOB_REQUEUE_SECONDS", 600, minimum=1)
+# How often Celery beat looks for jobs to resume, fail or hand again, and leftover uploads.
+JOB_RECOVER_SECONDS = env_int("JOB_RECOVER_SECONDS", 30, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "firmware-rollouts-tick": {"task": "firmware.rollouts_tick", "schedule": float(FIRMWARE_TICK_SECONDS)},
+    "jobs-recover": {"task": "jobs.recover", "schedule": float(JOB_RECOVER_SECONDS)},
 }
 CELERY_TIMEZONE = "UTC"
 

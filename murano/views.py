@@ -1,9 +1,15 @@
-"""Site-wide pages: the landing page and the health check."""
+"""Site-wide pages: the landing page and the health checks."""
 
-from django.db import connection
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+_redis_client = None
 
 
 @require_GET
@@ -19,7 +25,36 @@ def healthz(request):
 
 @require_GET
 def readyz(request):
-    """Readiness: the database answers."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"database": "ok"})
+    """Readiness: the database answers, and Redis too when one is configured (``REDIS_URL``).
+    ``200 {"database": "ok", "redis": "ok"}``, or ``503`` naming what is ``unavailable``."""
+    checks = {"database": _database_ok()}
+    if settings.REDIS_URL:
+        checks["redis"] = _redis_ok()
+    ready = all(checks.values())
+    return JsonResponse(
+        {name: "ok" if ok else "unavailable" for name, ok in checks.items()}, status=200 if ready else 503
+    )
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        logger.warning("readiness: the database does not answer: %s", exc)
+        return False
+    return True
+
+
+def _redis_ok() -> bool:
+    import redis
+
+    global _redis_client
+    if _redis_client is None:
+        # Short timeouts: a probe must answer quickly, also when Redis hangs instead of refusing.
+        _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(_redis_client.ping())
+    except (redis.RedisError, OSError) as exc:
+        logger.warning("readiness: Redis does not answer: %s", exc)
+        return False

@@ -780,10 +780,10 @@ def test_a_file_of_many_batches_is_applied_in_order_outside_a_transaction(connec
 def test_a_batch_that_fails_stops_the_import_and_keeps_the_batches_before_it(connector, monkeypatch):
     real_apply = imports._apply
 
-    def fail_on_the_third_batch(connector_, rows, deadline):
+    def fail_on_the_third_batch(connector_, rows, deadline, *before_commit):
         if rows[0].identity == "stop-01000":
             raise RuntimeError("the database went away")
-        return real_apply(connector_, rows, deadline)
+        return real_apply(connector_, rows, deadline, *before_commit)
 
     monkeypatch.setattr(imports, "_apply", fail_on_the_third_batch)
     content = "ID\n" + "\n".join(f"stop-{n:05d}" for n in range(5000))

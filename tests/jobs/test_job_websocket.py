@@ -11,7 +11,7 @@ from channels.testing import WebsocketCommunicator
 from django.db import connections
 
 from jobs.models import Job, JobKind
-from jobs.services import job_create, job_errors_add, job_finish, job_progress, job_start
+from jobs.services import job_claim, job_create, job_finish, job_progress
 from tests.devices.test_logs_websocket import session_headers
 from tests.factories import make_connector, make_member
 
@@ -47,11 +47,11 @@ def test_progress_is_pushed_and_the_socket_closes_with_the_whole_job(job_world, 
 
     def run_job():  # as a worker would, in a thread of its own
         try:
-            job_start(job=job, total=3)
-            job_progress(job=job, done=2, created=2)
-            job_errors_add(job=job, errors=[{"line": 4, "identity": "bad id", "reason": "has a space"}])
-            job_progress(job=job, done=3)
-            job_finish(job=job)
+            claimed = job_claim(job_id=job.pk)
+            job_progress(job=claimed, total=3, done=2, created=2)
+            refused = [{"line": 4, "identity": "bad id", "reason": "has a space"}]
+            job_progress(job=claimed, done=3, error_count=1, errors=refused)
+            job_finish(job=claimed)
         finally:
             connections.close_all()  # the executor's thread outlives the test and its database
 
@@ -109,8 +109,7 @@ def test_progress_that_was_never_pushed_still_reaches_the_page(job_world, settin
 
 def test_a_finished_job_answers_once_and_closes(job_world):
     owner, _, job = job_world
-    job_start(job=job, total=0)
-    job_finish(job=job)
+    job_finish(job=job_claim(job_id=job.pk))
     headers = session_headers(owner)
 
     async def scenario():

@@ -33,10 +33,11 @@ def job_url(job) -> str:
 
 
 def test_a_running_jobs_progress_reads_at_its_url(api, viewer, connector, owner):
-    job = queued_import(connector, user=owner)
-    services.job_start(job=job)
-    services.job_errors_add(job=job, errors=[{"line": 3, "identity": "x y", "reason": "bad identity"}])
-    services.job_progress(job=job, total=10_000, done=5_000, created=4_000, updated=500, unchanged=499)
+    job = services.job_claim(job_id=queued_import(connector, user=owner).pk)
+    services.job_progress(
+        job=job, total=10_000, done=5_000, created=4_000, updated=500, unchanged=499, error_count=1,
+        errors=[{"line": 3, "identity": "x y", "reason": "bad identity"}],
+    )  # fmt: skip
 
     response = api(viewer).get(job_url(job))
 
@@ -125,8 +126,7 @@ def test_the_list_shows_your_businesses_jobs_newest_first_without_their_errors(
 
 def test_the_list_filters_by_connector_and_state(api, owner, business, connector):
     other = make_connector(business=business, name="Other")
-    running = queued_import(connector)
-    services.job_start(job=running)
+    running = services.job_claim(job_id=queued_import(connector).pk)
     queued_import(connector)
     elsewhere = queued_import(other)
     client = api(owner)
@@ -160,12 +160,10 @@ def test_the_list_is_paged(api, owner, connector):
 
 def test_a_job_keeps_only_the_first_errors_but_counts_them_all(connector, monkeypatch):
     monkeypatch.setattr(services, "ERRORS_KEPT", 2)
-    job = queued_import(connector)
-    services.job_start(job=job)
+    job = services.job_claim(job_id=queued_import(connector).pk)
 
-    services.job_errors_add(job=job, errors=[{"line": n, "identity": "", "reason": "r"} for n in range(2, 5)])
-    services.job_errors_add(job=job, errors=[{"line": 9, "identity": "", "reason": "r"}])
-    services.job_progress(job=job, done=4)
+    errors = [{"line": n, "identity": "", "reason": "r"} for n in (2, 3, 4, 9)]
+    services.job_progress(job=job, done=4, error_count=4, errors=errors)
 
     job.refresh_from_db()
     assert [e["line"] for e in job.errors] == [2, 3]
@@ -184,18 +182,6 @@ def test_a_second_delivery_of_a_finished_job_changes_nothing(connector):
     job.refresh_from_db()
     assert (job.state, job.created, job.finished_at) == ("finished", 1, finished_at)
     assert not Device.objects.filter(connector=connector).exists()
-
-
-def test_a_job_started_again_after_its_worker_died_starts_over_and_imports_once(connector):
-    job = queued_import(connector, content=b"ID\nagain-1\nagain-2\n")
-    services.job_start(job=job)
-    services.job_progress(job=job, total=2, done=1, created=1)  # then the worker died
-
-    device_import_job_run(job_id=str(job.pk))
-
-    job.refresh_from_db()
-    assert (job.state, job.total, job.done, job.created, job.error_count) == ("finished", 2, 2, 2, 0)
-    assert Device.objects.filter(connector=connector).count() == 2
 
 
 def test_a_job_whose_file_is_gone_fails_with_a_reason(connector):
