@@ -98,7 +98,8 @@ class Connector(models.Model):
 
 
 class ConnectorHostname(models.Model):
-    """An extra host name that routes device requests to a connector."""
+    """An extra host name that routes device requests to a connector, stored in its one spelling
+    (``connectors.hostnames``); the platform's own names are never one."""
 
     hostname = models.CharField(max_length=253, unique=True)
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="hostname_set")
@@ -108,6 +109,17 @@ class ConnectorHostname(models.Model):
 
     def __str__(self):
         return self.hostname
+
+    def clean(self):
+        # The admin's forms come through here; the services check names the same way.
+        from django.core.exceptions import ValidationError
+
+        from connectors.hostnames import HostnameRefused, hostname_clean
+
+        try:
+            self.hostname = hostname_clean(self.hostname)
+        except HostnameRefused as exc:
+            raise ValidationError({"hostname": f"{self.hostname!r} {exc.message}"}) from None
 
 
 class ResourceFormat(models.TextChoices):

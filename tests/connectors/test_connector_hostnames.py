@@ -244,3 +244,30 @@ def test_an_internationalised_name_routes_under_its_ascii_form(api, owner, conne
 
     assert response.status_code == 200
     assert Device.objects.get(identity="idn-1").connector_id == connector.pk
+
+
+# --- the back office ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(db):
+    from django.test import Client
+
+    from accounts.models import User
+
+    client = Client()
+    client.force_login(User.objects.create_superuser(email="staff@example.com", password="staff-password-1"))
+    return client
+
+
+def test_the_admin_stores_names_in_their_one_spelling_and_refuses_reserved_ones(staff, connector):
+    url = "/admin/connectors/connectorhostname/add/"
+
+    reserved = staff.post(url, {"hostname": "127.0.0.1", "connector": connector.pk})
+    saved = staff.post(url, {"hostname": "Bücher.Example.", "connector": connector.pk})
+    again = staff.post(url, {"hostname": "xn--bcher-kva.example", "connector": connector.pk})
+
+    assert reserved.status_code == 200 and "is not available" in reserved.content.decode()
+    assert saved.status_code == 302
+    assert again.status_code == 200
+    assert list(ConnectorHostname.objects.values_list("hostname", flat=True)) == ["xn--bcher-kva.example"]
