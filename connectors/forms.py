@@ -149,11 +149,12 @@ class ConnectorSettingsForm(UiForm):
     ip_whitelisting_enabled = forms.BooleanField(required=False, label="Restrict first provisioning by IP")
     ip_whitelist = TokenListField(
         required=False, label="Allowed addresses",
-        help_text="IPv4 or IPv6 addresses or CIDRs, one per line.",
+        help_text="IPv4 or IPv6 addresses or CIDRs, one per line; at least one while restricting by IP.",
     )  # fmt: skip
     hostnames = TokenListField(
         required=False, label="Extra host names",
-        help_text="Other DNS names that route device requests to this connector, one per line.",
+        help_text="Other DNS names that route device requests to this connector, one per line. IP "
+        "addresses, localhost and the platform's own domains are not available.",
     )  # fmt: skip
     pki_enabled = forms.BooleanField(
         required=False, label="Verify client certificates against the CA",
