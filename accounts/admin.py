@@ -3,7 +3,11 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import ReadOnlyPasswordHashWidget, UserChangeForm
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 
-from accounts.models import ApiToken, Business, Membership, User
+from accounts.forms import AdminLoginForm
+from accounts.models import ApiToken, Business, Invitation, Membership, User
+
+# The back office's log-in is throttled like the others and says so.
+admin.site.login_form = AdminLoginForm
 
 
 class PasswordStateWidget(ReadOnlyPasswordHashWidget):
@@ -80,4 +84,32 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         # Keys are shown once at creation; that happens in the API, not here.
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Invitations are made and accepted through the service (the key is shown once, to the
+    inviting admin); here they can be looked at, or deleted to withdraw one."""
+
+    list_display = ["email", "business", "role", "created_at", "expires_at", "accepted_at"]
+    list_filter = ["role"]
+    search_fields = ["email", "business__name"]
+    list_select_related = ["business"]
+    fields = [
+        "business",
+        "email",
+        "role",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

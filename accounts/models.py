@@ -93,6 +93,50 @@ class Membership(models.Model):
         return f"{self.user} ({self.role}) in {self.business}"
 
 
+class Invitation(models.Model):
+    """An invitation to join one business with a role, addressed to one e-mail address.
+
+    Accepting it makes the person a member of *this* business and of nothing else: it never
+    touches another business's invitations or memberships, and for an address that already has
+    an account it takes that account's own password (or its session) to accept, never a new one.
+    Businesses' pending invitations to one address live side by side. Only the key's hash is
+    stored; the key is shown once, to the admin who invites.
+    """
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField("e-mail address")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    key_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="invitations_sent"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="invitations_accepted"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Inviting an address again while its invitation is pending renews that one.
+            models.UniqueConstraint(
+                fields=["business", "email"],
+                condition=models.Q(accepted_at__isnull=True),
+                name="invitation_one_pending_per_business_and_address",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.email} ({self.role}) to {self.business}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.expires_at > timezone.now()
+
+
+INVITATION_KEY_PREFIX = "inv_"
 API_TOKEN_PREFIX = "mur_"
 
 

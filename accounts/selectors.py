@@ -2,8 +2,9 @@
 
 from django.db.models import CharField, OuterRef, QuerySet, Subquery, Value
 from django.http import Http404
+from django.utils import timezone
 
-from accounts.models import Business, Membership, Role, User
+from accounts.models import Business, Invitation, Membership, Role, User, hash_api_key
 
 # What each role may do, in one place.
 _WRITE_ROLES = {Role.ADMIN, Role.DEVELOPER}
@@ -69,3 +70,19 @@ def role_can_write(role: str | None) -> bool:
 
 def role_can_administer(role: str | None) -> bool:
     return role in _ADMIN_ROLES
+
+
+def invitation_for_key(key: str, *, for_update: bool = False) -> Invitation | None:
+    """The pending, unexpired invitation whose key this is, with its business; else ``None``."""
+    invitations = Invitation.objects.select_related("business")
+    if for_update:
+        invitations = invitations.select_for_update(of=("self",))
+    return invitations.filter(
+        key_hash=hash_api_key(key), accepted_at__isnull=True, expires_at__gt=timezone.now()
+    ).first()
+
+
+def account_exists(email: str) -> bool:
+    """Whether someone has an account with this e-mail address. Only for whoever holds an
+    invitation to it (which page to show them): never in an answer to the inviting admin."""
+    return User.objects.filter(email__iexact=email).exists()

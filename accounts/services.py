@@ -1,17 +1,28 @@
 """State changes for accounts, businesses and API tokens."""
 
+import datetime
 import secrets
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
-from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from django.utils import timezone
 
-from accounts.models import API_TOKEN_PREFIX, ApiToken, Business, Membership, Role, User, hash_api_key
+from accounts.models import (
+    API_TOKEN_PREFIX,
+    INVITATION_KEY_PREFIX,
+    ApiToken,
+    Business,
+    Invitation,
+    Membership,
+    Role,
+    User,
+    hash_api_key,
+)
+from accounts.selectors import invitation_for_key
 
 
 @transaction.atomic
@@ -41,20 +52,12 @@ def account_create(*, email: str, password: str, business_name: str, role: str) 
     return membership
 
 
-class InvitationTokenGenerator(PasswordResetTokenGenerator):
-    """One-time tokens with which an invited person sets their first password.
-
-    Django's password-reset tokens hash the password into the token, so a token stops working
-    as soon as a password is set; its own salt keeps it from doubling as a password-reset token
-    (and the other way round). Valid for ``PASSWORD_RESET_TIMEOUT`` (three days by default).
-    """
-
-    key_salt = "accounts.services.InvitationTokenGenerator"
-
-
-invitation_tokens = InvitationTokenGenerator()
 INVALID_INVITATION = "This invitation is invalid, has expired or has already been accepted."
 LAST_ADMIN = "A business must keep at least one admin."
+WRONG_INVITATION_PASSWORD = (
+    "This address already has an account: accept with its password, or log in and open the invitation link."
+)
+OTHER_ADDRESS = "This invitation is for another e-mail address."
 
 
 def _check_role(role: str) -> None:
@@ -72,45 +75,107 @@ def _admin_count(business: Business) -> int:
     return Membership.objects.filter(business=business, role=Role.ADMIN).count()
 
 
-def invitation_token_create(*, user: User) -> str:
-    """A token for :func:`invitation_accept`: ``<user id, base64>.<one-time token>``."""
-    return f"{urlsafe_base64_encode(force_bytes(user.pk))}.{invitation_tokens.make_token(user)}"
-
-
-@transaction.atomic
-def membership_add(*, business: Business, email: str, role: str) -> tuple[Membership, str | None]:
-    """Make the person with ``email`` a member of ``business`` with ``role``.
-
-    Someone without an account gets an invited one: it has no usable password, so nobody can
-    log in with it until the person accepts the invitation and chooses a password. Returns the
-    membership and, for an account that has no password yet, an invitation token to hand over
-    (``None`` for people who can already log in). Adding an existing member is an error: roles
-    change with :func:`membership_update`.
-    """
-    _check_role(role)
+def _normalized_email(email: str) -> str:
     email = User.objects.normalize_email(email.strip()).lower()
     try:
         validate_email(email)
     except ValidationError:
         raise ValidationError({"email": "Enter a valid e-mail address."}) from None
+    return email
+
+
+@transaction.atomic
+def invitation_create(
+    *, business: Business, email: str, role: str, invited_by: User | None = None
+) -> tuple[Invitation, str]:
+    """Invite the person with ``email`` to join ``business`` with ``role``.
+
+    Everyone is invited the same way, with or without an account, and the answer is the same
+    either way: nothing here tells the inviting admin whether the address has an account. No
+    account is created or changed until the person accepts (:func:`invitation_accept`).
+    Inviting an address whose invitation to this business is pending renews it (new key, role
+    and expiry; the old key stops working); other businesses' invitations are not touched.
+    Returns the invitation and its key, which is shown once.
+    """
+    _check_role(role)
+    email = _normalized_email(email)
     _lock_business(business)
-    user = User.objects.filter(email__iexact=email).first()
-    if user is None:
-        user = User(email=email)
-        user.set_unusable_password()
-        user.full_clean()
-        try:
-            with transaction.atomic():
-                user.save()
-        except IntegrityError:  # invited into another business at the same moment
-            user = User.objects.get(email__iexact=email)
-    if not user.is_active:
-        raise ValidationError({"email": "This account is disabled."})
-    if Membership.objects.filter(business=business, user=user).exists():
+    if Membership.objects.filter(business=business, user__email__iexact=email).exists():
+        # The admin can see their own members: this reveals nothing about other businesses.
         raise ValidationError({"email": "This person is already a member of the business."})
-    membership = Membership.objects.create(business=business, user=user, role=role)
-    token = None if user.has_usable_password() else invitation_token_create(user=user)
-    return membership, token
+    key = INVITATION_KEY_PREFIX + secrets.token_urlsafe(32)
+    expires_at = timezone.now() + datetime.timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+    invitation, _ = Invitation.objects.update_or_create(
+        business=business,
+        email=email,
+        accepted_at=None,
+        defaults={
+            "role": role,
+            "key_hash": hash_api_key(key),
+            "expires_at": expires_at,
+            "invited_by": invited_by,
+        },
+    )
+    return invitation, key
+
+
+@transaction.atomic
+def invitation_accept(
+    *, key: str, user: User | None = None, password: str | None = None, address: str | None = None
+) -> User:
+    """Accept the invitation with ``key``: its person becomes a member of its business.
+
+    - ``user``: someone logged in accepts for themselves; the invitation must be for their
+      address.
+    - otherwise, for an address without an account, ``password`` is the password the person
+      chooses and the account is created now;
+    - for an address that has an account, ``password`` must be that account's password
+      (checked and throttled like a log-in; ``LoginThrottled`` when refused): an invitation
+      never sets or replaces the password of an existing account.
+
+    The invitation then stops working. Only the business that issued it gains a member: the
+    account's other memberships and other businesses' invitations stay as they were. Any
+    problem with the key answers the same message.
+    """
+    invitation = invitation_for_key(key, for_update=True)
+    if invitation is None:
+        raise ValidationError({"token": INVALID_INVITATION})
+    if user is not None:
+        if user.email.lower() != invitation.email.lower() or not user.is_active:
+            raise ValidationError({"token": OTHER_ADDRESS})
+    else:
+        user = _invitee_account(invitation=invitation, password=password or "", address=address)
+    membership, created = Membership.objects.get_or_create(
+        business=invitation.business, user=user, defaults={"role": invitation.role}
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return user
+
+
+def _invitee_account(*, invitation: Invitation, password: str, address: str | None) -> User:
+    from accounts.backends import credentials_verify
+
+    existing = User.objects.filter(email__iexact=invitation.email).first()
+    if existing is not None:
+        user = credentials_verify(email=invitation.email, password=password, address=address)
+        if user is None or user.pk != existing.pk:
+            raise ValidationError({"password": WRONG_INVITATION_PASSWORD})
+        return user
+    user = User(email=invitation.email)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from None
+    user.set_password(password)
+    user.full_clean()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # the address got an account at this very moment: it must log in
+        raise ValidationError({"password": WRONG_INVITATION_PASSWORD}) from None
+    return user
 
 
 @transaction.atomic
@@ -135,34 +200,6 @@ def membership_remove(*, membership: Membership) -> None:
     if membership.role == Role.ADMIN and _admin_count(membership.business) <= 1:
         raise ValidationError(LAST_ADMIN)
     membership.delete()
-
-
-@transaction.atomic
-def invitation_accept(*, token: str, password: str) -> User:
-    """An invited person chooses their password with the token from :func:`membership_add`.
-
-    The token then stops working (it is bound to the password it was made with). Any problem
-    with the token answers the same message, so it reveals nothing about accounts.
-    """
-    uidb64, _, key = token.partition(".")
-    try:
-        user_id = int(urlsafe_base64_decode(uidb64).decode("ascii"))
-    except (ValueError, UnicodeDecodeError):
-        user_id = None
-    user = (
-        User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
-        if user_id is not None
-        else None
-    )
-    if user is None or user.has_usable_password() or not invitation_tokens.check_token(user, key):
-        raise ValidationError({"token": INVALID_INVITATION})
-    try:
-        validate_password(password, user)
-    except ValidationError as exc:
-        raise ValidationError({"password": exc.messages}) from None
-    user.set_password(password)
-    user.save(update_fields=["password"])
-    return user
 
 
 def api_token_create(*, user: User, name: str = "") -> tuple[ApiToken, str]:

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts import views as accounts_views
 from murano import api, views
 
 handler400 = api.bad_request
@@ -14,6 +15,8 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     # Web UI: log in/out, password change and reset; connectors and their tabs.
+    path("accounts/login/", accounts_views.LoginView.as_view(), name="login"),  # throttled
+    path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("connectors/", include("connectors.urls")),
     path("connectors/", include("devices.urls")),

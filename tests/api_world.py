@@ -8,7 +8,7 @@ from functools import cached_property
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from accounts.services import api_token_create, membership_add
+from accounts.services import api_token_create, invitation_create
 from tests.conftest import basic_auth
 from tests.factories import make_connector, make_device, make_member, make_resource
 
@@ -45,7 +45,7 @@ class World:
         make_resource(connector=self.connector, alias="setpoint", format="number", settable=True)
         self.device = make_device(connector=self.connector, identity="device-1")
         self.tokens = {role: api_token_create(user=user, name=role)[0] for role, user in self.users.items()}
-        _, self.invitation = membership_add(
+        _, self.invitation = invitation_create(
             business=self.business, email="invited@example.com", role="viewer"
         )
 

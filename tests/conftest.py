@@ -53,6 +53,21 @@ def _fast_user_passwords(settings):
     settings.DEVICE_SEEN_BATCH_SECONDS = 0
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(settings, tmp_path_factory):
+    """Each test gets a cache of its own (login throttling, verified credentials): tests run in
+    parallel on one Redis or one directory, and one test's failed log-ins must not lock out the
+    next test's users. Redis: a key prefix per test (entries expire on their own); files: a
+    directory per test."""
+    import uuid
+
+    cache = dict(settings.CACHES["default"])
+    cache["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    if cache["BACKEND"].endswith("FileBasedCache"):
+        cache["LOCATION"] = str(tmp_path_factory.mktemp("cache"))
+    settings.CACHES = {**settings.CACHES, "default": cache}
+
+
 @pytest.fixture
 def owner(db):
     return make_member(business_name="Acme", role="admin").user

@@ -26,7 +26,7 @@ from django_celery_beat.models import (
 from rest_framework.test import APIClient
 
 from accounts.models import API_TOKEN_PREFIX, User
-from accounts.services import api_token_create
+from accounts.services import api_token_create, invitation_create
 from connectors.content.services import content_upload
 from connectors.models import ContentItem
 from connectors.runtime import resource_rules
@@ -179,6 +179,9 @@ def every_model(db, media_root):
     for name in ("ci", "fixture", "laptop"):
         token, key = api_token_create(user=acme.user, name=name)
         secrets += [key, token.key_hash]
+    for invitee in ("new@example.com", "newer@example.com", "newest@example.com"):
+        invitation, key = invitation_create(business=business, email=invitee, role="viewer")
+        secrets += [key, invitation.key_hash]
 
     connector = make_connector(
         business=business, devmode=True, hostnames=["gw1.example.com", "gw2.example.com"]

@@ -34,7 +34,7 @@ class MemberSerializer(serializers.ModelSerializer):
     email = serializers.EmailField(source="user.email", read_only=True)
     full_name = serializers.CharField(source="user.full_name", read_only=True)
     invited = serializers.SerializerMethodField(
-        help_text="True until the person accepts the invitation and chooses a password."
+        help_text="False for members; true only in the answer to an invitation, until it is accepted."
     )
 
     class Meta:
@@ -43,7 +43,7 @@ class MemberSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_invited(self, membership) -> bool:
-        return not membership.user.has_usable_password()
+        return False
 
 
 class MemberCreateSerializer(serializers.Serializer):
@@ -57,27 +57,37 @@ class MemberUpdateSerializer(serializers.Serializer):
 
 class InvitationSerializer(serializers.Serializer):
     token = serializers.CharField(
-        help_text="Shown once: give it to the person, who sets a password with it at accept_url."
+        help_text="Shown once: give it to the person, who accepts at accept_url (a web page) or with "
+        "POST /api/v1/invitations/accept/."
     )
     accept_url = serializers.URLField()
     expires_at = serializers.DateTimeField()
 
 
-class MemberAddedSerializer(MemberSerializer):
-    invitation = InvitationSerializer(
-        allow_null=True,
-        read_only=True,
-        help_text="For someone who has no password yet (a new account); null for people who can log in.",
-    )
+class MemberInvitedSerializer(serializers.Serializer):
+    """The answer to inviting someone: the same whether or not the address has an account.
 
-    class Meta(MemberSerializer.Meta):
-        fields = [*MemberSerializer.Meta.fields, "invitation"]
-        read_only_fields = fields
+    Nobody is a member until they accept, so ``id`` (the membership's) is null until then.
+    """
+
+    id = serializers.IntegerField(allow_null=True, read_only=True, help_text="Null until accepted.")
+    email = serializers.EmailField(read_only=True)
+    full_name = serializers.CharField(read_only=True, help_text="Empty until accepted.")
+    role = serializers.ChoiceField(choices=Role.choices, read_only=True)
+    invited = serializers.BooleanField(read_only=True, help_text="True: the invitation is pending.")
+    created_at = serializers.DateTimeField(read_only=True)
+    invitation = InvitationSerializer(read_only=True)
 
 
 class InvitationAcceptSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=200)
-    password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
+    password = serializers.CharField(
+        max_length=128,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="For an address without an account, the password to choose; for one that has an "
+        "account, that account's password.",
+    )
 
 
 class InvitationAcceptedSerializer(serializers.Serializer):

@@ -1,11 +1,7 @@
 """Management API: personal API tokens, businesses and their members, invitations."""
 
-import datetime
-
-from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
@@ -19,12 +15,13 @@ from accounts.api.serializers import (
     BusinessSerializer,
     InvitationAcceptedSerializer,
     InvitationAcceptSerializer,
-    InvitationSerializer,
-    MemberAddedSerializer,
     MemberCreateSerializer,
+    MemberInvitedSerializer,
     MemberSerializer,
     MemberUpdateSerializer,
 )
+from accounts.authentication import login_throttled_error
+from accounts.backends import LoginThrottled, request_address
 from accounts.models import ApiToken
 from accounts.selectors import (
     business_get_for_user,
@@ -96,29 +93,35 @@ class BusinessDetailView(APIView):
 
 
 class MemberListView(APIView):
-    """The business's members; admins add people with POST (new people get an invitation)."""
+    """The business's members; admins invite people with POST (everyone gets an invitation)."""
 
     @extend_schema(responses=MemberSerializer(many=True))
     def get(self, request, business_id):
         business = business_for_request(request, business_id)
         return Response(MemberSerializer(membership_list(business=business), many=True).data)
 
-    @extend_schema(request=MemberCreateSerializer, responses={201: MemberAddedSerializer})
+    @extend_schema(request=MemberCreateSerializer, responses={201: MemberInvitedSerializer})
     def post(self, request, business_id):
         business = business_for_request(request, business_id, action="admin")
         serializer = MemberCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        membership, token = services.membership_add(business=business, **serializer.validated_data)
-        data = MemberSerializer(membership).data
-        data["invitation"] = None
-        if token is not None:
-            invitation = {
-                "token": token,
-                "accept_url": request.build_absolute_uri(reverse("accounts-api:invitation-accept")),
-                "expires_at": timezone.now() + datetime.timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT),
-            }
-            data["invitation"] = InvitationSerializer(invitation).data
-        return Response(data, status=status.HTTP_201_CREATED)
+        invitation, key = services.invitation_create(
+            business=business, invited_by=request.user, **serializer.validated_data
+        )
+        answer = {
+            "id": None,
+            "email": invitation.email,
+            "full_name": "",
+            "role": invitation.role,
+            "invited": True,
+            "created_at": invitation.created_at,
+            "invitation": {
+                "token": key,
+                "accept_url": request.build_absolute_uri(reverse("accounts:invitation", args=[key])),
+                "expires_at": invitation.expires_at,
+            },
+        }
+        return Response(MemberInvitedSerializer(answer).data, status=status.HTTP_201_CREATED)
 
 
 class MemberDetailView(APIView):
@@ -147,15 +150,31 @@ class MemberDetailView(APIView):
 
 
 class InvitationAcceptView(APIView):
-    """An invited person chooses their password with the invitation token (no login needed)."""
+    """Accept an invitation: for an address without an account, choose its password; for one
+    with an account, give that account's password (no login needed: the token is the credential
+    for the invitation, the password for the account)."""
 
-    # The token is the credential; whatever Authorization header comes along is irrelevant.
+    # Whatever Authorization header comes along is irrelevant: the body names who accepts.
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=InvitationAcceptSerializer, responses={200: InvitationAcceptedSerializer})
+    @extend_schema(
+        request=InvitationAcceptSerializer,
+        responses={
+            200: InvitationAcceptedSerializer,
+            400: OpenApiResponse(ErrorSerializer, "A bad token, or a bad password."),
+            429: OpenApiResponse(ErrorSerializer, "Too many wrong passwords for the account."),
+        },
+    )
     def post(self, request):
         serializer = InvitationAcceptSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = services.invitation_accept(**serializer.validated_data)
+        try:
+            user = services.invitation_accept(
+                key=serializer.validated_data["token"],
+                password=serializer.validated_data["password"],
+                address=request_address(request),
+            )
+        except LoginThrottled as throttled:
+            raise login_throttled_error(throttled.retry_after) from None
         return Response(InvitationAcceptedSerializer({"email": user.email}).data)

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, Role, User
-from tests.factories import make_member
+from tests.factories import PASSWORD, make_member
 
 BUSINESSES = "/api/v1/businesses/"
 ACCEPT = "/api/v1/invitations/accept/"
@@ -121,18 +121,41 @@ def test_a_membership_of_another_business_is_not_found_through_yours(api, owner,
 # --- members: add -----------------------------------------------------------------------------
 
 
-def test_an_admin_adds_an_existing_account_who_can_log_in_at_once(api, owner, business, outsider):
-    response = api(owner).post(members_url(business), {"email": outsider.email, "role": "developer"})
+def test_inviting_answers_the_same_whether_or_not_the_address_has_an_account(api, owner, business, outsider):
+    known = api(owner).post(members_url(business), {"email": outsider.email, "role": "developer"})
+    unknown = api(owner).post(members_url(business), {"email": "nobody.yet@example.com", "role": "developer"})
 
-    assert response.status_code == 201
-    body = response.json()
-    assert body["email"] == outsider.email
-    assert body["role"] == "developer"
-    assert body["invited"] is False
-    assert body["invitation"] is None
+    assert known.status_code == unknown.status_code == 201
+
+    def shape(body):
+        invitation = body.pop("invitation")
+        assert invitation["token"] and invitation["accept_url"] and invitation["expires_at"]
+        return {k: v for k, v in body.items() if k not in ("email", "created_at")}
+
+    assert shape(known.json()) == shape(unknown.json()) == {
+        "id": None, "full_name": "", "role": "developer", "invited": True,
+    }  # fmt: skip
+    # Nobody joins without accepting: the outsider is not a member yet.
+    assert not Membership.objects.filter(user=outsider, business=business).exists()
+    assert api(outsider).get(f"{BUSINESSES}{business.pk}/").status_code == 404
+    assert not User.objects.filter(email="nobody.yet@example.com").exists()
+
+
+def test_an_existing_account_joins_by_accepting_with_its_own_password(api, owner, business, outsider):
+    token = (
+        api(owner)
+        .post(members_url(business), {"email": outsider.email, "role": "developer"})
+        .json()["invitation"]["token"]
+    )
+
+    accepted = APIClient().post(ACCEPT, {"token": token, "password": PASSWORD})
+
+    assert accepted.status_code == 200
+    assert accepted.json() == {"email": outsider.email}
     assert membership_of(outsider, business).role == Role.DEVELOPER
-    # The new member now sees the business's connectors.
     assert api(outsider).get(f"{BUSINESSES}{business.pk}/").json()["role"] == "developer"
+    # Still a member of their own business, with the same password.
+    assert sorted(b["name"] for b in api(outsider).get(BUSINESSES).json()) == ["Acme", "Globex"]
 
 
 def test_the_email_address_is_matched_without_regard_to_case(api, owner, business, outsider):
@@ -151,9 +174,9 @@ def test_a_new_person_is_invited_and_sets_a_password_with_the_token(api, owner, 
     assert body["email"] == "new.person@example.com"
     assert body["invited"] is True
     invitation = body["invitation"]
-    assert invitation["accept_url"] == "http://testserver/api/v1/invitations/accept/"
+    assert invitation["accept_url"] == f"http://testserver/accounts/invitations/{invitation['token']}/"
     assert invitation["expires_at"]
-    # Nobody can log in with the invited account yet, whatever password they try.
+    # There is no account until the person accepts.
     assert basic_client("new.person@example.com", "").get(BUSINESSES).status_code == 401
 
     accepted = APIClient().post(ACCEPT, {"token": invitation["token"], "password": NEW_PASSWORD})
@@ -190,19 +213,21 @@ def test_a_bad_invitation_token_is_refused(db, token):
     assert list(response.json()) == ["token"]
 
 
-def test_an_invitation_token_is_not_a_password_reset_token(api, owner, business):
+def test_a_password_reset_token_is_not_an_invitation_token(api, owner, business, outsider):
     from django.contrib.auth.tokens import default_token_generator
     from django.utils.encoding import force_bytes
     from django.utils.http import urlsafe_base64_encode
 
-    api(owner).post(members_url(business), {"email": "reset@example.com"})
-    user = User.objects.get(email="reset@example.com")
-    reset_token = f"{urlsafe_base64_encode(force_bytes(user.pk))}.{default_token_generator.make_token(user)}"
+    api(owner).post(members_url(business), {"email": outsider.email})
+    reset_token = (
+        f"{urlsafe_base64_encode(force_bytes(outsider.pk))}.{default_token_generator.make_token(outsider)}"
+    )
 
     response = APIClient().post(ACCEPT, {"token": reset_token, "password": NEW_PASSWORD})
 
     assert response.status_code == 400
     assert list(response.json()) == ["token"]
+    assert not Membership.objects.filter(user=outsider, business=business).exists()
 
 
 def test_an_invited_person_must_choose_a_decent_password(api, owner, business):
@@ -224,16 +249,6 @@ def test_accepting_ignores_whatever_credentials_come_along(api, owner, business)
     client.credentials(HTTP_AUTHORIZATION="Token not-a-real-key")
 
     assert client.post(ACCEPT, {"token": token, "password": NEW_PASSWORD}).status_code == 200
-
-
-def test_an_invited_person_added_to_a_second_business_gets_a_fresh_invitation(api, owner, business, outsider):
-    api(owner).post(members_url(business), {"email": "twice@example.com"})
-
-    response = api(outsider).post(members_url(outsider.businesses.get()), {"email": "twice@example.com"})
-
-    assert response.status_code == 201
-    assert response.json()["invitation"]["token"]
-    assert User.objects.filter(email="twice@example.com").count() == 1
 
 
 def test_the_role_defaults_to_viewer(api, owner, business):
@@ -269,13 +284,18 @@ def test_bad_member_input_is_a_field_error(api, owner, business, payload, field)
     assert Membership.objects.filter(business=business).count() == 1
 
 
-def test_a_disabled_account_cannot_be_added(api, owner, business, outsider):
+def test_a_disabled_account_is_invited_like_anyone_but_cannot_accept(api, owner, business, outsider):
     User.objects.filter(pk=outsider.pk).update(is_active=False)
 
     response = api(owner).post(members_url(business), {"email": outsider.email})
+    accepted = APIClient().post(
+        ACCEPT, {"token": response.json()["invitation"]["token"], "password": PASSWORD}
+    )
 
-    assert response.status_code == 400
-    assert response.json() == {"email": ["This account is disabled."]}
+    assert response.status_code == 201
+    assert accepted.status_code == 400
+    assert list(accepted.json()) == ["password"]
+    assert not Membership.objects.filter(user=outsider, business=business).exists()
 
 
 @pytest.mark.parametrize("role", ["developer", "viewer"])
