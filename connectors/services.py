@@ -57,13 +57,14 @@ def _clean_hostnames(connector: Connector, hostnames) -> list[str]:
         raise ValidationError({"hostnames": "must be a list of host names"})
     cleaned = []
     for name in hostnames:
+        shown = str(name).strip()[:255]  # as given (a host name has at most 253 characters)
         try:
             host = hostname_clean(name)
         except HostnameRefused as exc:
-            raise ValidationError({"hostnames": f"{str(name).strip()!r} {exc.message}"}) from None
+            raise ValidationError({"hostnames": f"{shown!r} {exc.message}"}) from None
         taken = ConnectorHostname.objects.filter(hostname=host).exclude(connector=connector)
         if taken.exists():
-            raise ValidationError({"hostnames": f"{str(name).strip()!r} {NOT_AVAILABLE}"})
+            raise ValidationError({"hostnames": f"{shown!r} {NOT_AVAILABLE}"})
         cleaned.append(host)
     return sorted(set(cleaned))
 

@@ -271,3 +271,13 @@ def test_the_admin_stores_names_in_their_one_spelling_and_refuses_reserved_ones(
     assert saved.status_code == 302
     assert again.status_code == 200
     assert list(ConnectorHostname.objects.values_list("hostname", flat=True)) == ["xn--bcher-kva.example"]
+
+
+def test_the_settings_tab_does_not_echo_a_huge_name_back_whole(web, owner, connector):
+    response = web(owner).post(f"/connectors/{connector.pk}/settings/", {**SETTINGS, "hostnames": "x" * 5000})
+
+    assert response.status_code == 400
+    html = page_text(response)
+    error = html[html.index('id="id_hostnames_error"') :]
+    error = error[: error.index("</")]
+    assert "is not a valid host name" in error and len(error) < 400
