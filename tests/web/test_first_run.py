@@ -169,6 +169,7 @@ def test_the_first_start_prints_where_to_log_in_and_that_account_creates_a_conne
     """``runplatform`` on a fresh database, as ``make run`` starts it: the banner names the
     product's address and a new account; logging in there with it, the form creates a connector."""
     env = {**os.environ, "MURANO_VAR_DIR": str(var_dir), "DJANGO_SETTINGS_MODULE": "murano.settings"}
+    env.pop("EMBEDDED_REDIS_SOCKET", None)  # its own embedded Redis, under its MURANO_VAR_DIR
     for name in ("DJANGO_SUPERUSER_EMAIL", "DJANGO_SUPERUSER_PASSWORD"):
         env.pop(name, None)
     port = free_port()
