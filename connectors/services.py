@@ -298,9 +298,11 @@ def connector_delete(*, connector: Connector) -> None:
     """Delete a connector with its devices, content and jobs, and drop its buffer of recent
     events. The deletion stands even when Redis is down: the buffer is then left behind (logged),
     unreadable by anyone since its connector is gone."""
+    from devices.services import devices_lock
     from jobs.services import job_uploads_discard_on_commit
 
     connector_id = connector.pk
+    devices_lock(connector=connector)
     job_uploads_discard_on_commit(connector=connector)
     connector.delete()
     runtime.forget_hosts()
@@ -363,7 +365,9 @@ def resource_create(*, connector: Connector, alias: str, **fields) -> Resource:
         resource.allowed = []
     _validate_resource(resource)
     if Resource.objects.filter(connector=connector, alias=alias).exists():
-        raise ValidationError({"alias": "a resource with this alias already exists"})
+        # A conflict with what exists, not bad input: the APIs answer 409.
+        message = "a resource with this alias already exists"
+        raise ValidationError({"alias": ValidationError(message, code="conflict")})
     resource.save()
     _touch(connector)
     return resource

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.http import Http404
 from django.utils import timezone
 
 from connectors import pki
@@ -107,6 +108,12 @@ def _clean_tags(tags) -> list[tuple[str, str]]:
     return cleaned
 
 
+def _already_whitelisted() -> ValidationError:
+    # A conflict with what exists, not bad input: the APIs answer 409 (murano.api.CONFLICT).
+    message = "this identity is already whitelisted"
+    return ValidationError({"identity": ValidationError(message, code="conflict")})
+
+
 # ``auth.type`` of a whitelisting that sends a CSR for the connector to sign (Murano's spelling).
 CSR = "csr"
 
@@ -154,7 +161,7 @@ def _pin_certificate(device: Device, *, auth_type: str, key: str) -> None:
             # Refused before anything is signed: no certificate is issued for a whitelisting
             # that cannot happen.
             if Device.objects.filter(connector=connector, identity=device.identity).exists():
-                raise ValidationError({"identity": "this identity is already whitelisted"})
+                raise _already_whitelisted()
             certificate = pki.csr_sign(connector=connector, identity=device.identity, csr_text=key)
             pem, fingerprint = pki.certificate_pem(certificate), pki.fingerprint(certificate)
         else:
@@ -207,7 +214,7 @@ def device_whitelist(
             device.save()
     except IntegrityError:
         if Device.objects.filter(connector=connector, identity=identity).exists():
-            raise ValidationError({"identity": "this identity is already whitelisted"}) from None
+            raise _already_whitelisted() from None
         raise ValidationError({"auth": "this token is already in use"}) from None
     if tag_pairs:
         DeviceTag.objects.bulk_create([DeviceTag.of(device, n, v) for n, v in tag_pairs])
@@ -686,6 +693,14 @@ def _format_ts(ts_us: int) -> str:
     return str(seconds) if not micros else f"{seconds}.{micros:06d}".rstrip("0")
 
 
+def _lock_device(device: Device) -> None:
+    """Lock the device's row until the transaction ends, so that a change meeting a delete of
+    the device or of its connector (between the caller's lookup and this write) is a "No such
+    device" (404), not a write to a row that is gone."""
+    if Device.objects.select_for_update().filter(pk=device.pk).values_list("pk", flat=True).first() is None:
+        raise Http404("No such device.")
+
+
 @transaction.atomic
 def device_state_set(*, device: Device, values: dict, rules: dict[str, ResourceRules]) -> None:
     """Cloud values for a device (management API, portal). Validated as device writes are.
@@ -695,6 +710,7 @@ def device_state_set(*, device: Device, values: dict, rules: dict[str, ResourceR
     """
     from connectors.values import cloud_value_to_text
 
+    _lock_device(device)
     if not isinstance(values, dict) or not values:
         raise ValidationError({"detail": "send an object of {alias: value}"})
     texts = {}
@@ -735,6 +751,7 @@ def device_update(
     """Lock/unlock, move the activation deadline (``expire_us``; 0 revokes), replace tags, pin
     a certificate (``certificate``: a PEM) or clear the pinned one (``certificate=""``); see
     ``_certificate_change``."""
+    _lock_device(device)
     fields = []
     if certificate is not None:
         fields += _certificate_change(device, certificate)
@@ -829,8 +846,24 @@ def device_tags_replace(*, device: Device, tags) -> None:
     DeviceTag.objects.bulk_create([DeviceTag.of(device, n, v) for n, v in pairs])
 
 
+def devices_lock(*, connector: Connector) -> None:
+    """Lock every device of ``connector`` until the transaction ends, as a delete of the
+    connector does first: a change to one of them in flight (``_lock_device``) then commits before
+    their rows are collected, and one that comes later finds its device gone. SQLite's
+    transactions (``BEGIN IMMEDIATE``) are one at a time already."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {Device._meta.db_table} WHERE connector_id = %s "
+                "FOR UPDATE) AS locked",
+                [connector.pk],
+            )
+
+
 def device_delete(*, device: Device) -> None:
     """Remove a device with its state and history (a ``deleted`` event in Logs)."""
     connector_id, identity = device.connector_id, device.identity
-    device.delete()
+    with transaction.atomic():
+        _lock_device(device)
+        device.delete()
     event_emit(connector_id=connector_id, type=EventType.DELETED, identity=identity)

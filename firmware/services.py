@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
+from django.http import Http404
 from django.utils import timezone
 
 from connectors import runtime
@@ -352,7 +353,9 @@ def rollout_set_state(*, rollout: Rollout, state: str) -> Rollout:
     Resuming a rollout that its threshold paused accepts the current wave's failures: the wave
     finishes and the next ones go out. Cancelling drops the devices not sent yet; those already
     sent keep reporting into their history."""
-    rollout = Rollout.objects.select_for_update().get(pk=rollout.pk)
+    rollout = Rollout.objects.select_for_update().filter(pk=rollout.pk).first()
+    if rollout is None:  # deleted with its connector since the caller found it
+        raise Http404("No such rollout.")
     now = timezone.now()
     if state == rollout.state:
         return rollout
@@ -369,7 +372,9 @@ def rollout_set_state(*, rollout: Rollout, state: str) -> Rollout:
         rollout.finished_at = now
         rollout.state_reason = "Cancelled by a person."
     else:
-        raise ValidationError({"state": f"a {rollout.state} rollout cannot become {state}"})
+        # A conflict with the rollout's state, not bad input: the APIs answer 409.
+        message = f"a {rollout.state} rollout cannot become {state}"
+        raise ValidationError({"state": ValidationError(message, code="conflict")})
     rollout.state = state
     rollout.updated_at = now
     rollout.save(update_fields=["state", "state_reason", "waived_wave", "finished_at", "updated_at"])

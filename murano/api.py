@@ -8,7 +8,6 @@ read), 404 for an object that does not exist or is not yours, 409 when the reque
 with what exists (a duplicate, a state that does not allow it), 413 for a body too large.
 """
 
-import json
 import logging
 from collections.abc import Mapping
 
@@ -26,7 +25,7 @@ from django.http import Http404, JsonResponse, QueryDict, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from django.urls import register_converter
 from django.views import defaults
-from rest_framework import exceptions, parsers, renderers, serializers, status
+from rest_framework import exceptions, renderers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
@@ -81,6 +80,15 @@ def _is_conflict(exc: DjangoValidationError) -> bool:
     return bool(errors) and all(error.code == CONFLICT for error in errors)
 
 
+def api_validation_error(exc: DjangoValidationError) -> exceptions.ValidationError:
+    """A service's ValidationError as the API answers it: ``{"field": ["..."]}``, or
+    ``{"detail": "..."}`` when it is not about one field; 409 when it is a conflict."""
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+    if set(errors) == {"detail"}:
+        errors = {"detail": " ".join(errors["detail"])}
+    return Conflict(errors) if _is_conflict(exc) else exceptions.ValidationError(errors)
+
+
 def exception_handler(exc, context):
     """Answer every error as JSON: ``{"detail": ...}`` or ``{"field": [...]}``; never a traceback."""
     request = context.get("request")
@@ -89,14 +97,7 @@ def exception_handler(exc, context):
         # nothing chose a renderer yet: errors are JSON, whatever the view renders otherwise.
         request.accepted_renderer, request.accepted_media_type = renderers.JSONRenderer(), "application/json"
     if isinstance(exc, DjangoValidationError):
-        errors = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-        conflict = _is_conflict(exc)
-        if set(errors) == {"detail"}:
-            # Not about one field: the usual {"detail": "..."} shape.
-            set_rollback()
-            code = status.HTTP_409_CONFLICT if conflict else status.HTTP_400_BAD_REQUEST
-            return Response({"detail": " ".join(errors["detail"])}, status=code)
-        exc = Conflict(errors) if conflict else exceptions.ValidationError(errors)
+        exc = api_validation_error(exc)
     refused = client_error(exc)
     if refused is not None:
         _log_client_error(exc)
@@ -109,29 +110,6 @@ def exception_handler(exc, context):
         return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
     logger.exception("Unhandled API error", exc_info=exc)
     return Response({"detail": "Internal error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, held to ``DATA_UPLOAD_MAX_MEMORY_SIZE`` as Django holds form bodies
-    (DRF reads a JSON body whole, whatever its size): a larger one answers 413."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if stream is None or limit is None:
-            return super().parse(stream, media_type, parser_context)
-        body = stream.read(limit + 1)
-        if len(body) > limit:
-            raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        try:
-            return json.loads(body.decode(encoding), parse_constant=_refuse_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
-
-
-def _refuse_constant(name: str):
-    # NaN and Infinity are not JSON (DRF refuses them too when strict).
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _json_type_errors(field, value):

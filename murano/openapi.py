@@ -12,8 +12,10 @@ Request bodies are documented as JSON, the API's format (form and multipart bodi
 carry its nested objects); uploads document ``multipart/form-data`` themselves.
 """
 
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
@@ -36,10 +38,40 @@ VALIDATION_ERROR_SCHEMA = {
 }
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# What DRF's text fields take, as patterns (ECMA, as Python reads them too): never a NUL, and
+# unless blank is allowed, something besides the whitespace DRF trims.
+TEXT_PATTERN = "^[^\\u0000]*$"
+NONBLANK_TEXT_PATTERN = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
+
+def text_schema(*, max_length: int | None = None, pattern: str | None = TEXT_PATTERN, **extra) -> dict:
+    """A text parameter as the views read it: never a NUL (refused with 400)."""
+    schema = {"type": "string", **extra}
+    if pattern and "enum" not in extra and "format" not in extra:
+        schema["pattern"] = pattern
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    return schema
+
+
+def integer_schema(minimum: int, maximum: int) -> dict:
+    return {"type": "integer", "minimum": minimum, "maximum": maximum}
+
+
+def query(name: str, schema: dict, description: str = "", **kwargs) -> OpenApiParameter:
+    """A query parameter with its whole schema: the bounds and patterns the view enforces."""
+    return OpenApiParameter(name, schema, OpenApiParameter.QUERY, description=description, **kwargs)
 
 
 class AutoSchema(SpectacularAutoSchema):
     """drf-spectacular's schema, JSON request bodies, plus the shared error responses."""
+
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        text = schema.get("type") == "string" and not {"pattern", "format", "enum"} & set(schema)
+        if text and any(isinstance(v, ProhibitNullCharactersValidator) for v in field.validators):
+            blank = getattr(field, "allow_blank", True) or not getattr(field, "trim_whitespace", False)
+            schema["pattern"] = TEXT_PATTERN if blank else NONBLANK_TEXT_PATTERN
 
     def map_parsers(self):
         media_types = super().map_parsers()

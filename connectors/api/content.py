@@ -24,8 +24,9 @@ from connectors.content.ranges import RangeNotSatisfiable, content_range
 from connectors.content.selectors import content_get, content_list, content_open
 from connectors.content.uploads import content_upload_handlers
 from connectors.models import ContentItem
-from murano.api import JSONParser, StrictTypes, action_for_method, connector_for_request
+from murano.api import StrictTypes, action_for_method, api_validation_error, connector_for_request
 from murano.openapi import ErrorSerializer
+from murano.parsers import JSONParser
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -81,10 +82,6 @@ class ContentUploadSerializer(serializers.Serializer):
 class ContentUpdateSerializer(StrictTypes, serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
     content_type = serializers.CharField(required=False, max_length=255)
-
-
-def _field_errors(exc: DjangoValidationError):
-    return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
 
 
 class ContentErrorsMixin:
@@ -148,7 +145,7 @@ class ContentListView(ContentErrorsMixin, APIView):
                 length=upload.size,
             )
         except DjangoValidationError as exc:
-            raise _field_errors(exc) from None
+            raise api_validation_error(exc) from None
         finally:
             upload.close()
         return Response(
@@ -178,7 +175,7 @@ class ContentDetailView(ContentErrorsMixin, APIView):
         try:
             services.content_update(item=item, **serializer.validated_data)
         except DjangoValidationError as exc:
-            raise _field_errors(exc) from None
+            raise api_validation_error(exc) from None
         return Response(ContentItemSerializer(item).data)
 
     @extend_schema(responses={204: None})

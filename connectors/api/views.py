@@ -16,7 +16,7 @@ from connectors.api.serializers import (
 )
 from connectors.models import Resource
 from connectors.selectors import business_for_new_connector, connectors_for_user, resource_list
-from murano.api import action_for_method, connector_for_request
+from murano.api import Conflict, action_for_method, connector_for_request
 
 
 def _connector_change(change, **kwargs):
@@ -63,7 +63,7 @@ class ConnectorDetailView(APIView):
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
         if changes.pop("business_id", connector.business_id) != connector.business_id:
-            raise exceptions.ValidationError({"business": ["A connector cannot change business."]})
+            raise Conflict({"business": ["A connector cannot change business."]})
         change = _connector_change(services.connector_settings_change, connector=connector, changes=changes)
         return Response(ConnectorChangeSerializer(change).data)
 

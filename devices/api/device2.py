@@ -7,8 +7,7 @@ Murano's shapes and status codes (204 on whitelist/update, 205 on delete).
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import prefetch_related_objects
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +27,7 @@ from devices.api.serializers import (
     TagSerializer,
 )
 from devices.api.views import (
+    FILTER_PARAMETERS,
     connector_rules,
     issued_certificate,
     update_from_payload,
@@ -42,13 +42,13 @@ from devices.filters import (
     parse_int,
     parse_limit,
 )
-from devices.models import Device, Status
+from devices.models import Device
 from devices.selectors import datetime_to_us, device_get, device_is_online, device_state
-from murano.api import StrictTypes, action_for_method, connector_for_request
+from murano.api import Conflict, StrictTypes, action_for_method, connector_for_request
+from murano.openapi import integer_schema, query
 
 # Offsets past this are refused: a client paging that deep wants the cursor list of /api/v1.
 MAX_OFFSET = 10_000_000
-_LIMIT_HELP = f"1–{MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}"
 _ABSENT = object()
 # Resources one gateway PATCH may define, change or remove.
 MAX_RESOURCE_CHANGES = 1000
@@ -96,7 +96,7 @@ class Device2IdentityView(APIView):
         serializer = Device2WhitelistSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         if Device.objects.filter(connector=connector, identity=identity).exists():
-            raise exceptions.ValidationError({"identity": ["this identity is already whitelisted"]})
+            raise Conflict({"identity": ["this identity is already whitelisted"]})
         device = whitelist_from_payload(connector, {**serializer.validated_data, "identity": identity})
         issued = issued_certificate(device, serializer.validated_data)
         if issued is not None:
@@ -157,16 +157,9 @@ class Device2IdentityListView(APIView):
             "fleets use that cursor-paginated list instead."
         ),
         parameters=[
-            OpenApiParameter("limit", OpenApiTypes.INT, description=_LIMIT_HELP),
-            OpenApiParameter("offset", OpenApiTypes.INT, description=f"0–{MAX_OFFSET:,}, default 0"),
-            OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
-            OpenApiParameter("identity", OpenApiTypes.STR, description="identity prefix"),
-            OpenApiParameter(
-                "tag", {"type": "array", "items": {"type": "string"}}, explode=True,
-                description="`name` or `name:value`; repeat for AND",
-            ),
-            OpenApiParameter("q", OpenApiTypes.STR, description="substring of the identity, any case"),
-            OpenApiParameter("ip", OpenApiTypes.STR, description="last IP: an address or a CIDR network"),
+            query("limit", integer_schema(1, MAX_PAGE_SIZE), f"default {DEFAULT_PAGE_SIZE}"),
+            query("offset", integer_schema(0, MAX_OFFSET), "default 0"),
+            *FILTER_PARAMETERS.values(),
         ],
         responses=Device2PageSerializer,
         operation_id="api1_service_device2_identity_list",

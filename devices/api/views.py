@@ -1,13 +1,13 @@
 """Management API: devices of a connector, their state and history."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from connectors import runtime
+from connectors.identity import IDENTITY_MAX_LENGTH
 from devices import services
 from devices.api.serializers import (
     MAX_TIMESTAMP_US,
@@ -23,8 +23,13 @@ from devices.filters import (
     DEFAULT_ORDERING,
     DEFAULT_PAGE_SIZE,
     EXACT_COUNT_LIMIT,
+    MAX_CURSOR_LENGTH,
+    MAX_IP_LENGTH,
     MAX_PAGE_SIZE,
+    MAX_Q_LENGTH,
     MAX_TAG_FILTERS,
+    MAX_TAG_NAME_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
     ORDERINGS,
     DeviceFilter,
     device_tags,
@@ -34,6 +39,7 @@ from devices.filters import (
 from devices.models import Device, Status
 from devices.selectors import device_get, device_history, device_state
 from murano.api import action_for_method, connector_for_request
+from murano.openapi import integer_schema, query, text_schema
 
 
 def connector_rules(connector):
@@ -112,6 +118,37 @@ A malformed parameter answers `400` naming it, e.g. `{{"ip": ["..."]}}`.
 """
 
 
+# The device list's filters, shared with Device2's list. An empty value is no filter.
+FILTER_PARAMETERS = {
+    "status": query("status", text_schema(enum=["", *Status.values])),
+    "identity": query("identity", text_schema(max_length=IDENTITY_MAX_LENGTH), "identity prefix"),
+    "q": query("q", text_schema(max_length=MAX_Q_LENGTH), "substring of the identity, any case"),
+    "tag": query(
+        "tag",
+        {
+            "type": "array",
+            "maxItems": MAX_TAG_FILTERS,
+            "items": {
+                "type": "string", "format": "tag-filter",
+                "maxLength": MAX_TAG_NAME_LENGTH + 1 + MAX_TAG_VALUE_LENGTH,
+            },
+        },
+        f"`name` or `name:value` (a name of at most {MAX_TAG_NAME_LENGTH} characters, not blank; "
+        f"a value of at most {MAX_TAG_VALUE_LENGTH}); repeat for AND",
+        explode=True,
+    ),
+    "ip": query(
+        "ip", text_schema(max_length=MAX_IP_LENGTH, format="ip-or-network"),
+        "last IP: an address (10.0.0.7) or a network (10.0.0.0/8), IPv4 or IPv6",
+    ),
+}  # fmt: skip
+CURSOR_PARAMETER = query(
+    "cursor",
+    text_schema(max_length=MAX_CURSOR_LENGTH, format="cursor"),
+    "opaque: from a page's next/previous URL",
+)
+
+
 class DeviceListView(APIView):
     """Devices of a connector: filtered, ordered, cursor-paginated (``devices/filters.py``);
     POST whitelists one."""
@@ -119,21 +156,10 @@ class DeviceListView(APIView):
     @extend_schema(
         description=LIST_DESCRIPTION,
         parameters=[
-            OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
-            OpenApiParameter("identity", OpenApiTypes.STR, description="identity prefix"),
-            OpenApiParameter("q", OpenApiTypes.STR, description="substring of the identity, any case"),
-            OpenApiParameter(
-                "tag",
-                {"type": "array", "items": {"type": "string"}},
-                explode=True,
-                description="`name` or `name:value`; repeat for AND",
-            ),
-            OpenApiParameter("ip", OpenApiTypes.STR, description="last IP: an address or a CIDR network"),
-            OpenApiParameter("ordering", OpenApiTypes.STR, enum=list(ORDERINGS), default=DEFAULT_ORDERING),
-            OpenApiParameter(
-                "limit", OpenApiTypes.INT, description=f"1–{MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}"
-            ),
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="from a page's next/previous URL"),
+            *FILTER_PARAMETERS.values(),
+            query("ordering", text_schema(enum=["", *ORDERINGS], default=DEFAULT_ORDERING)),
+            query("limit", integer_schema(1, MAX_PAGE_SIZE), f"default {DEFAULT_PAGE_SIZE}"),
+            CURSOR_PARAMETER,
         ],
         responses=DevicePageSerializer,
         operation_id="api_v1_connectors_devices_list",
@@ -250,10 +276,10 @@ class DeviceHistoryView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("alias", OpenApiTypes.STR),
-            OpenApiParameter("since", OpenApiTypes.INT, description="µs timestamp (inclusive)"),
-            OpenApiParameter("until", OpenApiTypes.INT, description="µs timestamp (inclusive)"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1–10000, default 100"),
+            query("alias", text_schema()),
+            query("since", integer_schema(0, MAX_TIMESTAMP_US), "µs timestamp (inclusive)"),
+            query("until", integer_schema(0, MAX_TIMESTAMP_US), "µs timestamp (inclusive)"),
+            query("limit", integer_schema(1, 10_000), "default 100"),
         ],
         responses=ValuePointSerializer(many=True),
     )

@@ -7,8 +7,7 @@ packages of the content store; ``devices/<identity>/`` is one device's update st
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,8 +22,8 @@ from firmware.api.serializers import (
     RolloutSerializer,
     RolloutUpdateSerializer,
 )
-from murano.api import connector_for_request
-from murano.openapi import ErrorSerializer
+from murano.api import api_validation_error, connector_for_request
+from murano.openapi import ErrorSerializer, integer_schema, query, text_schema
 
 
 class FirmwareDisabledError(exceptions.APIException):
@@ -36,10 +35,6 @@ class FirmwareDisabledError(exceptions.APIException):
 def _rollout_data(rollouts, many=False):
     counts = selectors.rollout_counts(rollouts if many else [rollouts])
     return RolloutSerializer(rollouts, many=many, context={"counts": counts}).data
-
-
-def _field_errors(exc: DjangoValidationError):
-    return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
 
 
 class FirmwareUpdateView(APIView):
@@ -72,7 +67,7 @@ class FirmwareUpdateView(APIView):
         except services.FirmwareDisabled:
             raise FirmwareDisabledError() from None
         except DjangoValidationError as exc:
-            raise _field_errors(exc) from None
+            raise api_validation_error(exc) from None
         rollout.refresh_from_db()  # the first wave may have gone out already
         return Response(_rollout_data(rollout), status=status.HTTP_201_CREATED)
 
@@ -113,7 +108,7 @@ class RolloutDetailView(APIView):
         try:
             rollout = services.rollout_set_state(rollout=rollout, state=serializer.validated_data["state"])
         except DjangoValidationError as exc:
-            raise _field_errors(exc) from None
+            raise api_validation_error(exc) from None
         rollout.refresh_from_db()
         return Response(_rollout_data(rollout))
 
@@ -123,8 +118,8 @@ class RolloutDeviceListView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("status", OpenApiTypes.STR, description="one status, e.g. INSTALL_ERROR"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1–1000, default 100"),
+            query("status", text_schema(max_length=32), "one status, e.g. INSTALL_ERROR"),
+            query("limit", integer_schema(1, 1000), "default 100"),
         ],
         responses=RolloutDeviceSerializer(many=True),
     )
@@ -132,7 +127,7 @@ class RolloutDeviceListView(APIView):
         connector = connector_for_request(request, connector_id)
         rollout = selectors.rollout_get(connector=connector, rollout_id=rollout_id)
         raw_limit = request.query_params.get("limit", "100")
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+        if not raw_limit.isascii() or not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
             raise exceptions.ValidationError({"limit": ["must be a whole number from 1 to 1000"]})
         wanted = request.query_params.get("status") or None
         if wanted is not None and (len(wanted) > 32 or "\x00" in wanted):

@@ -1,7 +1,6 @@
 """Management API: background jobs (``/api/v1/jobs/``)."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
@@ -11,13 +10,26 @@ from rest_framework.views import APIView
 from jobs.api.serializers import JobSerializer, JobSummarySerializer
 from jobs.models import JobKind, JobState
 from jobs.selectors import job_get_for_user, jobs_for_user
+from murano.openapi import integer_schema, query, text_schema
+
+MAX_PAGE_SIZE = 500
 
 
 class JobPagination(CursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "limit"
-    max_page_size = 500
+    max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        # DRF falls back to the default size for a limit it cannot read; say what is wrong.
+        raw = request.query_params.get(self.page_size_query_param, "")
+        if raw == "":
+            return self.page_size
+        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            message = f"must be a whole number from 1 to {self.max_page_size}"
+            raise exceptions.ValidationError({"limit": [message]})
+        return int(raw)
 
     def decode_cursor(self, request):
         # A cursor that is not one of ours is bad input (400), not a missing page (404).
@@ -35,10 +47,11 @@ class JobListView(ListAPIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("connector", OpenApiTypes.STR, description="only this connector's jobs"),
-            OpenApiParameter("state", OpenApiTypes.STR, enum=JobState.values),
-            OpenApiParameter("kind", OpenApiTypes.STR, enum=JobKind.values),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="page size, 1–500 (default 50)"),
+            query("connector", text_schema(), "only this connector's jobs"),
+            query("state", text_schema(enum=["", *JobState.values])),
+            query("kind", text_schema(enum=["", *JobKind.values])),
+            query("limit", integer_schema(1, MAX_PAGE_SIZE), "page size (default 50)"),
+            query("cursor", text_schema(format="cursor"), "opaque: from a page's next/previous URL"),
         ]
     )
     def get(self, request, *args, **kwargs):
@@ -48,6 +61,8 @@ class JobListView(ListAPIView):
         jobs = jobs_for_user(self.request.user).select_related("created_by")
         params = self.request.query_params
         if params.get("connector"):
+            if "\x00" in params["connector"]:
+                raise exceptions.ValidationError({"connector": ["must not contain NUL characters"]})
             jobs = jobs.filter(connector_id=params["connector"])
         for name, choices in (("state", JobState.values), ("kind", JobKind.values)):
             value = params.get(name)

@@ -418,7 +418,7 @@ def test_a_connector_keeps_its_business(api, owner, business, connector, outside
 
     assert same.status_code == 200
     assert same.json()["name"] == "Renamed"
-    assert moved.status_code == 400
+    assert moved.status_code == 409
     assert moved.json() == {"business": ["A connector cannot change business."]}
     assert Connector.objects.get(pk=connector.pk).business == business
 

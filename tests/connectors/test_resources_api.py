@@ -116,7 +116,7 @@ def test_an_alias_is_defined_once_per_connector(api, owner, connector):
 
     response = client.post(resources(connector), {"alias": "temp", "format": "string"}, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json() == {"alias": ["a resource with this alias already exists"]}
     assert Resource.objects.get().format == "number"
 

@@ -73,7 +73,7 @@ def test_put_of_an_existing_identity_is_refused_and_changes_nothing(client, conn
 
     response = client.put(identity_url(connector, "th-001"), {"locked": True}, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json() == {"identity": ["this identity is already whitelisted"]}
     assert Device.objects.get().locked is False
 

@@ -265,7 +265,7 @@ def test_an_identity_is_whitelisted_once(client, connector):
 
     response = client.post(devices(connector), {"identity": "th-001"}, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json() == {"identity": ["this identity is already whitelisted"]}
 
 

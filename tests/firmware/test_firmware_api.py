@@ -302,7 +302,7 @@ def test_pausing_and_cancelling(start, package, fleet, owner_api, connector, rol
     assert cancelled["state"] == "cancelled"
     assert cancelled["counts"] == {"INSTALL_SUCCESS": 1, "CANCELLED": 3}
     again = owner_api.patch(url, {"state": "running"}, format="json")
-    assert again.status_code == 400
+    assert again.status_code == 409
     assert "state" in again.json()
     assert owner_api.patch(url, {"state": "completed"}, format="json").status_code == 400
 

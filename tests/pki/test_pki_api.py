@@ -375,7 +375,7 @@ def test_a_csr_for_an_identity_already_whitelisted_is_not_signed(api, owner, pki
     )
 
     assert (response.status_code, response.json()) == (
-        400,
+        409,
         {"identity": ["this identity is already whitelisted"]},
     )
     assert Device.objects.get(identity="sensor-1").certificate == ""
