@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
 from accounts.models import ApiToken, Business, Membership, Role
+from murano.api import StrictTypes
 
 
-class ApiTokenSerializer(serializers.ModelSerializer):
+class ApiTokenSerializer(StrictTypes, serializers.ModelSerializer):
     class Meta:
         model = ApiToken
         fields = ["id", "name", "key_prefix", "created_at", "last_used_at"]
@@ -32,7 +33,7 @@ class MemberSerializer(serializers.ModelSerializer):
     """A member of a business; ``id`` is the membership's, as in ``.../members/<id>/``."""
 
     email = serializers.EmailField(source="user.email", read_only=True)
-    full_name = serializers.CharField(source="user.full_name", read_only=True)
+    full_name = serializers.CharField(source="user.full_name", read_only=True, allow_blank=True)
     invited = serializers.SerializerMethodField(
         help_text="False for members; true only in the answer to an invitation, until it is accepted."
     )
@@ -46,12 +47,12 @@ class MemberSerializer(serializers.ModelSerializer):
         return False
 
 
-class MemberCreateSerializer(serializers.Serializer):
+class MemberCreateSerializer(StrictTypes, serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     role = serializers.ChoiceField(choices=Role.choices, default=Role.VIEWER)
 
 
-class MemberUpdateSerializer(serializers.Serializer):
+class MemberUpdateSerializer(StrictTypes, serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
@@ -72,14 +73,14 @@ class MemberInvitedSerializer(serializers.Serializer):
 
     id = serializers.IntegerField(allow_null=True, read_only=True, help_text="Null until accepted.")
     email = serializers.EmailField(read_only=True)
-    full_name = serializers.CharField(read_only=True, help_text="Empty until accepted.")
+    full_name = serializers.CharField(read_only=True, allow_blank=True, help_text="Empty until accepted.")
     role = serializers.ChoiceField(choices=Role.choices, read_only=True)
     invited = serializers.BooleanField(read_only=True, help_text="True: the invitation is pending.")
     created_at = serializers.DateTimeField(read_only=True)
     invitation = InvitationSerializer(read_only=True)
 
 
-class InvitationAcceptSerializer(serializers.Serializer):
+class InvitationAcceptSerializer(StrictTypes, serializers.Serializer):
     token = serializers.CharField(max_length=200)
     password = serializers.CharField(
         max_length=128,
