@@ -4,6 +4,7 @@ Shared by the device API (device writes and records), the management API (cloud 
 resource definitions themselves, so every path applies the same rules.
 """
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -19,7 +20,8 @@ FORMATS = ("number", "integer", "float", "string", "boolean")
 def _is_number(fmt: str, value: str) -> bool:
     if fmt == "integer":
         return bool(_INTEGER.match(value))
-    return bool(_FLOAT.match(value))
+    # "1e999" is written like a number but is none: as a float it is infinity.
+    return bool(_FLOAT.match(value)) and math.isfinite(float(value))
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class ResourceRules:
         fmt = self.format
         if fmt in NUMERIC_FORMATS:
             if not _is_number(fmt, value):
+                if _FLOAT.match(value) and fmt != "integer":
+                    return f"{self.alias}: {value[:40]!r} is not a finite {fmt} (too large)"
                 return f"{self.alias}: {value[:40]!r} is not a valid {fmt}"
             if self.discrete or self.ranges:
                 number = float(value)
@@ -93,6 +97,8 @@ def parse_allowed(fmt: str, allowed) -> tuple[frozenset, tuple]:
             match = _RANGE.match(text) if isinstance(entry, str) else None
             if match:
                 low, high = float(match.group(1)), float(match.group(2))
+                if not (math.isfinite(low) and math.isfinite(high)):
+                    raise ValueError(f"range {text[:40]!r} has a bound too large to be a number")
                 if low > high:
                     raise ValueError(f"range {text!r} has its bounds the wrong way round")
                 ranges.append((low, high))
@@ -113,6 +119,9 @@ def cloud_value_to_text(value) -> str:
     """A value sent as JSON by the management API, in the text form devices read."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        # JSON's 1e999 parses as infinity: no resource format holds it.
+        raise ValueError("must be a finite number")
     if isinstance(value, (int, float)):
         return repr(value) if isinstance(value, float) else str(value)
     if isinstance(value, str):

@@ -157,7 +157,10 @@ class CloudValueField(serializers.CharField):
 
     def to_internal_value(self, data):
         if isinstance(data, (bool, int, float)):
-            data = cloud_value_to_text(data)
+            try:
+                data = cloud_value_to_text(data)
+            except ValueError as exc:  # 1e999: infinity
+                raise serializers.ValidationError(str(exc)) from None
         return super().to_internal_value(data)
 
 

@@ -25,6 +25,7 @@ def resources(connector):
     make_resource(connector=connector, alias="level", format="number", allowed=[1, 2.5, "10-20"])
     make_resource(connector=connector, alias="setpoint", format="number", settable=True)
     make_resource(connector=connector, alias="fan", format="string", settable=True, sync=False)
+    make_resource(connector=connector, alias="gain", format="float", settable=True)
     connector.refresh_from_db()
     return connector
 
@@ -183,7 +184,8 @@ def test_https_write_works_with_devmode_off(device, connector, wsgi_client_from)
     "body",
     [
         "temp=abc", "temp=21.5", "temp=", "humidity=wet", "humidity=101", "humidity=-1", "on=yes",
-        "mode=dry", "level=3", "level=21", "level=nan", "setpoint=inf",
+        "mode=dry", "level=3", "level=21", "level=nan", "setpoint=inf", "setpoint=1e999",
+        "setpoint=-1e999", "gain=1e999", "gain=-1E400", "gain=Infinity",
     ],
 )  # fmt: skip
 def test_value_that_does_not_fit_its_resource_is_400_naming_the_alias(
@@ -209,6 +211,58 @@ def test_value_that_fits_its_resource_is_stored(device_client, device, device_st
     alias = body.split("=")[0]
     assert write(device_client, device, body).status_code == 204
     assert alias in device_state(device.identity)
+
+
+def test_a_number_too_large_to_be_finite_is_refused_as_such(device_client, device, device_state):
+    response = write(device_client, device, "gain=1e999")
+    assert response.status_code == 400
+    assert response.text == "gain: '1e999' is not a finite float (too large)"
+    assert "gain" not in device_state(device.identity)
+
+
+def test_record_of_a_number_too_large_to_be_finite_is_400(device_client, device, history):
+    response = device_client.post(RECORD, content="alias=gain&1700000000=1e999", headers=device.headers)
+    assert response.status_code == 400
+    assert history(device.identity, "gain") == []
+
+
+@pytest.mark.parametrize("alias", ["gain", "setpoint", "fan"])
+@pytest.mark.parametrize("route", ["api", "device2"])
+def test_cloud_set_of_a_json_number_too_large_to_be_finite_is_400(
+    owner_api, connector, device, device_state, alias, route
+):
+    # JSON's 1e999 parses as infinity: refused for every format, strings included.
+    url = {
+        "api": f"/api/v1/connectors/{connector.pk}/devices/{device.identity}/state/",
+        "device2": f"/api:1/service/{connector.pk}/device2/identity/{device.identity}/state",
+    }[route]
+    response = owner_api.patch(url, f'{{"{alias}": 1e999}}', content_type="application/json")
+    assert response.status_code == 400
+    assert "finite" in str(response.json()[alias])
+    assert alias not in device_state(device.identity)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"initial": "1e999"}, {"allowed": ["1e999"]}, {"allowed": ["0-1" + "0" * 400]}],
+    ids=["initial", "allowed-value", "allowed-range"],
+)
+def test_resource_with_a_number_too_large_to_be_finite_is_400(owner_api, connector, fields):
+    response = owner_api.post(
+        f"/api/v1/connectors/{connector.pk}/resources/", {"alias": "big", "format": "float", **fields},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert list(response.json()) == list(fields)
+
+
+def test_resource_initial_given_as_a_json_number_too_large_to_be_finite_is_400(owner_api, connector):
+    response = owner_api.post(
+        f"/api/v1/connectors/{connector.pk}/resources/",
+        '{"alias": "big", "format": "string", "initial": 1e999}', content_type="application/json",
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert list(response.json()) == ["initial"]
 
 
 def test_one_bad_value_rejects_the_whole_write(device_client, device, device_state, history):
