@@ -44,10 +44,25 @@ def password_hash(password: str) -> str:
     return make_password(password, hasher=_hasher)
 
 
+_dummy_hash: str | None = None
+
+
+def password_check_dummy(password: str) -> None:
+    """Spend what checking a password costs, for an identity that has none to check: a wrong
+    guess must take as long for an unknown identity as for a real one, or the time of the
+    answer tells which identities exist (Django's ModelBackend does the same for people)."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = password_hash(secrets.token_urlsafe(24))
+    check_password(password, _dummy_hash)
+
+
 def password_matches(*, device_id: int, password: str, stored_hash: str) -> bool:
     """Check a device password; a success is remembered (by digest only) so repeated requests
-    from the same device do not pay the key-derivation cost every time."""
+    from the same device do not pay the key-derivation cost every time. A device without a
+    password costs a check all the same (``password_check_dummy``)."""
     if not stored_hash:
+        password_check_dummy(password)
         return False
     digest = hashlib.sha256(f"{device_id}\0{stored_hash}\0{password}".encode()).digest()
     with _verified_lock:

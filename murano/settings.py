@@ -68,6 +68,11 @@ REALTIME_SEND_DELAY_MS = env_float("REALTIME_SEND_DELAY_MS", 5, minimum=0)
 EVENT_BUFFER_SIZE = env_int("EVENT_BUFFER_SIZE", 200, minimum=1)
 # How long a process trusts its cache of connector hostnames and resources (seconds).
 DEVICE_API_CACHE_SECONDS = env_int("DEVICE_API_CACHE_SECONDS", 5, minimum=0)
+# Wrong device passwords (and denied activations on password connectors) allowed per identity and
+# per client address in each window (seconds); past that, 429 until the window ends (devices/throttle.py).
+DEVICE_PASSWORD_FAILURES_PER_IDENTITY = env_int("DEVICE_PASSWORD_FAILURES_PER_IDENTITY", 10, minimum=1)
+DEVICE_PASSWORD_FAILURES_PER_ADDRESS = env_int("DEVICE_PASSWORD_FAILURES_PER_ADDRESS", 100, minimum=1)
+DEVICE_PASSWORD_FAILURE_WINDOW = env_int("DEVICE_PASSWORD_FAILURE_WINDOW", 900, minimum=1)
 
 INSTALLED_APPS = [
     "daphne",

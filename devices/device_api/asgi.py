@@ -8,11 +8,13 @@ production, from the in-memory channel layer when embedded) and wakes the matchi
 
 import asyncio
 import contextvars
+import functools
 import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import redis.exceptions
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -31,6 +33,11 @@ from murano.proxies import client_address, client_certificate, client_scheme
 
 logger = logging.getLogger(__name__)
 _executor: ThreadPoolExecutor | None = None
+# While Redis is away, subscriptions are tried again after this long (seconds), doubling up to
+# the maximum; at once when the hub's connection comes back.
+_RETRY_FIRST, _RETRY_MAX = 0.5, 5.0
+# What an unreachable Redis raises.
+_OUTAGE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError, TimeoutError)
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -79,6 +86,11 @@ class WakeHub:
     that arrive together share one subscribe command (and ones that end together one
     unsubscribe): a long poll is answered only once its subscription has been sent, so that the
     value check that follows cannot miss a change.
+
+    While Redis is away, wakes are lost: polls check their value once more when their wait ends
+    (``_long_poll``), subscriptions that failed are tried again (``_RETRY_FIRST``…``_RETRY_MAX``,
+    and at once when the connection is back), and every waiter checks again after a reconnection
+    and after its device's subscription finally went out.
     """
 
     def __init__(self):
@@ -88,6 +100,10 @@ class WakeHub:
         self.to_unsubscribe: set[int] = set()
         self.batch: asyncio.Future | None = None  # done once the next batch is sent
         self.sending = asyncio.Lock()
+        self.failed: set[int] = set()  # devices with waiters whose subscription failed
+        self.retry: asyncio.TimerHandle | None = None
+        self.retry_delay = _RETRY_FIRST
+        self.outage_since: float | None = None  # time.monotonic() of the first failure
         # "<layer prefix>__group__device_wake.", the channel names before a device id.
         wake_prefix = realtime.group_channel(device_wake_group(0)).removesuffix("0")
         self.wakes = _RedisWakes(self, wake_prefix)
@@ -142,23 +158,78 @@ class WakeHub:
             unsubscribe = [d for d in self.to_unsubscribe if d not in self.waiters]
             self.to_subscribe, self.to_unsubscribe = set(), set()
             self.subscribed.difference_update(unsubscribe)
+            failure = None
             try:
                 if unsubscribe:
                     await self.wakes.unsubscribe(unsubscribe)
+                    unsubscribe = []
                 if subscribe:
                     await self.wakes.subscribe(subscribe)
                     self.subscribed.update(subscribe)
-            except Exception:
-                # Redis is away (after the client's own retries). The polls still check their
-                # value and answer at their timeout; the next batch tries these devices again.
-                logger.exception("wake hub: subscribing failed")
-                self.to_subscribe.update(d for d in subscribe if d in self.waiters)
+            except Exception as error:
+                failure = error
             finally:
                 batch.set_result(None)
+            if failure is not None:
+                # The polls check their value all the same (and again when their wait ends);
+                # these devices are tried again. Channels whose unsubscribe failed are still
+                # subscribed as far as the client knows (it subscribes them again on reconnecting).
+                self.subscribed.update(unsubscribe)
+                self.to_unsubscribe.update(d for d in unsubscribe if d not in self.waiters)
+                retried = [d for d in subscribe if d in self.waiters]
+                self.to_subscribe.update(retried)
+                self.failed.update(retried)
+                self._retry_later(failure)
+                return
+            self._recovered()
+            for device_id in subscribe:
+                if device_id in self.failed:
+                    # Subscribed at last: wakes sent before now were lost, so check again.
+                    self.failed.discard(device_id)
+                    self.wake(device_id)
             # Polls that ended while their subscription was on its way.
             if any(d not in self.waiters for d in subscribe):
                 self.to_unsubscribe.update(d for d in subscribe if d not in self.waiters)
                 self._send_soon()
+
+    def _retry_later(self, error: BaseException) -> None:
+        self.outage(error)
+        self.failed.intersection_update(self.waiters)
+        if self.retry is None and (self.to_subscribe or self.to_unsubscribe):
+            self.retry = asyncio.get_running_loop().call_later(self.retry_delay, self._retry_now)
+            self.retry_delay = min(self.retry_delay * 2, _RETRY_MAX)
+
+    def _retry_now(self) -> None:
+        if self.retry is not None:
+            self.retry.cancel()
+            self.retry = None
+        if self.to_subscribe or self.to_unsubscribe:
+            self._send_soon()
+
+    def outage(self, error: BaseException) -> None:
+        """Redis could not be reached: said once per outage (not at every retry), with a
+        traceback only for what is not a connection problem."""
+        if not isinstance(error, _OUTAGE):
+            logger.error("wake hub: talking to Redis failed", exc_info=error)
+        if self.outage_since is None:
+            self.outage_since = time.monotonic()
+            logger.warning(
+                "wake hub: Redis is unreachable (%s); long polls check their values when their "
+                "wait ends and once it is back", error,
+            )  # fmt: skip
+
+    def _recovered(self) -> None:
+        self.retry_delay = _RETRY_FIRST
+        if self.outage_since is not None:
+            logger.warning("wake hub: Redis is back after %.1f s", time.monotonic() - self.outage_since)
+            self.outage_since = None
+
+    def reconnected(self) -> None:
+        """The connection to Redis is back (the client subscribed its channels again): wakes
+        sent meanwhile were lost, so every waiter checks its value; failed subscriptions go now."""
+        self._recovered()
+        self.wake_all()
+        self._retry_now()
 
     @property
     def waiting(self) -> int:
@@ -197,7 +268,7 @@ class _RedisWakes:
         await self.pubsub.unsubscribe(*(self.channel(d) for d in device_ids))
 
     async def _reconnected(self, connection) -> None:
-        self.hub.wake_all()
+        self.hub.reconnected()
 
     async def _read(self) -> None:
         prefix = self.prefix.encode()
@@ -205,8 +276,8 @@ class _RedisWakes:
         while True:
             try:
                 message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-            except Exception:  # (a cancellation is not one: it ends the loop)
-                logger.exception("wake hub: reading from Redis failed")
+            except Exception as error:  # (a cancellation is not one: it ends the loop)
+                self.hub.outage(error)  # the next read reconnects: then ``_reconnected``
                 await asyncio.sleep(0.5)
                 continue
             channel = message and message.get("channel")
@@ -223,22 +294,29 @@ class LongPollChecks:
     one trip to the thread pool and one query."""
 
     def __init__(self):
-        self.pending: list[tuple[handlers.LongPollWait, asyncio.Future]] = []
+        # Checks while polls wait, and final ones (their wait is over: no change is a 304).
+        self.pending: dict[bool, list[tuple[handlers.LongPollWait, asyncio.Future]]] = {False: [], True: []}
+        self.scheduled = False
 
-    async def check(self, wait: handlers.LongPollWait) -> DeviceResponse | None:
+    async def check(self, wait: handlers.LongPollWait, final: bool = False) -> DeviceResponse | None:
         loop = asyncio.get_running_loop()
         answer = loop.create_future()
-        self.pending.append((wait, answer))
-        if len(self.pending) == 1:
+        self.pending[final].append((wait, answer))
+        if not self.scheduled:
+            self.scheduled = True
             loop.call_soon(self._run)
         return await answer
 
     def _run(self) -> None:
-        batch, self.pending = self.pending, []
-        batch = [(wait, answer) for wait, answer in batch if not answer.done()]  # not cancelled
-        if batch:
-            checked = asyncio.ensure_future(run_sync(handlers.long_poll_check_many, [w for w, _ in batch]))
-            checked.add_done_callback(lambda done: self._answer(batch, done))
+        self.scheduled = False
+        for final, batch in self.pending.items():
+            self.pending[final] = []
+            batch = [(wait, answer) for wait, answer in batch if not answer.done()]  # not cancelled
+            if batch:
+                checked = asyncio.ensure_future(
+                    run_sync(handlers.long_poll_check_many, [w for w, _ in batch], final)
+                )
+                checked.add_done_callback(functools.partial(self._answer, batch))
 
     @staticmethod
     def _answer(batch, done: asyncio.Future) -> None:
@@ -366,7 +444,8 @@ async def _long_poll(wait: handlers.LongPollWait, disconnected: asyncio.Future) 
         while response is None:
             remaining = wait.deadline - time.monotonic()
             if remaining <= 0:
-                return await run_sync(handlers.long_poll_expired, wait)
+                # A wake-up may have been lost (Redis away): one last look before a 304.
+                return await hub.checks.check(wait, final=True)
             waiter.event.clear()
             woke = asyncio.ensure_future(waiter.event.wait())
             done, _ = await asyncio.wait(

@@ -19,7 +19,7 @@ from connectors import pki, runtime
 from connectors.identity import IDENTITY_MAX_LENGTH, IdentityFormat
 from connectors.models import AuthType, Connector
 from connectors.values import ResourceRules
-from devices import credentials, services
+from devices import credentials, services, throttle
 from devices.device_api.protocol import (
     STREAMED_UPLOAD_PATH,
     BadRequest,
@@ -35,7 +35,7 @@ from devices.device_api.protocol import (
     parse_values,
     text,
 )
-from devices.errors import DeviceError
+from devices.errors import DeviceError, ProvisionDenied
 from devices.events import EventType, event_emit, now_us
 from devices.models import Device, Lifecycle
 from devices.selectors import device_for_token, device_read, device_states_many, readable_value
@@ -58,22 +58,23 @@ class Context:
         return self.request.scheme != "https"
 
 
-@dataclass
+@dataclass(slots=True)
 class LongPollWait:
-    """A long poll that found no change after its If-Modified-Since moment and now waits."""
+    """A long poll that found no change after its If-Modified-Since moment and now waits, on
+    one alias or several (it answers when any of them changes). Slotted: thousands wait at once."""
 
     device_id: int
     connector_id: str
     identity: str
-    alias: str
-    rule: ResourceRules | None
+    aliases: tuple[str, ...]
+    rules: tuple[ResourceRules | None, ...]  # one per alias; None: not a resource (never changes)
     since_us: int  # start of the If-Modified-Since moment (µs)
     since_end_us: int  # its end: If-Modified-Since may name a whole second
     deadline: float  # time.monotonic()
     ip: str
     connection_id: str
-    # The readable value at the first check, as a 1-tuple once known.
-    waiting_on: tuple[str | None] | None = None
+    # The readable values at the first check, one per alias, once known.
+    waiting_on: tuple[str | None, ...] | None = None
 
 
 def handle(request: DeviceRequest) -> DeviceResponse | LongPollWait:
@@ -81,6 +82,8 @@ def handle(request: DeviceRequest) -> DeviceResponse | LongPollWait:
         return _route(request)
     except BadRequest as exc:
         return text(exc.status, exc.message, exc.headers)
+    except throttle.Throttled as exc:
+        return text(exc.status, exc.message, [("Retry-After", str(exc.retry_after))])
     except DeviceError as exc:
         return text(exc.status, exc.message)
 
@@ -143,24 +146,56 @@ def _activate(ctx: Context) -> DeviceResponse:
     fields = dict(parse_pairs(ctx.request.body))
     identity = fields.get("id")
     password = fields.get("password")
+    # On a password connector, activations denied too often are throttled like wrong passwords
+    # (they are how one learns which identities exist and where they stand).
+    guarded = connector.auth_type == AuthType.PASSWORD
+    if guarded:
+        try:
+            throttle.password_attempt_check(connector_id=connector.pk, identity=identity, ip=ctx.ip)
+        except throttle.Throttled as exc:
+            event_emit(
+                connector_id=connector.pk, type=EventType.PROVISION_DENIED, identity=identity or "",
+                ip=ctx.ip, connection_id=ctx.connection_id,
+                payload={"reason": exc.reason, "message": exc.message},
+            )  # fmt: skip
+            raise
     # The transport and a missing id are the service's to judge: denials with their events
     # (unless the connector generates identities).
-    device, token = services.device_activate(
-        connector=connector, identity=identity, password=password, ip=ctx.ip,
-        connection_id=ctx.connection_id, insecure=ctx.insecure,
-    )  # fmt: skip
+    try:
+        device, token = services.device_activate(
+            connector=connector, identity=identity, password=password, ip=ctx.ip,
+            connection_id=ctx.connection_id, insecure=ctx.insecure,
+        )  # fmt: skip
+    except ProvisionDenied:
+        if guarded:
+            throttle.password_failure_record(connector_id=connector.pk, identity=identity, ip=ctx.ip)
+        raise
     headers = [("X-Exosite-Identity", device.identity)] if not identity else []
     if token is None:
         return DeviceResponse(204, headers=headers)
     return DeviceResponse(200, token.encode(), headers=headers)
 
 
-def _auth_failed(ctx: Context, reason: str, identity: str = "") -> DeviceError:
+def _auth_failed(ctx: Context, reason: str, identity: str = "", error: DeviceError | None = None):
+    """An ``auth_failed`` event saying why, and the error to raise (``401`` unless given)."""
     event_emit(
         connector_id=ctx.connector_id, type=EventType.AUTH_FAILED, identity=identity, ip=ctx.ip,
         connection_id=ctx.connection_id, payload={"reason": reason},
     )  # fmt: skip
-    return DeviceError("unauthorized", status=401)
+    return error or DeviceError("unauthorized", status=401)
+
+
+def _basic_credentials(encoded: str) -> str | None:
+    """The ``<identity>:<password>`` of a Basic ``Authorization`` header, or None.
+
+    Tolerated: base64 without its ``=`` padding (some device HTTP stacks drop it; the text it
+    encodes is the same)."""
+    encoded = encoded.strip()
+    try:
+        decoded = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded if ":" in decoded else None
 
 
 def _authenticate(ctx: Context, read_aliases: list[str] = ()) -> tuple[Device, dict | None]:
@@ -179,11 +214,8 @@ def _authenticate(ctx: Context, read_aliases: list[str] = ()) -> tuple[Device, d
         if device is None or device.connector_id != ctx.connector_id:
             raise _auth_failed(ctx, "unknown_token")
     elif authorization and authorization[:6].lower() == "basic ":
-        try:
-            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise _auth_failed(ctx, "malformed_authorization") from None
-        if ":" not in decoded:
+        decoded = _basic_credentials(authorization[6:])
+        if decoded is None:
             raise _auth_failed(ctx, "malformed_authorization")
         device, identity = _password_device(ctx, decoded)
         if device is None:
@@ -208,7 +240,9 @@ def _password_device(ctx: Context, credentials_text: str) -> tuple[Device | None
     identity the request named (for the Logs).
 
     Identities may contain colons (``mac:colon``, opaque ones), so every colon is a possible
-    split; only identities that exist in the connector are tried, longest first.
+    split; only identities that exist in the connector are tried, longest first. Throttled
+    (``devices.throttle``) per identity and address before any hashing; an identity that does
+    not exist costs a hash all the same, so that the time of a refusal does not tell.
     """
     splits = {}
     # No identity is longer than IDENTITY_MAX_LENGTH or contains a NUL (which the database
@@ -223,12 +257,19 @@ def _password_device(ctx: Context, credentials_text: str) -> tuple[Device | None
         .order_by()
     )
     candidates = sorted(devices, key=lambda d: -len(d.identity))
+    named = candidates[0].identity if candidates else credentials_text.partition(":")[0]
+    try:
+        throttle.password_attempt_check(connector_id=ctx.connector_id, identity=named, ip=ctx.ip)
+    except throttle.Throttled as exc:
+        raise _auth_failed(ctx, exc.reason, named, exc) from None
     for device in candidates:
         if credentials.password_matches(
             device_id=device.pk, password=splits[device.identity], stored_hash=device.password_hash
         ):
             return device, device.identity
-    named = candidates[0].identity if candidates else credentials_text.partition(":")[0]
+    if not candidates:
+        credentials.password_check_dummy(credentials_text.partition(":")[2])
+    throttle.password_failure_record(connector_id=ctx.connector_id, identity=named, ip=ctx.ip)
     return None, named
 
 
@@ -323,16 +364,14 @@ def _read(ctx: Context):
     timeout_header = request.header("request-timeout")
     if timeout_header is not None:
         timeout_ms = parse_request_timeout(timeout_header, settings.DEVICE_API_MAX_LONG_POLL_MS)
-        if len(aliases) != 1:
-            raise BadRequest("a long poll reads exactly one alias")
         since_us, since_end_us = parse_if_modified_since(request.header("if-modified-since"), now_us())
         device, _ = _authenticate(ctx)
         rules = _rules(device)
         wait = LongPollWait(
             device_id=device.pk, connector_id=device.connector_id, identity=device.identity,
-            alias=aliases[0], rule=rules.get(aliases[0]), since_us=since_us, since_end_us=since_end_us,
-            deadline=time.monotonic() + timeout_ms / 1000, ip=ctx.ip,
-            connection_id=ctx.connection_id,
+            aliases=tuple(aliases), rules=tuple(rules.get(alias) for alias in aliases),
+            since_us=since_us, since_end_us=since_end_us, deadline=time.monotonic() + timeout_ms / 1000,
+            ip=ctx.ip, connection_id=ctx.connection_id,
         )  # fmt: skip
         # The adapter checks the value once it listens for changes, so none is missed.
         return wait
@@ -353,45 +392,60 @@ def _read_response(ctx: Context, device: Device, aliases: list[str], rules, stat
 
 
 def long_poll_check(wait: LongPollWait) -> DeviceResponse | None:
-    """Answer the long poll if the alias's readable value changed after If-Modified-Since."""
+    """Answer the long poll if a readable value of its aliases changed after If-Modified-Since."""
     return long_poll_check_many([wait])[0]
 
 
-def long_poll_check_many(waits: list[LongPollWait]) -> list[DeviceResponse | None]:
-    """``long_poll_check`` for many polls (ones that arrive or wake together), one query."""
-    states = device_states_many([(w.device_id, w.alias) for w in waits if w.rule is not None])
+def long_poll_check_many(waits: list[LongPollWait], final: bool = False) -> list[DeviceResponse | None]:
+    """``long_poll_check`` for many polls (ones that arrive or wake together), one query.
+
+    ``final``: the polls' waits are over (their timeout, or a wake-up that may have been lost
+    came too late): the ones with no change are answered ``304`` instead of None."""
+    states = device_states_many(
+        [(w.device_id, alias) for w in waits for alias, rule in zip(w.aliases, w.rules, strict=True) if rule]
+    )
     answers = []
     for wait in waits:
-        if wait.rule is None:
-            answers.append(None)
-            continue
-        value, timestamp = readable_value(wait.rule, states.get((wait.device_id, wait.alias)))
-        answers.append(_long_poll_answer(wait, value, timestamp))
+        found = [
+            readable_value(rule, states.get((wait.device_id, alias))) if rule is not None else (None, None)
+            for alias, rule in zip(wait.aliases, wait.rules, strict=True)
+        ]
+        answer = _long_poll_answer(wait, found)
+        answers.append(long_poll_expired(wait) if answer is None and final else answer)
     return answers
 
 
-def _long_poll_answer(wait: LongPollWait, value: str | None, timestamp: int | None) -> DeviceResponse | None:
-    if value is None or timestamp is None:
-        changed = False
-    elif wait.waiting_on is None:
-        # First check: a change inside the second If-Modified-Since names may be the one the
-        # device already has (it sent back the Last-Modified it was given), so only a later
-        # one counts; otherwise a device doing so would get the same value again and again.
-        changed = timestamp > wait.since_end_us
-    else:
-        # Waiting: only a different readable value is a change. A device acknowledging a
-        # cloud set, or writing the same value again, moves the timestamp and nothing else.
-        changed = value != wait.waiting_on[0] and timestamp > wait.since_us
-    if wait.waiting_on is None:
-        wait.waiting_on = (value,)
+def _long_poll_answer(wait: LongPollWait, found: list[tuple]) -> DeviceResponse | None:
+    """The ``200`` naming the aliases whose readable value changed, or None (``found``: each
+    alias's readable value and its timestamp now)."""
+    first = wait.waiting_on is None
+    changed, latest = {}, 0
+    for index, (value, timestamp) in enumerate(found):
+        if value is None or timestamp is None:
+            continue
+        if first:
+            # A change inside the second If-Modified-Since names may be the one the device
+            # already has (it sent back the Last-Modified it was given), so only a later one
+            # counts; otherwise a device doing so would get the same value again and again.
+            hit = timestamp > wait.since_end_us
+        else:
+            # Waiting: only a different readable value is a change. A device acknowledging a
+            # cloud set, or writing the same value again, moves the timestamp and nothing else.
+            hit = value != wait.waiting_on[index] and timestamp > wait.since_us
+        if hit:
+            changed[wait.aliases[index]] = value
+            latest = max(latest, timestamp)
+    if first:
+        wait.waiting_on = tuple(value for value, _ in found)
     if not changed:
         return None
-    _long_poll_event(wait, "changed")
+    _long_poll_event(wait, "changed", list(changed))
     return DeviceResponse(
         200,
-        encode_values({wait.alias: value}),
+        encode_values(changed),
         "application/x-www-form-urlencoded; charset=utf-8",
-        headers=[("Last-Modified", http_date(timestamp / 1_000_000))],
+        # The latest change it answers: sent back as If-Modified-Since, it asks for the next.
+        headers=[("Last-Modified", http_date(latest / 1_000_000))],
     )
 
 
@@ -400,11 +454,14 @@ def long_poll_expired(wait: LongPollWait) -> DeviceResponse:
     return DeviceResponse(304)
 
 
-def _long_poll_event(wait: LongPollWait, outcome: str) -> None:
+def _long_poll_event(wait: LongPollWait, outcome: str, changed: list[str] | None = None) -> None:
+    """A ``read`` event: the aliases polled, the outcome, and (``changed``) those answered."""
+    payload = {"aliases": list(wait.aliases), "long_poll": outcome}
+    if changed is not None:
+        payload["changed"] = changed
     event_emit(
         connector_id=wait.connector_id, type=EventType.READ, identity=wait.identity, ip=wait.ip,
-        connection_id=wait.connection_id,
-        payload={"aliases": [wait.alias], "long_poll": outcome},
+        connection_id=wait.connection_id, payload=payload,
     )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ server (long polls), without Django's request/middleware machinery on the hot pa
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote_to_bytes
 
@@ -98,9 +99,12 @@ def _decode(part: bytes) -> str:
 
 
 def parse_pairs(data: bytes) -> list[tuple[str, str | None]]:
-    """``a=1&b&c=3`` → ``[("a", "1"), ("b", None), ("c", "3")]``, strictly decoded."""
+    """``a=1&b&c=3`` → ``[("a", "1"), ("b", None), ("c", "3")]``, strictly decoded.
+
+    Tolerated: a line end after the last pair (``a=1\\r\\n``, as firmware that prints its body
+    sends it). A raw CR or LF cannot belong to a value (an encoder sends ``%0D``/``%0A``)."""
     pairs = []
-    for chunk in data.split(b"&"):
+    for chunk in data.rstrip(b"\r\n").split(b"&"):
         if not chunk:
             continue
         name, sep, value = chunk.partition(b"=")
@@ -117,8 +121,8 @@ def parse_values(body: bytes) -> dict[str, str]:
     for alias, value in parse_pairs(body):
         if value is None:
             raise BadRequest(f"{alias}: missing value")
-        if alias in values:
-            raise BadRequest(f"{alias}: given more than once")
+        if alias in values and values[alias] != value:  # the same pair twice says it once
+            raise BadRequest(f"{alias}: given more than once, with different values")
         values[alias] = value
     return values
 
@@ -169,17 +173,27 @@ def parse_if_modified_since(raw: str | None, default_us: int) -> tuple[int, int]
         moment = parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError):
         raise BadRequest("If-Modified-Since must be unix seconds or an HTTP date") from None
-    if moment is None or moment.tzinfo is None:
+    if moment is None:
         raise BadRequest("If-Modified-Since must be unix seconds or an HTTP date")
+    if moment.tzinfo is None:
+        # asctime (``Sun Nov  6 08:49:37 1994``), one of the three forms HTTP recipients must
+        # accept, names no zone: HTTP dates are always UTC.
+        moment = moment.replace(tzinfo=UTC)
     start = int(moment.timestamp()) * 1_000_000
     return start, start + 999_999
 
 
-def parse_request_timeout(raw: str, maximum: int) -> int:
+_REQUEST_TIMEOUT = re.compile(r"^\+?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def parse_request_timeout(raw: str, maximum: int) -> float:
+    """A long poll's ``Request-Timeout`` (ms), served as at most ``maximum``.
+
+    A longer one is not refused: real gateways send theirs in seconds × 1000 (``300000000``),
+    and a poll answered ``304`` sooner than asked is one that a device repeats anyway. Fractions
+    and exponents are numbers too. Not a number, or not above 0: ``400``."""
     raw = raw.strip()
-    if not raw.isdigit():
-        raise BadRequest("Request-Timeout must be a whole number of milliseconds")
-    value = int(raw)
-    if value > maximum:
-        raise BadRequest(f"Request-Timeout must be at most {maximum}")
-    return value
+    value = float(raw) if _REQUEST_TIMEOUT.match(raw) else 0.0  # "1e999" → inf → the maximum
+    if not value > 0:
+        raise BadRequest("Request-Timeout must be a number of milliseconds above 0")
+    return min(value, maximum)

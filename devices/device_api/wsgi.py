@@ -27,7 +27,7 @@ _REASONS = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 409: "Conflict", 411: "Length Required",
     413: "Payload Too Large", 415: "Unsupported Media Type", 416: "Range Not Satisfiable",
-    500: "Internal Server Error", 503: "Service Unavailable",
+    429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
 }  # fmt: skip
 _POLL_INTERVAL = 0.25
 
@@ -115,11 +115,10 @@ def serve(request_or_response) -> DeviceResponse:
     try:
         result = handlers.handle(request_or_response)
         while isinstance(result, handlers.LongPollWait):
-            answer = handlers.long_poll_check(result)
+            final = time.monotonic() >= result.deadline
+            answer = handlers.long_poll_check_many([result], final=final)[0]
             if answer is not None:
                 return answer
-            if time.monotonic() >= result.deadline:
-                return handlers.long_poll_expired(result)
             time.sleep(min(_POLL_INTERVAL, max(0.0, result.deadline - time.monotonic())))
         return result
     except Exception:

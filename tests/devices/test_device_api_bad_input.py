@@ -59,6 +59,34 @@ def test_body_over_the_limit_is_413(device_client, device):
     assert nothing_stored()
 
 
+# --- tolerated: what real clients send whose meaning is plain ---------------------------------
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r\n\r\n"])
+def test_write_ending_with_a_line_end_is_accepted_without_it(device_client, device, end):
+    response = device_client.post(ALIAS, content=f"temp=21&name=abc{end}", headers=device.headers)
+    assert response.status_code == 204
+    assert dict(DeviceState.objects.values_list("alias", "reported")) == {"temp": "21", "name": "abc"}
+
+
+def test_write_naming_an_alias_twice_with_the_same_value_is_accepted(device_client, device):
+    response = device_client.post(ALIAS, content="temp=1&temp=1", headers=device.headers)
+    assert response.status_code == 204
+    assert dict(DeviceState.objects.values_list("alias", "reported")) == {"temp": "1"}
+
+
+def test_record_ending_with_a_line_end_is_accepted(device_client, device):
+    response = device_client.post(RECORD, content="alias=temp&1700000000=5\r\n", headers=device.headers)
+    assert response.status_code == 204
+    assert list(ValuePoint.objects.values_list("value", flat=True)) == ["5"]
+
+
+def test_activation_ending_with_a_line_end_is_accepted(device_client, connector):
+    response = device_client.post("/provision/activate", content="id=abc\r\n")
+    assert response.status_code == 200
+    assert list(connector.devices.values_list("identity", flat=True)) == ["abc"]
+
+
 def test_write_of_an_undefined_alias_with_odd_characters_is_accepted(device_client, device):
     body = "odd%00alias=1&" + "a" * 500 + "=2&%E2%9C%93=3"
     assert device_client.post(ALIAS, content=body, headers=device.headers).status_code == 204
