@@ -21,7 +21,7 @@ from connectors.content.ranges import RangeNotSatisfiable, content_range
 from connectors.content.selectors import content_find, content_ids, content_open
 from connectors.content.services import content_upload
 from devices.device_api.handlers import Context, _authenticate
-from devices.device_api.protocol import BadRequest, DeviceResponse, parse_pairs, text
+from devices.device_api.protocol import BadRequest, DeviceResponse, parse_fields, text
 from devices.events import EventType, event_emit
 
 logger = logging.getLogger(__name__)
@@ -29,12 +29,7 @@ CSV = "text/csv; charset=utf-8"
 
 
 def _query(ctx: Context) -> dict[str, str | None]:
-    params: dict[str, str | None] = {}
-    for name, value in parse_pairs(ctx.request.query):
-        if name in params:
-            raise BadRequest(f"{name}: given more than once")
-        params[name] = value
-    return params
+    return parse_fields(ctx.request.query)
 
 
 def _content_id(params: dict) -> str | None:

@@ -28,6 +28,7 @@ from devices.device_api.protocol import (
     encode_values,
     host_name,
     parse_aliases,
+    parse_fields,
     parse_if_modified_since,
     parse_pairs,
     parse_request_timeout,
@@ -143,7 +144,7 @@ def _activate(ctx: Context) -> DeviceResponse:
     connector = Connector.objects.filter(pk=ctx.connector_id).first()
     if connector is None:
         return text(404, "unknown connector host")
-    fields = dict(parse_pairs(ctx.request.body))
+    fields = parse_fields(ctx.request.body)
     identity = fields.get("id")
     password = fields.get("password")
     # On a password connector, activations denied too often are throttled like wrong passwords

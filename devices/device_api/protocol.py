@@ -127,6 +127,17 @@ def parse_values(body: bytes) -> dict[str, str]:
     return values
 
 
+def parse_fields(data: bytes) -> dict[str, str | None]:
+    """Named fields (an activation's body, a content query): a name given twice must say the
+    same both times; which one a client meant is anyone's guess otherwise."""
+    fields: dict[str, str | None] = {}
+    for name, value in parse_pairs(data):
+        if name in fields and fields[name] != value:
+            raise BadRequest(f"{name}: given more than once, with different values")
+        fields[name] = value
+    return fields
+
+
 def parse_aliases(query: bytes) -> list[str]:
     aliases = []
     for alias, _ in parse_pairs(query):

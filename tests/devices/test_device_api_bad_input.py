@@ -145,6 +145,17 @@ def test_malformed_activation_body_is_400(device_client, connector):
     assert not connector.devices.exists()
 
 
+def test_activation_naming_two_identities_is_400(device_client, connector):
+    response = device_client.post("/provision/activate", content="id=abc&id=def")
+    assert (response.status_code, response.text) == (400, "id: given more than once, with different values")
+    assert not connector.devices.exists()
+
+
+def test_activation_naming_its_identity_twice_alike_is_accepted(device_client, connector):
+    assert device_client.post("/provision/activate", content="id=abc&id=abc").status_code == 200
+    assert list(connector.devices.values_list("identity", flat=True)) == ["abc"]
+
+
 def test_identity_with_a_nul_character_is_refused(device_client, connector):
     response = device_client.post("/provision/activate", content="id=abc%00def")
     assert response.status_code == 404
