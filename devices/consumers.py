@@ -18,9 +18,10 @@ from devices.events import connector_logs_group, events_recent, logs_ticket_conn
 # does not leak: a connector of someone else's looks exactly like one that does not exist).
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
-# The stream cannot be served right now (Redis, which carries events, is unreachable): the
-# client may try again later (RFC 6455's "Try Again Later").
-CLOSE_TRY_AGAIN = 1013
+# The stream cannot be served right now (Redis, which carries events, is unreachable): try again
+# later, as HTTP's 503 says (RFC 6455's own 1013 is refused by Daphne, which allows 1000 and
+# 3000–4999 only).
+CLOSE_UNAVAILABLE = 4503
 # What an unreachable Redis raises from the channel layer and the event buffer.
 REDIS_DOWN = (RedisError, OSError)
 # How far (µs) past the newest buffered event a live one may still be a copy of a buffered one.
@@ -67,7 +68,7 @@ class ConnectorLogsConsumer(AsyncWebsocketConsumer):
 
     ``?identity=<identity>`` narrows the stream to one device (the device page). Messages from
     the client are ignored: the stream is one-way, and garbage must not break it. When Redis
-    cannot be reached the handshake still completes, and the socket closes at once with 1013
+    cannot be reached the handshake still completes, and the socket closes at once with 4503
     (try again later) instead of the server failing the upgrade.
     """
 
@@ -79,7 +80,7 @@ class ConnectorLogsConsumer(AsyncWebsocketConsumer):
                 raise  # the stream had started: nothing left to answer
             # The channel layer could not even name this consumer's channel.
             logger.warning("live logs: Redis is unreachable (%s)", exc)
-            await handshake_refuse(receive, send, CLOSE_TRY_AGAIN)
+            await handshake_refuse(receive, send, CLOSE_UNAVAILABLE)
 
     async def connect(self):
         self.group = None
@@ -108,7 +109,7 @@ class ConnectorLogsConsumer(AsyncWebsocketConsumer):
             logger.warning("live logs of connector %s: Redis is unreachable (%s)", connector_id, exc)
             if not accepted:
                 await self.accept()  # as above: the close code needs the handshake done
-            await self.close(code=CLOSE_TRY_AGAIN)
+            await self.close(code=CLOSE_UNAVAILABLE)
             return
         await self.send(text_data=json.dumps({"kind": "recent", "events": recent}))
         self.sent = {_event_key(e) for e in recent}

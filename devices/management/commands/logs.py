@@ -101,6 +101,8 @@ class Command(BaseCommand):
             code = exc.rcvd.code if exc.rcvd else None
             if code == 4404:
                 raise CommandError("The server does not know this connector (is --url the right server?).")
+            if code == 4503:
+                raise CommandError("The server cannot stream events now (Redis is unreachable); try again.")
             raise CommandError(f"The server closed the stream (code {code}).") from None
         except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
             raise CommandError(f"Cannot open the live stream at {address}: {exc}") from None
