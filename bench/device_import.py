@@ -55,7 +55,7 @@ def recreate_database(url: str) -> None:
 
 def setup_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
-    os.environ.pop("REDIS_URL", None)  # in-memory channel layer: no other checkout hears the pushes
+    os.environ.pop("REDIS_URL", None)  # no platform runs here: pushes are dropped, nobody listens
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "murano.settings")
     os.environ["DEBUG"] = "false"

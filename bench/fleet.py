@@ -83,7 +83,7 @@ def recreate_database(url: str) -> None:
 
 def setup_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
-    os.environ.pop("REDIS_URL", None)  # in-memory channel layer: no other checkout hears us
+    os.environ.pop("REDIS_URL", None)  # no embedded Redis runs here: pushes are dropped
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "murano.settings")
     os.environ["DEBUG"] = "false"

@@ -44,10 +44,9 @@ class JobProgressConsumer(AsyncWebsocketConsumer):
     after which the socket closes. Scoped like the jobs API (someone else's job: 4404).
 
     Pushes come from the worker through the channel layer. The consumer also re-reads the job
-    every ``JOB_PROGRESS_REFRESH_SECONDS`` and sends it when it moved without a push: on the
-    embedded stack the in-memory channel layer cannot carry a worker process's pushes, and a
-    push lost anywhere must not leave a progress bar stuck. For the same reason a Redis that
-    cannot be reached costs the pushes only: the consumer then follows the job by re-reading it.
+    every ``JOB_PROGRESS_REFRESH_SECONDS`` and sends it when it moved without a push: a push
+    lost anywhere must not leave a progress bar stuck. For the same reason a Redis that cannot
+    be reached costs the pushes only: the consumer then follows the job by re-reading it.
     """
 
     async def __call__(self, scope, receive, send):

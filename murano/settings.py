@@ -52,7 +52,7 @@ DEVICE_API_MAX_LONG_POLL_MS = 300_000
 # Largest CSV accepted for a bulk device import (POST .../devices/import/, Device2 identities).
 DEVICE_IMPORT_MAX_BYTES = env_int("DEVICE_IMPORT_MAX_BYTES", 100 * 1024 * 1024, minimum=1024)
 # A job's progress websocket re-reads the job this often (seconds), so a progress bar moves even
-# where the worker's pushes cannot reach the web process (the embedded in-memory channel layer).
+# when the worker's pushes are lost (Redis away).
 JOB_PROGRESS_REFRESH_SECONDS = env_float("JOB_PROGRESS_REFRESH_SECONDS", 1.0, minimum=0.05)
 DEVICE_API_THREADS = env_int("DEVICE_API_THREADS", 16, minimum=1)
 # A device counts as online when it was seen this recently (seconds).

@@ -63,7 +63,7 @@ def platform_env(tmp_path_factory):
         "LOG_LEVEL": "WARNING",
     }
     if not os.environ.get("DATABASE_URL"):
-        env.pop("REDIS_URL", None)  # embedded stack: in-process channel layer, one server
+        env.pop("REDIS_URL", None)  # embedded stack: the test process's embedded Redis, one server
     with own_database(env, "browser", var_dir / "live.sqlite3"):
         # Static files are served by WhiteNoise from STATIC_ROOT, as in production (``make run``
         # collects them too); collected while the database is migrated.
