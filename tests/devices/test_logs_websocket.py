@@ -201,3 +201,30 @@ def test_an_operator_ticket_opens_only_its_connector(acme):
     assert async_to_sync(closed_with)(other.pk, base + ticket) == 4404
     forged = [(b"x-murano-logs-ticket", b"eyJjb25uZWN0b3IiOiJ4In0:forged:sig")]
     assert async_to_sync(closed_with)(connector.pk, base + forged) == 4404
+
+
+@pytest.mark.parametrize("when", ["the stream is created", "the stream joins its group"])
+def test_without_redis_the_stream_opens_and_closes_with_try_again_later(acme, settings, monkeypatch, when):
+    """Redis carries the events: when it cannot be reached the handshake still completes and the
+    socket closes with 4503 (the page reconnects later), never an HTTP 500."""
+    from channels.layers import get_channel_layer
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    owner, _, _, connector = acme
+    if when == "the stream is created":  # nothing listens: the layer cannot even name a channel
+        from tests.live import free_port
+
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
+            }
+        }
+    else:  # Redis goes away between the channel and the group (as seen with a real outage)
+
+        async def group_add(group, channel):
+            raise RedisConnectionError("Connection refused.")
+
+        monkeypatch.setattr(get_channel_layer(), "group_add", group_add)
+
+    assert async_to_sync(closed_with)(connector.pk, session_headers(owner)) == 4503

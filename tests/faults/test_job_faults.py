@@ -38,6 +38,7 @@ from django.core import signing
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as websocket_connect
 
+from murano import embedded_redis
 from tests.live import ROOT, free_port, migrate_and_create_admin, own_database, start_daphne, stop, wait_for
 
 EMAIL, PASSWORD = "faults@example.com", "fault-tests-password-1"
@@ -148,26 +149,33 @@ def platform_env(var_dir: Path, **extra) -> dict:
         "MURANO_VAR_DIR": str(var_dir), "SECRET_KEY": SECRET_KEY, "DJANGO_SETTINGS_MODULE": "murano.settings",
         "PYTHONPATH": str(ROOT),
     }  # fmt: skip
-    for name in ("CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "MEDIA_ROOT", "AWS_STORAGE_BUCKET_NAME"):
+    for name in ("CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "MEDIA_ROOT", "AWS_STORAGE_BUCKET_NAME",
+                 "EMBEDDED_REDIS_SOCKET"):  # fmt: skip
         env.pop(name, None)
     if "REDIS_URL" not in extra:
-        env.pop("REDIS_URL", None)  # the embedded stack: file broker, in-process channel layer
+        env.pop("REDIS_URL", None)  # the embedded stack: file broker, private Redis for pushes
     return env
 
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory):
-    """The platform on the embedded stack: the Celery worker takes tasks from files."""
+    """The platform on the embedded stack, as ``runplatform`` starts it: the Celery worker takes
+    tasks from files, pushes go through the private Redis on a Unix socket."""
     var_dir = tmp_path_factory.mktemp("faults-embedded")
     env = platform_env(var_dir)
-    with own_database(env, "faults", var_dir / "platform.sqlite3"):
-        migrate_and_create_admin(env, EMAIL, PASSWORD, "Faults")
-        platform = Platform(env, var_dir)
-        try:
-            platform.start()
-            yield platform
-        finally:
-            platform.stop()
+    socket_path = str(var_dir / "redis.sock")
+    pubsub = embedded_redis.start(socket_path, log_file=str(var_dir / "redis.log"))
+    try:
+        with own_database(env, "faults", var_dir / "platform.sqlite3"):
+            migrate_and_create_admin(env, EMAIL, PASSWORD, "Faults")
+            platform = Platform(env, var_dir)
+            try:
+                platform.start()
+                yield platform
+            finally:
+                platform.stop()
+    finally:
+        embedded_redis.stop(pubsub, socket_path)
 
 
 class RedisServer:

@@ -17,6 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from connectors.services import connector_delete
+from devices import imports
 from devices.imports import device_import_job_run
 from devices.models import Device
 from jobs import services
@@ -192,3 +193,27 @@ def test_deleting_a_connector_deletes_its_jobs_uploads(connector, django_capture
 
     assert not Job.objects.filter(pk=job.pk).exists()
     assert not upload_exists(job.file.name)
+
+
+@pytest.mark.django_db(transaction=True)  # real commits, and on PostgreSQL two batches at once
+def test_a_jobs_progress_counts_exactly_the_batches_that_committed(connector, monkeypatch):
+    """The batch after a failing one may be applied at the same time (PostgreSQL): it must roll
+    back, so that the job's recorded progress is what is in the database, row for row."""
+    monkeypatch.setattr(imports, "MIN_BATCH_SIZE", 100)
+    monkeypatch.setattr(imports, "BATCH_SIZE", 100)
+    real_apply = imports._apply
+
+    def fail_on_the_fifth_batch(connector_, rows, deadline, *before_commit):
+        if rows[0].identity == "b-00400":
+            raise RuntimeError("the database went away")
+        return real_apply(connector_, rows, deadline, *before_commit)
+
+    monkeypatch.setattr(imports, "_apply", fail_on_the_fifth_batch)
+    job = queued_import(connector, ("ID\n" + "".join(f"b-{n:05d}\n" for n in range(1000))).encode())
+
+    device_import_job_run(job_id=str(job.pk))
+
+    job.refresh_from_db()
+    assert (job.state, job.detail) == ("failed", imports.INTERNAL_FAILURE)
+    assert (job.total, job.done, job.created) == (1000, 400, 400)
+    assert Device.objects.filter(connector=connector).count() == 400

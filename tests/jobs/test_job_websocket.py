@@ -14,6 +14,7 @@ from jobs.models import Job, JobKind
 from jobs.services import job_claim, job_create, job_finish, job_progress
 from tests.devices.test_logs_websocket import session_headers
 from tests.factories import make_connector, make_member
+from tests.live import free_port
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -135,3 +136,31 @@ def test_someone_elses_or_no_job_is_refused(job_world, who):
 
     closed = async_to_sync(scenario)()
     assert closed == {"type": "websocket.close", "code": 4401 if who == "anonymous" else 4404}
+
+
+def test_without_redis_the_bar_still_moves_by_re_reading_the_job(job_world, settings):
+    """Redis (which carries the pushes) cannot be reached: the socket opens all the same and
+    follows the job in the database to its end."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},  # nothing listens there
+        }
+    }
+    settings.JOB_PROGRESS_REFRESH_SECONDS = 0.05
+    owner, _, job = job_world
+    headers = session_headers(owner)
+    quietly = Job.objects.filter(pk=job.pk)
+
+    async def scenario():
+        communicator = await open_job(job.pk, headers)
+        seen = [(await communicator.receive_json_from(timeout=5))["job"]]
+        await database_sync_to_async(quietly.update)(state="running", total=10, done=10, created=10)
+        seen.append((await communicator.receive_json_from(timeout=5))["job"])
+        await database_sync_to_async(quietly.update)(state="finished")
+        seen.append((await communicator.receive_json_from(timeout=5))["job"])
+        return seen, await communicator.receive_output(timeout=5)
+
+    seen, closed = async_to_sync(scenario)()
+    assert [(job["state"], job["done"]) for job in seen] == [("queued", 0), ("running", 10), ("finished", 10)]
+    assert closed["type"] == "websocket.close"
