@@ -1,14 +1,12 @@
 """Every change to connectors and resources goes through these functions."""
 
 import ipaddress
-import logging
 import re
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from redis.exceptions import RedisError
 
 from accounts.models import Business
 from connectors import pki, runtime
@@ -19,7 +17,6 @@ from connectors.values import ResourceRules, parse_allowed
 from murano import realtime
 from murano.crypto import decrypt_secret, encrypt_secret
 
-logger = logging.getLogger(__name__)
 _ALIAS_FORBIDDEN = re.compile(r"[.$\s\x00-\x1f]")
 _FIXED_LENGTH_TYPES = {
     IdentityType.MAC_COLON,
@@ -310,14 +307,7 @@ def connector_delete(*, connector: Connector) -> None:
     from connectors.content.services import content_purge_connector_on_commit
 
     content_purge_connector_on_commit(connector_id)
-    transaction.on_commit(lambda: _events_forget(connector_id))
-
-
-def _events_forget(connector_id: str) -> None:
-    try:
-        realtime.forget(connector_id)
-    except (RedisError, OSError) as exc:
-        logger.warning("connector %s is deleted, but not its recent events: %s", connector_id, exc)
+    transaction.on_commit(lambda: realtime.forget(connector_id))
 
 
 def _touch(connector: Connector) -> None:

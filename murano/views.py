@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 logger = logging.getLogger(__name__)
-_redis_client = None
+_redis_clients: dict = {}  # REDIS_URL → this process's client for the probe
 
 
 @require_GET
@@ -49,12 +49,14 @@ def _database_ok() -> bool:
 def _redis_ok() -> bool:
     import redis
 
-    global _redis_client
-    if _redis_client is None:
+    client = _redis_clients.get(settings.REDIS_URL)
+    if client is None:
         # Short timeouts: a probe must answer quickly, also when Redis hangs instead of refusing.
-        _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        client = _redis_clients[settings.REDIS_URL] = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
+        )
     try:
-        return bool(_redis_client.ping())
+        return bool(client.ping())
     except (redis.RedisError, OSError) as exc:
         logger.warning("readiness: Redis does not answer: %s", exc)
         return False

@@ -426,3 +426,29 @@ def test_with_redis_down_actions_succeed_and_catch_up_once_it_is_back(with_redis
             assert json.loads(socket.recv(timeout=10))["kind"] == "recent"
         assert pm.get("/jobs/", params={"state": "queued"}).json()["results"] == []
         assert pm.get("/jobs/", params={"state": "running"}).json()["results"] == []
+
+
+# --- readiness, in process ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "status", "body"),
+    [
+        ("", 200, {"database": "ok"}),
+        ("redis://127.0.0.1:{free}/0", 503, {"database": "ok", "redis": "unavailable"}),
+    ],
+    ids=["no Redis configured", "Redis configured and down"],
+)
+def test_readiness_names_what_does_not_answer(db, web, settings, redis_url, status, body):
+    settings.REDIS_URL = redis_url.format(free=free_port())
+
+    response = web().get("/readyz")
+
+    assert (response.status_code, response.json()) == (status, body)
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the PostgreSQL + Redis stack")
+def test_readiness_with_redis_answering(db, web):
+    response = web().get("/readyz")
+
+    assert (response.status_code, response.json()) == (200, {"database": "ok", "redis": "ok"})
