@@ -452,3 +452,43 @@ def test_readiness_with_redis_answering(db, web):
     response = web().get("/readyz")
 
     assert (response.status_code, response.json()) == (200, {"database": "ok", "redis": "ok"})
+
+
+# --- a wave cut short, in process -----------------------------------------------------------------
+
+
+def test_a_wave_left_half_sent_is_finished_by_the_next_tick_and_nobody_gets_it_twice(db, settings):
+    """What a worker killed mid-wave leaves in the database (one batch of the wave committed,
+    the rest queued), and what the scheduler's tick then does with it."""
+    from django.db import transaction
+
+    from connectors.services import connector_update
+    from devices.models import DeviceState
+    from firmware import services as firmware
+    from firmware.models import DeviceUpdate, Rollout
+    from tests.factories import make_connector, make_device, make_member
+
+    settings.FIRMWARE_SEND_BATCH = 2
+    business = make_member(business_name="Acme", role="admin").user.businesses.get()
+    connector = make_connector(business=business, devmode=True)
+    connector_update(connector=connector, changes={"firmware_update_enabled": True})
+    identities = [make_device(connector=connector, identity=f"half-{n}").identity for n in range(5)]
+    message = {"version": "2.0.0", "name": "Release 2.0.0", "description": None, "type": "URL_LIST",
+               "payload": ["https://example.com/fw-2.0.0.bin"]}  # fmt: skip
+    # The test's own transaction never commits: the advance queued on commit does not run.
+    rollout = firmware.rollout_start(connector=connector, config_otau=message, devices=identities)
+    with transaction.atomic():  # the one batch the dead worker committed
+        firmware._rollout_step(Rollout.objects.select_for_update().get(pk=rollout.pk))
+    updates = DeviceUpdate.objects.filter(rollout=rollout)
+    statuses = lambda: sorted(updates.values_list("status", flat=True))  # noqa: E731
+    assert statuses() == ["QUEUED", "QUEUED", "QUEUED", "SENT", "SENT"]
+    first_sent = dict(updates.filter(status="SENT").values_list("id", "sent_at"))
+
+    firmware.rollouts_tick()
+
+    assert statuses() == ["SENT"] * 5
+    assert dict(DeviceUpdate.objects.filter(pk__in=first_sent).values_list("id", "sent_at")) == first_sent
+    sets = DeviceState.objects.filter(device__connector=connector, alias="config_otau")
+    assert sets.count() == 5 and {json.loads(s.set)["version"] for s in sets} == {"2.0.0"}
+    rollout.refresh_from_db()
+    assert (rollout.state, rollout.current_wave) == ("running", 0)
