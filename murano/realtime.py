@@ -14,6 +14,7 @@ Redis is away, pushes are dropped with a warning: they are notifications, and th
 announce is in the database (long polls re-check it).
 """
 
+import atexit
 import json
 import logging
 import os
@@ -80,6 +81,9 @@ class _RedisSender:
             if self.pid != os.getpid():  # first push in this process (or in a forked worker)
                 self.pid, self.queued = os.getpid(), []
                 threading.Thread(target=self._run, name="realtime-sender", daemon=True).start()
+                # A short-lived process (a management command) exits before the thread's next
+                # batch: send what is still queued on the way out.
+                atexit.register(self._flush_at_exit)
             self.queued.append((groups, buffer))
             first = len(self.queued) == 1
         if first:  # the sender sleeps until a batch starts; later pushes join that batch
@@ -92,6 +96,12 @@ class _RedisSender:
                 batch, self.queued = self.queued, []
             if batch:
                 self._send(batch)
+
+    def _flush_at_exit(self) -> None:
+        try:
+            self.flush()
+        except Exception as error:
+            logger.warning("sending the last events to Redis failed: %s", error)
 
     def _run(self) -> None:
         delay = settings.REALTIME_SEND_DELAY_MS / 1000

@@ -9,9 +9,11 @@ again, and the wakes flow again afterwards.
 
 import json
 import os
+import queue
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -174,9 +176,11 @@ def test_events_of_another_process_reach_the_live_logs(platform):
         [*MANAGE, "logs", connector_id, "--follow", "--json", "--identity", "gone-soon"],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in follow.stdout], daemon=True).start()
     try:
         # The recent buffer comes first: the provisioning event, then the stream is live.
-        first = json.loads(follow.stdout.readline())
+        first = json.loads(lines.get(timeout=60))
         assert first["type"] == "provisioned"
         # A separate process (not Daphne, not the worker) deletes the device.
         script = (
@@ -184,7 +188,7 @@ def test_events_of_another_process_reach_the_live_logs(platform):
             f"device_delete(device=Device.objects.get(connector_id='{connector_id}', identity='gone-soon'))"
         )
         subprocess.run([*MANAGE, "shell", "-c", script], env=env, cwd=ROOT, check=True)
-        event = json.loads(follow.stdout.readline())
+        event = json.loads(lines.get(timeout=60))
         assert (event["type"], event["identity"]) == ("deleted", "gone-soon")
     finally:
         follow.send_signal(signal.SIGINT)
