@@ -102,7 +102,9 @@ def invitation_create(
     _lock_business(business)
     if Membership.objects.filter(business=business, user__email__iexact=email).exists():
         # The admin can see their own members: this reveals nothing about other businesses.
-        raise ValidationError({"email": "This person is already a member of the business."})
+        # A conflict with what exists, not bad input: the API answers 409.
+        message = "This person is already a member of the business."
+        raise ValidationError({"email": ValidationError(message, code="conflict")})
     key = INVITATION_KEY_PREFIX + secrets.token_urlsafe(32)
     expires_at = timezone.now() + datetime.timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
     invitation, _ = Invitation.objects.update_or_create(
@@ -185,7 +187,7 @@ def membership_update(*, membership: Membership, role: str) -> Membership:
     _lock_business(membership.business)
     membership.refresh_from_db(fields=["role"])
     if membership.role == Role.ADMIN and role != Role.ADMIN and _admin_count(membership.business) <= 1:
-        raise ValidationError({"role": LAST_ADMIN})
+        raise ValidationError({"role": ValidationError(LAST_ADMIN, code="conflict")})
     if membership.role != role:
         membership.role = role
         membership.save(update_fields=["role"])
@@ -198,7 +200,7 @@ def membership_remove(*, membership: Membership) -> None:
     _lock_business(membership.business)
     membership.refresh_from_db(fields=["role"])
     if membership.role == Role.ADMIN and _admin_count(membership.business) <= 1:
-        raise ValidationError(LAST_ADMIN)
+        raise ValidationError(LAST_ADMIN, code="conflict")
     membership.delete()
 
 

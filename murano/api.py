@@ -148,6 +148,8 @@ def _json_type_errors(field, value):
         return None
     if isinstance(value, expected) and (bool in expected or not isinstance(value, bool)):
         return None
+    if expected == (int,) and isinstance(value, float) and value.is_integer():
+        return None  # 5.0 is an integer to JSON Schema (and to DRF)
     if isinstance(field, serializers.ChoiceField) and "invalid_choice" in field.error_messages:
         return [field.error_messages["invalid_choice"].format(input=value)]
     if "invalid" in field.error_messages and not hasattr(field, "json_types"):
@@ -168,11 +170,11 @@ _JSON_TYPES = [
 ]
 
 
+# A serializer mixin for JSON input: a value of another JSON type than the field's (the schema's)
+# is refused with 400 instead of coerced. Form and multipart input (all text) is left to DRF. A
+# field may name the JSON types it takes in ``json_types``. (A comment, not a docstring: the
+# schema would describe every serializer without a docstring of its own with it.)
 class StrictTypes:
-    """A serializer mixin for JSON input: a value of another JSON type than the field's (the
-    schema's) is refused with 400 instead of coerced. Form and multipart input (all text) is
-    left to DRF. A field may name the JSON types it takes in ``json_types``."""
-
     def to_internal_value(self, data):
         if isinstance(data, Mapping) and not isinstance(data, QueryDict):
             errors = _json_type_errors(self, data)

@@ -12,10 +12,12 @@ Request bodies are documented as JSON, the API's format (form and multipart bodi
 carry its nested objects); uploads document ``multipart/form-data`` themselves.
 """
 
+import copy
+
 from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
@@ -44,6 +46,29 @@ TEXT_PATTERN = "^[^\\u0000]*$"
 NONBLANK_TEXT_PATTERN = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
 
 
+def documented(field: serializers.Field, schema: dict) -> serializers.Field:
+    """``field``, documented with ``schema`` instead of what drf-spectacular makes of it (its
+    validators still add their bounds). The schema rides on a subclass: DRF copies declared
+    fields by instantiating their class again."""
+    cls = type(field)
+    documented_cls = extend_schema_field(schema)(type(cls.__name__, (cls,), {"__module__": cls.__module__}))
+    # Copied as DRF copies fields: a child field given is bound to the first one already.
+    args = [copy.deepcopy(arg) for arg in field._args]
+    kwargs = {k: v if k in ("validators", "regex") else copy.deepcopy(v) for k, v in field._kwargs.items()}
+    return documented_cls(*args, **kwargs)
+
+
+def field_errors(description: str) -> OpenApiResponse:
+    """An error answered as field errors (the ``ValidationError`` component, which every
+    operation's 400 registers)."""
+    return OpenApiResponse({"$ref": "#/components/schemas/ValidationError"}, description=description)
+
+
+def conflict(description: str) -> OpenApiResponse:
+    """409: the request conflicts with what exists; field errors say with what."""
+    return field_errors(description)
+
+
 def text_schema(*, max_length: int | None = None, pattern: str | None = TEXT_PATTERN, **extra) -> dict:
     """A text parameter as the views read it: never a NUL (refused with 400)."""
     schema = {"type": "string", **extra}
@@ -66,10 +91,20 @@ def query(name: str, schema: dict, description: str = "", **kwargs) -> OpenApiPa
 class AutoSchema(SpectacularAutoSchema):
     """drf-spectacular's schema, JSON request bodies, plus the shared error responses."""
 
+    def _map_basic_serializer(self, serializer, direction):
+        self._direction = direction
+        return super()._map_basic_serializer(serializer, direction)
+
     def _insert_field_validators(self, field, schema):
         super()._insert_field_validators(field, schema)
+        blank_or_pattern = schema.get("oneOf", [None, None])[1] == {"type": "string", "maxLength": 0}
+        if blank_or_pattern:
+            # drf-spectacular's "pattern, or blank" for fields that allow blank: blank may match
+            # the pattern too, which oneOf would then refuse.
+            schema["anyOf"] = schema.pop("oneOf")
         text = schema.get("type") == "string" and not {"pattern", "format", "enum"} & set(schema)
-        if text and any(isinstance(v, ProhibitNullCharactersValidator) for v in field.validators):
+        validated = any(isinstance(v, ProhibitNullCharactersValidator) for v in field.validators)
+        if text and validated and getattr(self, "_direction", None) == "request":
             blank = getattr(field, "allow_blank", True) or not getattr(field, "trim_whitespace", False)
             schema["pattern"] = TEXT_PATTERN if blank else NONBLANK_TEXT_PATTERN
 

@@ -430,6 +430,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Enums named after their field would collide ("state" of jobs and of rollouts).
+    "ENUM_NAME_OVERRIDES": {
+        "StateEnum": "jobs.models.JobState",
+        "RolloutStateChangeEnum": ["running", "paused", "cancelled"],
+    },
     # /api/docs/ works offline: Swagger UI from drf-spectacular-sidecar's static files, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -31,7 +31,7 @@ from accounts.selectors import (
     role_can_administer,
 )
 from murano.api import action_for_method
-from murano.openapi import ErrorSerializer
+from murano.openapi import ErrorSerializer, conflict, field_errors
 
 
 class ApiTokenListView(APIView):
@@ -100,7 +100,10 @@ class MemberListView(APIView):
         business = business_for_request(request, business_id)
         return Response(MemberSerializer(membership_list(business=business), many=True).data)
 
-    @extend_schema(request=MemberCreateSerializer, responses={201: MemberInvitedSerializer})
+    @extend_schema(
+        request=MemberCreateSerializer,
+        responses={201: MemberInvitedSerializer, 409: conflict("The person is a member already.")},
+    )
     def post(self, request, business_id):
         business = business_for_request(request, business_id, action="admin")
         serializer = MemberCreateSerializer(data=request.data)
@@ -135,15 +138,19 @@ class MemberDetailView(APIView):
     def get(self, request, business_id, member_id):
         return Response(MemberSerializer(self._membership(request, business_id, member_id)).data)
 
-    @extend_schema(request=MemberUpdateSerializer, responses=MemberSerializer)
+    @extend_schema(
+        request=MemberUpdateSerializer,
+        responses={200: MemberSerializer, 409: conflict("The business's last admin stays an admin.")},
+    )
     def patch(self, request, business_id, member_id):
         membership = self._membership(request, business_id, member_id)
-        serializer = MemberUpdateSerializer(data=request.data)
+        serializer = MemberUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        services.membership_update(membership=membership, role=serializer.validated_data["role"])
+        if "role" in serializer.validated_data:
+            services.membership_update(membership=membership, role=serializer.validated_data["role"])
         return Response(MemberSerializer(membership).data)
 
-    @extend_schema(responses={204: None, 400: OpenApiResponse(ErrorSerializer, "The business's last admin.")})
+    @extend_schema(responses={204: None, 409: OpenApiResponse(ErrorSerializer, "The business's last admin.")})
     def delete(self, request, business_id, member_id):
         services.membership_remove(membership=self._membership(request, business_id, member_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -162,7 +169,7 @@ class InvitationAcceptView(APIView):
         request=InvitationAcceptSerializer,
         responses={
             200: InvitationAcceptedSerializer,
-            400: OpenApiResponse(ErrorSerializer, "A bad token, or a bad password."),
+            400: field_errors("A bad token, or a bad password."),
             429: OpenApiResponse(ErrorSerializer, "Too many wrong passwords for the account."),
         },
     )

@@ -23,9 +23,9 @@ from connectors.content.errors import ContentForbidden, ContentTooLarge, UploadI
 from connectors.content.ranges import RangeNotSatisfiable, content_range
 from connectors.content.selectors import content_get, content_list, content_open
 from connectors.content.uploads import content_upload_handlers
-from connectors.models import ContentItem
+from connectors.models import CONTENT_ID_MAX_LENGTH, ContentItem
 from murano.api import StrictTypes, action_for_method, api_validation_error, connector_for_request
-from murano.openapi import ErrorSerializer
+from murano.openapi import ErrorSerializer, documented
 from murano.parsers import JSONParser
 
 
@@ -63,25 +63,47 @@ class ContentItemSerializer(serializers.ModelSerializer):
         )
 
 
+# What the content service takes (connectors/content/services.py), as patterns: an id, a MIME
+# type (around whitespace it trims), a description of one line.
+CONTENT_ID_PATTERN = rf"^[A-Za-z0-9_][A-Za-z0-9._\-]{{0,{CONTENT_ID_MAX_LENGTH - 1}}}$"
+_MIME_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]{0,126}"
+MIME_PATTERN = rf"^\s*{_MIME_TOKEN}/{_MIME_TOKEN}(\s*;\s*[^,\u0000-\u001f\u007f]*)?\s*$"
+DESCRIPTION_PATTERN = r"^\s*[^\u0000-\u001f\u007f]*\s*$"
+
+
 class ContentUploadSerializer(serializers.Serializer):
     """The multipart form of an upload (validated by the content service)."""
 
-    id = serializers.CharField(
-        required=False, trim_whitespace=False, max_length=1000,
-        help_text="letters, digits, '.', '_', '-' (max 128); default: the file's name. "
-        "Ids starting with package_ are firmware packages (JSON metadata).",
+    id = documented(
+        serializers.CharField(
+            required=False, allow_blank=True, trim_whitespace=False, max_length=CONTENT_ID_MAX_LENGTH,
+            help_text="letters, digits, '.', '_', '-'; empty or absent: the file's name. "
+            "Ids starting with package_ are firmware packages (JSON metadata).",
+        ),
+        {"type": "string", "pattern": f"{CONTENT_ID_PATTERN}|^$"},
     )  # fmt: skip
     file = serializers.FileField(allow_empty_file=True, help_text="the item's bytes (under 64 MB)")
-    description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
-    content_type = serializers.CharField(
-        required=False, allow_blank=True, max_length=255,
-        help_text="MIME type; default: the upload's, else guessed from the id",
+    description = documented(
+        serializers.CharField(required=False, allow_blank=True, max_length=1000),
+        {"type": "string", "pattern": DESCRIPTION_PATTERN},
+    )
+    content_type = documented(
+        serializers.CharField(
+            required=False, allow_blank=True, max_length=255,
+            help_text="MIME type; default: the upload's, else guessed from the id",
+        ),
+        {"type": "string", "pattern": rf"{MIME_PATTERN}|^\s*$"},
     )  # fmt: skip
 
 
 class ContentUpdateSerializer(StrictTypes, serializers.Serializer):
-    description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
-    content_type = serializers.CharField(required=False, max_length=255)
+    description = documented(
+        serializers.CharField(required=False, allow_blank=True, max_length=1000),
+        {"type": "string", "pattern": DESCRIPTION_PATTERN},
+    )
+    content_type = documented(
+        serializers.CharField(required=False, max_length=255), {"type": "string", "pattern": MIME_PATTERN}
+    )
 
 
 class ContentErrorsMixin:
@@ -121,6 +143,7 @@ class ContentListView(ContentErrorsMixin, APIView):
         request={"multipart/form-data": ContentUploadSerializer},
         responses={
             201: ContentItemSerializer,
+            200: OpenApiResponse(ContentItemSerializer, description="The item of that id, replaced."),
             413: OpenApiResponse(ErrorSerializer, description="The file is 64 MB or more."),
         },
         description="Upload an item; an existing id is replaced (its description kept unless given). "
@@ -198,10 +221,10 @@ class ContentDownloadView(ContentErrorsMixin, APIView):
             )  # fmt: skip
         ],
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(
+            (200, "*/*"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The item's bytes, with its own Content-Type."
             ),
-            (206, "application/octet-stream"): OpenApiResponse(
+            (206, "*/*"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The range asked, with Content-Range."
             ),
             416: OpenApiResponse(ErrorSerializer, description="The range starts past the end."),

@@ -8,6 +8,7 @@ from connectors.models import AuthType, Connector, Resource, ResourceFormat
 from connectors.selectors import connector_hostnames
 from connectors.values import FORMATS, cloud_value_to_text
 from murano.api import StrictTypes
+from murano.openapi import TEXT_PATTERN, documented
 
 
 class ProtocolSerializer(serializers.Serializer):
@@ -15,7 +16,13 @@ class ProtocolSerializer(serializers.Serializer):
 
 
 class IdentityFormatSerializer(serializers.Serializer):
-    prefix = serializers.CharField(source="identity_prefix", required=False, allow_blank=True, max_length=64)
+    prefix = documented(
+        # Not trimmed here: the service trims it, and the length counts what was sent.
+        serializers.CharField(
+            source="identity_prefix", required=False, allow_blank=True, max_length=64, trim_whitespace=False
+        ),
+        {"type": "string", "pattern": r"^\s*[A-Za-z0-9._~:@+\-]*\s*$"},  # identity characters
+    )
     type = serializers.ChoiceField(source="identity_type", choices=IdentityType.choices, required=False)
     length = serializers.IntegerField(
         source="identity_length", required=False, allow_null=True, min_value=1, max_value=128
@@ -164,9 +171,24 @@ class CloudValueField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+# What connectors.services refuses in an alias: ".", "$", whitespace, control characters.
+ALIAS_PATTERN = r"^[^.$\s\u0000-\u001f]+$"
+
+
 class ResourceSerializer(StrictTypes, serializers.ModelSerializer):
+    alias = documented(
+        serializers.CharField(max_length=100, trim_whitespace=False),
+        {"type": "string", "pattern": ALIAS_PATTERN},
+    )
     format = serializers.ChoiceField(choices=ResourceFormat.choices)
-    allowed = serializers.JSONField(required=False)
+    allowed = documented(
+        serializers.ListField(child=serializers.JSONField(), required=False),
+        {
+            "type": "array",
+            "items": {"oneOf": [{"type": "string", "pattern": TEXT_PATTERN}, {"type": "number"}]},
+            "description": 'values, or ranges like "0-100" for numbers; empty: any value',
+        },
+    )
     initial = CloudValueField(required=False, allow_null=True, max_length=65536)
 
     class Meta:
@@ -175,6 +197,7 @@ class ResourceSerializer(StrictTypes, serializers.ModelSerializer):
 
 
 class ResourceUpdateSerializer(ResourceSerializer):
+    alias = serializers.CharField(read_only=True)
     format = serializers.ChoiceField(choices=[(f, f) for f in FORMATS], required=False)
 
     class Meta(ResourceSerializer.Meta):

@@ -17,6 +17,7 @@ from connectors.api.serializers import (
 from connectors.models import Resource
 from connectors.selectors import business_for_new_connector, connectors_for_user, resource_list
 from murano.api import Conflict, action_for_method, connector_for_request
+from murano.openapi import conflict
 
 
 def _connector_change(change, **kwargs):
@@ -56,7 +57,10 @@ class ConnectorDetailView(APIView):
         connector = connector_for_request(request, connector_id)
         return Response(ConnectorSerializer(connector).data)
 
-    @extend_schema(request=ConnectorSerializer, responses=ConnectorChangeSerializer)
+    @extend_schema(
+        request=ConnectorSerializer,
+        responses={200: ConnectorChangeSerializer, 409: conflict("A connector cannot change business.")},
+    )
     def patch(self, request, connector_id):
         connector = connector_for_request(request, connector_id, action="write")
         serializer = ConnectorSerializer(connector, data=request.data, partial=True)
@@ -82,7 +86,10 @@ class ResourceListView(APIView):
         connector = connector_for_request(request, connector_id)
         return Response(ResourceSerializer(resource_list(connector=connector), many=True).data)
 
-    @extend_schema(request=ResourceSerializer, responses={201: ResourceSerializer})
+    @extend_schema(
+        request=ResourceSerializer,
+        responses={201: ResourceSerializer, 409: conflict("The alias is defined already.")},
+    )
     def post(self, request, connector_id):
         connector = connector_for_request(request, connector_id, action="write")
         serializer = ResourceSerializer(data=request.data)

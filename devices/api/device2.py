@@ -7,7 +7,7 @@ Murano's shapes and status codes (204 on whitelist/update, 205 on delete).
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import prefetch_related_objects
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,8 +17,10 @@ from connectors.api.serializers import ConnectorSerializer, ResourceSerializer, 
 from connectors.models import Connector, Resource
 from devices import services
 from devices.api.serializers import (
+    IDENTITY_SCHEMA,
     AuthInputSerializer,
     Device2GatewaySerializer,
+    Device2GatewayUpdateSerializer,
     Device2PageSerializer,
     Device2Serializer,
     DeviceState,
@@ -28,6 +30,7 @@ from devices.api.serializers import (
 )
 from devices.api.views import (
     FILTER_PARAMETERS,
+    STATE_CHANGE_SCHEMA,
     connector_rules,
     issued_certificate,
     update_from_payload,
@@ -45,7 +48,7 @@ from devices.filters import (
 from devices.models import Device
 from devices.selectors import datetime_to_us, device_get, device_is_online, device_state
 from murano.api import Conflict, StrictTypes, action_for_method, connector_for_request
-from murano.openapi import integer_schema, query
+from murano.openapi import conflict, integer_schema, query
 
 # Offsets past this are refused: a client paging that deep wants the cursor list of /api/v1.
 MAX_OFFSET = 10_000_000
@@ -87,7 +90,12 @@ class Device2IdentityView(APIView):
 
     @extend_schema(
         request=Device2WhitelistSerializer,
-        responses={204: None, 200: IssuedCertificateSerializer},
+        parameters=[OpenApiParameter("identity", IDENTITY_SCHEMA, OpenApiParameter.PATH)],
+        responses={
+            204: None,
+            200: IssuedCertificateSerializer,
+            409: conflict("The identity is whitelisted already."),
+        },
         description="Whitelist the identity (204). With a CSR (`auth.type` `csr`, `auth.key` its PEM) "
         'the connector signs it and answers 200 with `{"certificate": "<PEM>"}`.',
     )
@@ -135,7 +143,7 @@ class Device2StateView(APIView):
         return Response(device_state(device=device, rules=connector_rules(connector)))
 
     @extend_schema(
-        request={"application/json": {"type": "object", "additionalProperties": True}},
+        request={"application/json": STATE_CHANGE_SCHEMA},
         responses={204: None},
     )
     def patch(self, request, connector_id, identity):
@@ -233,12 +241,12 @@ class Device2GatewayView(APIView):
             "removes it; aliases not named stay as they are. All or nothing: on any error nothing "
             "changes."
         ),
-        request=Device2GatewaySerializer,
+        request=Device2GatewayUpdateSerializer,
         responses=Device2GatewaySerializer,
     )
     def patch(self, request, connector_id):
         connector = connector_for_request(request, connector_id, action="write")
-        serializer = Device2GatewaySerializer(connector, data=request.data, partial=True)
+        serializer = Device2GatewayUpdateSerializer(connector, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
         with transaction.atomic():

@@ -9,13 +9,21 @@ from connectors.api.serializers import (
     ProtocolSerializer,
     ProvisioningSerializer,
     ResourceSerializer,
+    ResourceUpdateSerializer,
 )
+from connectors.identity import IDENTITY_MAX_LENGTH
 from connectors.models import AuthType, Connector
 from connectors.selectors import resource_list
 from devices.models import Device, Status, ValuePoint
 from devices.selectors import datetime_to_us, device_is_online
 from devices.services import MAX_TIMESTAMP_US
 from murano.api import StrictTypes
+from murano.openapi import documented
+
+# The characters every identity format allows (connectors.identity); a connector's own format
+# (prefix, type, length, casing) may ask for more.
+IDENTITY_PATTERN = r"^[A-Za-z0-9._~:@+\-]+$"
+IDENTITY_SCHEMA = {"type": "string", "pattern": IDENTITY_PATTERN, "maxLength": IDENTITY_MAX_LENGTH}
 
 
 class TagSerializer(serializers.Serializer):
@@ -24,6 +32,10 @@ class TagSerializer(serializers.Serializer):
 
 
 class AuthInputSerializer(serializers.Serializer):
+    """A new device's credentials: ``type`` (default: the connector's), and a known ``key`` (a
+    40-hex token, a password of at least 20 bytes, the PEM of a certificate whose CN is the
+    identity, or a CSR the connector signs), or ``expire``, the activation deadline."""
+
     type = serializers.ChoiceField(choices=[*AuthType.values, "csr"], required=False)
     key = serializers.CharField(required=False, allow_blank=True, max_length=64 * 1024, trim_whitespace=False)
     expire = serializers.IntegerField(
@@ -31,8 +43,22 @@ class AuthInputSerializer(serializers.Serializer):
     )
 
 
+class AuthChangeSerializer(serializers.Serializer):
+    """A device's credentials change only by revoking them (``expire``: 0; another value moves
+    the activation deadline of a device not provisioned yet) or by pinning a certificate
+    (``type`` certificate with ``key``: its PEM, or "" to clear the pinned one)."""
+
+    type = documented(serializers.CharField(required=False), {"type": "string", "enum": ["certificate"]})
+    key = serializers.CharField(required=False, allow_blank=True, max_length=64 * 1024, trim_whitespace=False)
+    expire = serializers.IntegerField(
+        required=False, min_value=0, max_value=MAX_TIMESTAMP_US, help_text="µs timestamp; 0 revokes"
+    )
+
+
 class DeviceCreateSerializer(StrictTypes, serializers.Serializer):
-    identity = serializers.CharField(max_length=128)
+    identity = documented(
+        serializers.CharField(max_length=IDENTITY_MAX_LENGTH, trim_whitespace=False), IDENTITY_SCHEMA
+    )
     auth = AuthInputSerializer(required=False)
     locked = serializers.BooleanField(required=False, default=False)
     tags = TagSerializer(many=True, required=False)
@@ -40,7 +66,7 @@ class DeviceCreateSerializer(StrictTypes, serializers.Serializer):
 
 class DeviceUpdateSerializer(StrictTypes, serializers.Serializer):
     locked = serializers.BooleanField(required=False)
-    auth = AuthInputSerializer(required=False)
+    auth = AuthChangeSerializer(required=False)
     tags = TagSerializer(many=True, required=False)
 
 
@@ -142,12 +168,26 @@ class Device2GatewaySerializer(StrictTypes, serializers.ModelSerializer):
 
     def to_internal_value(self, data):
         # Resources are checked alias by alias by the view: whether an alias is created or
-        # changed depends on what exists.
+        # changed depends on what exists (Device2GatewayUpdateSerializer documents them).
         if not isinstance(data, dict) or "resources" not in data:
             return super().to_internal_value(data)
         validated = super().to_internal_value({k: v for k, v in data.items() if k != "resources"})
         validated["resources"] = data["resources"]
         return validated
+
+
+class Device2GatewayUpdateSerializer(Device2GatewaySerializer):
+    """A gateway settings change: ``resources`` maps aliases to the fields to set (``format`` is
+    needed for a new alias), or to null to remove one."""
+
+    resources = serializers.DictField(
+        child=ResourceUpdateSerializer(allow_null=True),
+        required=False,
+        help_text="alias → resource fields to set (a new alias needs a format); null removes it",
+    )
+
+    class Meta(Device2GatewaySerializer.Meta):
+        pass
 
 
 class StateEntry(TypedDict):

@@ -39,7 +39,7 @@ from devices.filters import (
 from devices.models import Device, Status
 from devices.selectors import device_get, device_history, device_state
 from murano.api import action_for_method, connector_for_request
-from murano.openapi import integer_schema, query, text_schema
+from murano.openapi import TEXT_PATTERN, conflict, integer_schema, query, text_schema
 
 
 def connector_rules(connector):
@@ -188,7 +188,7 @@ class DeviceListView(APIView):
 
     @extend_schema(
         request=DeviceCreateSerializer,
-        responses={201: WHITELISTED_RESPONSE},
+        responses={201: WHITELISTED_RESPONSE, 409: conflict("The identity is whitelisted already.")},
         description='Whitelist one device. With `{"auth": {"type": "csr", "key": "<CSR PEM>"}}` the '
         'connector\'s CA signs the CSR (CN = identity) and the answer is `{"certificate": "<PEM>"}`.',
     )
@@ -226,6 +226,18 @@ class DeviceDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+# ``{alias: value}``: values of the connector's settable resources, as devices write them.
+STATE_CHANGE_SCHEMA = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": {
+        "oneOf": [{"type": "string", "pattern": TEXT_PATTERN}, {"type": "number"}, {"type": "boolean"}]
+    },
+    "description": "alias → value: a settable resource of the connector, and a value its format and "
+    "allowed values accept",
+}
+
+
 class DeviceStateView(APIView):
     """``{alias: {"reported", "set", "timestamp"}}``; PATCH ``{alias: value}`` sets cloud values."""
 
@@ -236,7 +248,7 @@ class DeviceStateView(APIView):
         return Response(device_state(device=device, rules=connector_rules(connector)))
 
     @extend_schema(
-        request={"application/json": {"type": "object", "additionalProperties": True}},
+        request={"application/json": STATE_CHANGE_SCHEMA},
         responses={200: DeviceState},
     )
     def patch(self, request, connector_id, identity):

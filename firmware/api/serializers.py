@@ -2,18 +2,42 @@
 
 from rest_framework import serializers
 
+from connectors.identity import IDENTITY_MAX_LENGTH
+from devices.filters import MAX_Q_LENGTH, MAX_TAG_FILTERS, MAX_TAG_NAME_LENGTH, MAX_TAG_VALUE_LENGTH
+from devices.models import Status
 from firmware.models import DeviceUpdate, OtauReport, Rollout, RolloutState
+from firmware.services import MAX_DEVICE_TIMEOUT, MAX_EXPLICIT_DEVICES
 from murano.api import StrictTypes
+from murano.openapi import documented
+
+TAG_FILTER_MAX_LENGTH = MAX_TAG_NAME_LENGTH + 1 + MAX_TAG_VALUE_LENGTH
 
 
 class DeviceFilterSerializer(serializers.Serializer):
     """Devices to update, as the device list filters them (every filter must match)."""
 
-    status = serializers.CharField(required=False)
-    identity = serializers.CharField(required=False, help_text="identity prefix")
-    q = serializers.CharField(required=False, help_text="substring of the identity")
+    status = documented(
+        serializers.CharField(required=False, allow_blank=True),
+        {"type": "string", "enum": ["", *Status.values]},
+    )
+    identity = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=IDENTITY_MAX_LENGTH,
+        help_text="identity prefix",
+    )  # fmt: skip
+    q = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_Q_LENGTH,
+        help_text="substring of the identity",
+    )  # fmt: skip
     tag = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="name or name:value; all must match"
+        child=documented(
+            serializers.CharField(
+                max_length=MAX_TAG_NAME_LENGTH + 1 + MAX_TAG_VALUE_LENGTH, trim_whitespace=False
+            ),
+            {"type": "string", "format": "tag-filter"},
+        ),
+        required=False,
+        max_length=MAX_TAG_FILTERS,
+        help_text="name or name:value; all must match",
     )
 
 
@@ -21,22 +45,32 @@ class FirmwareUpdateSerializer(StrictTypes, serializers.Serializer):
     """Start an update: what to send (``message`` or ``package``) and to whom (``devices`` or
     ``filter``), optionally in waves with a success threshold."""
 
-    message = serializers.JSONField(
-        required=False,
-        help_text="the config_otau message: an object or its JSON text ({version, name, description, "
-        "type, payload})",
+    message = documented(
+        serializers.JSONField(
+            required=False,
+            help_text="the config_otau message: an object or its JSON text ({version, name, description, "
+            "type, payload})",
+        ),
+        {"oneOf": [{"type": "object"}, {"type": "string"}]},
     )
     package = serializers.CharField(required=False, help_text="content id of a firmware package (package_…)")
-    devices = serializers.ListField(child=serializers.CharField(), required=False, help_text="identities")
+    devices = serializers.ListField(
+        child=serializers.CharField(max_length=IDENTITY_MAX_LENGTH),
+        required=False, min_length=1, max_length=MAX_EXPLICIT_DEVICES, help_text="identities",
+    )  # fmt: skip
     filter = DeviceFilterSerializer(required=False)
-    wave_size = serializers.IntegerField(required=False, allow_null=True, help_text="devices per wave")
+    wave_size = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=1_000_000, help_text="devices per wave"
+    )
     success_threshold = serializers.FloatField(
-        required=False, allow_null=True,
-        help_text="0–1: the share of a wave that must succeed, else the rollout pauses",
+        required=False, allow_null=True, min_value=0, max_value=1,
+        help_text="the share of a wave that must succeed, else the rollout pauses",
     )  # fmt: skip
     device_timeout = serializers.IntegerField(
         required=False,
         allow_null=True,
+        min_value=10,
+        max_value=MAX_DEVICE_TIMEOUT,
         help_text="seconds a device may stay silent before it counts as failed",
     )
 
@@ -77,11 +111,14 @@ class RolloutSerializer(serializers.ModelSerializer):
 
 
 class RolloutUpdateSerializer(StrictTypes, serializers.Serializer):
-    # Plain strings, not an enum: drf-spectacular would name the enum after the field, and
-    # jobs have a "state" of their own.
-    state = serializers.CharField(
-        max_length=16,
-        help_text="paused (pause), running (resume, accepting the current wave's failures) or cancelled",
+    # A plain string with its values listed, not a ChoiceField: drf-spectacular would name the
+    # enum after the field, and jobs have a "state" of their own.
+    state = documented(
+        serializers.CharField(
+            max_length=16,
+            help_text="paused (pause), running (resume, accepting the current wave's failures) or cancelled",
+        ),
+        {"type": "string", "enum": [RolloutState.RUNNING, RolloutState.PAUSED, RolloutState.CANCELLED]},
     )
 
     def validate_state(self, value):

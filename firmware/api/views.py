@@ -23,7 +23,7 @@ from firmware.api.serializers import (
     RolloutUpdateSerializer,
 )
 from murano.api import api_validation_error, connector_for_request
-from murano.openapi import ErrorSerializer, integer_schema, query, text_schema
+from murano.openapi import ErrorSerializer, conflict, integer_schema, query, text_schema
 
 
 class FirmwareDisabledError(exceptions.APIException):
@@ -99,16 +99,18 @@ class RolloutDetailView(APIView):
         connector = connector_for_request(request, connector_id)
         return Response(_rollout_data(selectors.rollout_get(connector=connector, rollout_id=rollout_id)))
 
-    @extend_schema(request=RolloutUpdateSerializer, responses=RolloutSerializer)
+    @extend_schema(
+        request=RolloutUpdateSerializer,
+        responses={200: RolloutSerializer, 409: conflict("The rollout's state does not allow it.")},
+    )
     def patch(self, request, connector_id, rollout_id):
         connector = connector_for_request(request, connector_id, action="write")
         rollout = selectors.rollout_get(connector=connector, rollout_id=rollout_id)
-        serializer = RolloutUpdateSerializer(data=request.data)
+        serializer = RolloutUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        try:
-            rollout = services.rollout_set_state(rollout=rollout, state=serializer.validated_data["state"])
-        except DjangoValidationError as exc:
-            raise api_validation_error(exc) from None
+        state = serializer.validated_data.get("state")
+        if state is not None:  # a PATCH of nothing changes nothing
+            rollout = services.rollout_set_state(rollout=rollout, state=state)
         rollout.refresh_from_db()
         return Response(_rollout_data(rollout))
 

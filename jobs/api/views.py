@@ -23,7 +23,10 @@ class JobPagination(CursorPagination):
 
     def get_page_size(self, request):
         # DRF falls back to the default size for a limit it cannot read; say what is wrong.
-        raw = request.query_params.get(self.page_size_query_param, "")
+        values = request.query_params.getlist(self.page_size_query_param)
+        if len(values) > 1:
+            raise exceptions.ValidationError({"limit": ["give this parameter once"]})
+        raw = values[0] if values else ""
         if raw == "":
             return self.page_size
         if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:

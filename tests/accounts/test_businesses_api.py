@@ -261,7 +261,7 @@ def test_the_role_defaults_to_viewer(api, owner, business):
 def test_an_existing_member_is_not_added_twice(api, owner, viewer, business):
     response = api(owner).post(members_url(business), {"email": viewer.email, "role": "admin"})
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json() == {"email": ["This person is already a member of the business."]}
     assert membership_of(viewer, business).role == Role.VIEWER
 
@@ -326,7 +326,7 @@ def test_an_admin_changes_a_members_role(api, owner, viewer, business):
 def test_the_last_admin_cannot_step_down(api, owner, business):
     response = api(owner).patch(member_url(membership_of(owner, business)), {"role": "viewer"}, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json() == {"role": ["A business must keep at least one admin."]}
     assert membership_of(owner, business).role == Role.ADMIN
 
@@ -356,7 +356,7 @@ def test_an_admin_removes_a_member(api, owner, viewer, business, connector):
 def test_the_last_admin_cannot_be_removed(api, owner, business):
     response = api(owner).delete(member_url(membership_of(owner, business)))
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json() == {"detail": "A business must keep at least one admin."}
     assert membership_of(owner, business).role == Role.ADMIN
 
