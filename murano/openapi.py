@@ -3,10 +3,10 @@
 Views describe their own successes (and their own conflicts, 409) with ``extend_schema``; the
 error responses all views share (management-api.md, "Errors") are added here, from what the
 operation takes: any request can be refused as malformed (400: invalid input, or more than
-``DATA_UPLOAD_MAX_NUMBER_FIELDS`` query or form fields), a body can be too large (413) or of a
-media type the operation does not take (415), a login is needed (401) and repeated wrong
-passwords are throttled (429), a write can be beyond one's role (403), a named object can be
-missing or someone else's (404).
+``DATA_UPLOAD_MAX_NUMBER_FIELDS`` query or form fields) or ask for another media type than JSON
+(406), a body can be too large (413) or of a media type the operation does not take (415), a
+login is needed (401) and repeated wrong passwords are throttled (429), a write can be beyond
+one's role (403), a named object can be missing or someone else's (404).
 
 Request bodies are documented as JSON, the API's format (form and multipart bodies cannot
 carry its nested objects); uploads document ``multipart/form-data`` themselves.
@@ -122,6 +122,12 @@ class AutoSchema(SpectacularAutoSchema):
         if "requestBody" in operation:
             errors["413"] = (self._error_ref(), "The request body is too large.")
             errors["415"] = (self._error_ref(), "A body of a media type this operation does not take.")
+        if all(
+            set(response.get("content", {})) <= {"application/json"}
+            for code, response in operation["responses"].items()
+            if code.startswith("2")
+        ):
+            errors["406"] = (self._error_ref(), "The Accept header refuses JSON, all this answers.")
         if authenticated:
             errors["401"] = (self._error_ref(), "Not logged in, or bad credentials.")
             if self.method not in _SAFE_METHODS:

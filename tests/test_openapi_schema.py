@@ -162,6 +162,51 @@ def test_every_operation_documents_its_errors_as_json(generated):
     assert problems == set()
 
 
+def test_every_operation_documents_the_errors_any_request_can_get(generated):
+    """400 (too many fields, a bad Host...), 406 (Accept refusing JSON), 413 and 415 for a body,
+    429 (throttled wrong passwords) where a login is needed."""
+    schema, _ = generated
+
+    problems = set()
+    for path, method, operation in operations(schema):
+        responses = operation["responses"]
+        expected = {"400"}
+        if "requestBody" in operation:
+            expected |= {"413", "415"}
+        if operation.get("security") and {} not in operation["security"]:
+            expected.add("429")
+        successes = [r for c, r in responses.items() if c.startswith("2")]
+        if all(set(r.get("content", {})) <= {"application/json"} for r in successes):
+            expected.add("406")
+        for code in sorted(expected - set(responses)):
+            problems.add(f"{method.upper()} {path}: no {code}")
+        for code in expected & set(responses) - {"400"}:
+            body = resolved(schema, responses[code]["content"]["application/json"]["schema"])
+            if body.get("required") != ["detail"]:
+                problems.add(f"{method.upper()} {path}: {code} is not {{'detail': ...}}")
+
+    assert problems == set()
+
+
+def test_request_bodies_are_json_but_uploads(generated):
+    """Form and multipart bodies cannot carry the API's nested objects: only uploads take them."""
+    schema, _ = generated
+
+    media = {
+        f"{method.upper()} {path}": set(operation["requestBody"]["content"])
+        for path, method, operation in operations(schema)
+        if "requestBody" in operation
+    }
+    uploads = {name for name, types in media.items() if types == {"multipart/form-data"}}
+
+    assert {name for name, types in media.items() if types != {"application/json"}} == uploads
+    assert uploads == {
+        "POST /api/v1/connectors/{connector_id}/content/",
+        "POST /api/v1/connectors/{connector_id}/devices/import/",
+        "POST /api:1/service/{connector_id}/device2/identities",
+    }
+
+
 def test_the_invitation_route_is_public_and_the_rest_need_a_login(generated):
     schema, _ = generated
 

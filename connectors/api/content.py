@@ -210,6 +210,11 @@ class ContentDetailView(ContentErrorsMixin, APIView):
 class ContentDownloadView(ContentErrorsMixin, APIView):
     """The item's bytes, streamed; a ``Range: bytes=a-b`` header gets ``206`` with that part."""
 
+    def perform_content_negotiation(self, request, force=False):
+        # The bytes go with the item's own type whatever Accept asks (application/octet-stream
+        # would find no renderer: 406); errors are JSON.
+        return super().perform_content_negotiation(request, force=True)
+
     @extend_schema(
         parameters=[
             OpenApiParameter(

@@ -4,7 +4,7 @@ Murano's ``POST /api:1/service/<id>/device2/identities``. Both store the upload 
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +13,7 @@ from devices.api.views import DeviceDetailView
 from devices.imports import ImportFileError, ImportFileTooLarge, device_import_start
 from jobs.api.serializers import JobSerializer
 from murano.api import connector_for_request
+from murano.openapi import ErrorSerializer
 
 
 class FileTooLarge(exceptions.APIException):
@@ -73,7 +74,7 @@ class DeviceImportView(APIView):
 
     @extend_schema(
         request={"multipart/form-data": DeviceImportSerializer},
-        responses={202: JobSerializer, 413: None},
+        responses={202: JobSerializer, 413: OpenApiResponse(ErrorSerializer, "The file is too large.")},
         operation_id="api_v1_connectors_devices_import",
     )
     def post(self, request, connector_id):
@@ -86,7 +87,7 @@ class Device2IdentitiesView(APIView):
 
     @extend_schema(
         request={"multipart/form-data": Device2IdentitiesSerializer},
-        responses={202: JobSerializer, 413: None},
+        responses={202: JobSerializer, 413: OpenApiResponse(ErrorSerializer, "The file is too large.")},
     )
     def post(self, request, connector_id):
         return import_upload(request, connector_id, "identities", Device2IdentitiesSerializer)

@@ -123,6 +123,21 @@ def test_download_streams_the_whole_item(owner_api, connector, item):
     assert response["Content-Type"] == "application/octet-stream"
 
 
+@pytest.mark.parametrize("accept", ["application/octet-stream", "text/html"])
+def test_download_answers_the_bytes_whatever_accept_asks(owner_api, connector, item, accept):
+    response = owner_api.get(url(connector, "image.bin", "download"), HTTP_ACCEPT=accept)
+
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == item
+
+
+def test_download_of_a_missing_item_is_json_whatever_accept_asks(owner_api, connector):
+    response = owner_api.get(url(connector, "nope.bin", "download"), HTTP_ACCEPT="application/octet-stream")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No such content item."}
+
+
 @pytest.mark.parametrize(
     "header, start, end",
     [
