@@ -13,6 +13,7 @@ carry its nested objects); uploads document ``multipart/form-data`` themselves.
 """
 
 import copy
+import re
 
 from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
@@ -79,8 +80,10 @@ def text_schema(*, max_length: int | None = None, pattern: str | None = TEXT_PAT
     return schema
 
 
-def integer_schema(minimum: int, maximum: int) -> dict:
-    return {"type": "integer", "minimum": minimum, "maximum": maximum}
+def integer_schema(minimum: int, maximum: int, *, blank: bool = False) -> dict:
+    """An integer parameter; ``blank``: an empty value is taken as absent (the default)."""
+    schema = {"type": "integer", "minimum": minimum, "maximum": maximum}
+    return {"anyOf": [schema, {"type": "string", "enum": [""]}]} if blank else schema
 
 
 def query(name: str, schema: dict, description: str = "", **kwargs) -> OpenApiParameter:
@@ -99,9 +102,13 @@ class AutoSchema(SpectacularAutoSchema):
         super()._insert_field_validators(field, schema)
         blank_or_pattern = schema.get("oneOf", [None, None])[1] == {"type": "string", "maxLength": 0}
         if blank_or_pattern:
-            # drf-spectacular's "pattern, or blank" for fields that allow blank: blank may match
-            # the pattern too, which oneOf would then refuse.
-            schema["anyOf"] = schema.pop("oneOf")
+            # drf-spectacular's "pattern, or blank" for fields that allow blank. Where the pattern
+            # takes blank itself, the pattern alone says it (and oneOf would refuse blank).
+            pattern, other = schema.pop("oneOf")
+            if re.search(pattern.get("pattern", "."), "") and not pattern.get("minLength"):
+                schema.update(pattern)
+            else:
+                schema["anyOf"] = [pattern, other]
         text = schema.get("type") == "string" and not {"pattern", "format", "enum"} & set(schema)
         validated = any(isinstance(v, ProhibitNullCharactersValidator) for v in field.validators)
         if text and validated and getattr(self, "_direction", None) == "request":

@@ -165,8 +165,8 @@ class Device2IdentityListView(APIView):
             "fleets use that cursor-paginated list instead."
         ),
         parameters=[
-            query("limit", integer_schema(1, MAX_PAGE_SIZE), f"default {DEFAULT_PAGE_SIZE}"),
-            query("offset", integer_schema(0, MAX_OFFSET), "default 0"),
+            query("limit", integer_schema(1, MAX_PAGE_SIZE, blank=True), f"default {DEFAULT_PAGE_SIZE}"),
+            query("offset", integer_schema(0, MAX_OFFSET, blank=True), "default 0"),
             *FILTER_PARAMETERS.values(),
         ],
         responses=Device2PageSerializer,

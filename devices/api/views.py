@@ -158,7 +158,7 @@ class DeviceListView(APIView):
         parameters=[
             *FILTER_PARAMETERS.values(),
             query("ordering", text_schema(enum=["", *ORDERINGS], default=DEFAULT_ORDERING)),
-            query("limit", integer_schema(1, MAX_PAGE_SIZE), f"default {DEFAULT_PAGE_SIZE}"),
+            query("limit", integer_schema(1, MAX_PAGE_SIZE, blank=True), f"default {DEFAULT_PAGE_SIZE}"),
             CURSOR_PARAMETER,
         ],
         responses=DevicePageSerializer,
@@ -289,9 +289,9 @@ class DeviceHistoryView(APIView):
     @extend_schema(
         parameters=[
             query("alias", text_schema()),
-            query("since", integer_schema(0, MAX_TIMESTAMP_US), "µs timestamp (inclusive)"),
-            query("until", integer_schema(0, MAX_TIMESTAMP_US), "µs timestamp (inclusive)"),
-            query("limit", integer_schema(1, 10_000), "default 100"),
+            query("since", integer_schema(0, MAX_TIMESTAMP_US, blank=True), "µs timestamp (inclusive)"),
+            query("until", integer_schema(0, MAX_TIMESTAMP_US, blank=True), "µs timestamp (inclusive)"),
+            query("limit", integer_schema(1, 10_000, blank=True), "default 100"),
         ],
         responses=ValuePointSerializer(many=True),
     )

@@ -53,7 +53,7 @@ class JobListView(ListAPIView):
             query("connector", text_schema(), "only this connector's jobs"),
             query("state", text_schema(enum=["", *JobState.values])),
             query("kind", text_schema(enum=["", *JobKind.values])),
-            query("limit", integer_schema(1, MAX_PAGE_SIZE), "page size (default 50)"),
+            query("limit", integer_schema(1, MAX_PAGE_SIZE, blank=True), "page size (default 50)"),
             query("cursor", text_schema(format="cursor"), "opaque: from a page's next/previous URL"),
         ]
     )
