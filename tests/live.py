@@ -112,3 +112,55 @@ def stop(*processes: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def eventually(check: Callable[[], object], what: str, timeout: float = 45, every: float = 0.05):
+    """``check()``'s first true value, polled until ``timeout`` seconds; fails saying ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(every)
+
+
+class ThrowawayRedis:
+    """A Redis of a test's own on a free port of 127.0.0.1, without persistence, that the test
+    may kill and start again on the same port. It is the redis-server binary the platform ships
+    for its embedded default (murano/embedded_redis.py), so it is there wherever the tests run."""
+
+    def __init__(self, var_dir: Path):
+        self.var_dir, self.port = var_dir, free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        from murano import embedded_redis
+
+        self.process = subprocess.Popen(
+            [embedded_redis.executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.var_dir), "--logfile", str(self.var_dir / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        wait_for(self.answers, "the throwaway Redis", self.process, log=self.var_dir / "redis.log")
+
+    def answers(self) -> bool:
+        import redis
+
+        try:
+            with redis.Redis.from_url(self.url, socket_connect_timeout=0.5) as client:
+                return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.running():
+            self.process.kill()
+            self.process.wait(timeout=10)

@@ -21,25 +21,31 @@ import io
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-import redis as redis_client
 from django.core import signing
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as websocket_connect
 
 from murano import embedded_redis
-from tests.live import ROOT, free_port, migrate_and_create_admin, own_database, start_daphne, stop, wait_for
+from tests.live import (
+    ROOT,
+    ThrowawayRedis,
+    eventually,
+    free_port,
+    migrate_and_create_admin,
+    own_database,
+    start_daphne,
+    stop,
+    wait_for,
+)
 
 EMAIL, PASSWORD = "faults@example.com", "fault-tests-password-1"
 SECRET_KEY = "fault-tests-" + uuid.uuid4().hex  # the platform's, so that the test can sign Logs tickets
@@ -52,7 +58,6 @@ FAST = {
     "FIRMWARE_SEND_BATCH": "20",
 }
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per poll would bury a failure's story
 
 
@@ -178,41 +183,11 @@ def embedded(tmp_path_factory):
         embedded_redis.stop(pubsub, socket_path)
 
 
-class RedisServer:
-    """A throwaway Redis of the test's own on a free port, killed and started again at will."""
-
-    def __init__(self, var_dir: Path):
-        self.var_dir, self.port, self.process = var_dir, free_port(), None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.var_dir), "--logfile", str(self.var_dir / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        wait_for(self.answers, "redis-server", self.process, log=self.var_dir / "redis.log")
-
-    def answers(self) -> bool:
-        try:
-            with redis_client.Redis.from_url(self.url, socket_connect_timeout=0.5) as client:
-                return bool(client.ping())
-        except redis_client.RedisError:
-            return False
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def with_redis(tmp_path_factory):
     """The platform on Redis (channel layer, broker, event buffer): ``(platform, redis)``."""
     var_dir = tmp_path_factory.mktemp("faults-redis")
-    server = RedisServer(var_dir)
+    server = ThrowawayRedis(var_dir)
     server.start()
     env = platform_env(var_dir, REDIS_URL=server.url, CHANNEL_PREFIX=f"faults{uuid.uuid4().hex[:6]}")
     try:
@@ -231,18 +206,6 @@ def with_redis(tmp_path_factory):
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def eventually(check: Callable[[], object], what: str, timeout: float = 45, every: float = 0.1):
-    """``check()``'s first true value, polled until ``timeout``; fails saying ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(every)
 
 
 def connector_create(pm: httpx.Client, name: str, *, firmware: bool = False) -> str:

@@ -11,8 +11,6 @@ wake-up reaches A through Redis. The Redis here is a throwaway ``redis-server`` 
 """
 
 import os
-import signal
-import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +23,8 @@ import redis as redis_client
 
 from tests.live import (
     ROOT,
-    free_port,
+    ThrowawayRedis,
+    eventually,
     migrate_and_create_admin,
     own_database,
     start_daphne,
@@ -40,55 +39,9 @@ LONG_MS = 120_000
 WOKEN_WITHIN = 30  # seconds; a poll that answers within this was not answered by its timeout
 
 
-class ThrowawayRedis:
-    """``redis-server`` on ``port``, without persistence, that a test may kill and start again."""
-
-    def __init__(self, port: int, log: Path):
-        self.port = port
-        self.log = log
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        with self.log.open("ab") as output:
-            self.process = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no"],
-                stdout=output, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        client = redis_client.Redis.from_url(self.url, socket_connect_timeout=1)
-        eventually(lambda: _answers(client), "the throwaway Redis never came up", timeout=10)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-        self.process = None
-
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-
-def _answers(client) -> bool:
-    try:
-        return client.ping()
-    except redis_client.RedisError:
-        return False
-
-
-def eventually(condition, what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def throwaway_redis(tmp_path_factory):
-    server = ThrowawayRedis(free_port(), tmp_path_factory.mktemp("redis") / "redis.log")
+    server = ThrowawayRedis(tmp_path_factory.mktemp("redis"))
     server.start()
     try:
         yield server
