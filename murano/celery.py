@@ -29,11 +29,17 @@ logger = logging.getLogger(__name__)
 BROKER_ERRORS = (OperationalError, RedisConnectionError, RedisTimeoutError, OSError)
 
 
+# One immediate retry (a pooled connection that went stale when Redis restarted), not kombu's
+# default 0.6 s of retries: a device write that queues a task (otau_in advancing a rollout) must
+# not wait on a broker that is down, and the database brings an unsent task back anyway.
+_SEND_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
+
+
 def task_send(task, *args, later: str = "") -> bool:
     """Queue ``task(*args)`` now; False when the broker cannot be reached (logged as a warning
     that says what will send it ``later``)."""
     try:
-        task.apply_async(args)
+        task.apply_async(args, retry_policy=_SEND_RETRY)
     except BROKER_ERRORS as exc:
         logger.warning(
             "could not queue %s%r: the broker is unreachable (%s)%s",
