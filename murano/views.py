@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 logger = logging.getLogger(__name__)
-_redis_clients: dict = {}  # REDIS_URL → this process's client for the probe
+_redis_clients: dict = {}  # PUBSUB_URL → this process's client for the probe
 
 
 @require_GET
@@ -25,11 +25,10 @@ def healthz(request):
 
 @require_GET
 def readyz(request):
-    """Readiness: the database answers, and Redis too when one is configured (``REDIS_URL``).
+    """Readiness: the database answers, and so does Redis (``REDIS_URL``, or on the embedded
+    default the private one that carries wakes and events between the platform's processes).
     ``200 {"database": "ok", "redis": "ok"}``, or ``503`` naming what is ``unavailable``."""
-    checks = {"database": _database_ok()}
-    if settings.REDIS_URL:
-        checks["redis"] = _redis_ok()
+    checks = {"database": _database_ok(), "redis": _redis_ok()}
     ready = all(checks.values())
     return JsonResponse(
         {name: "ok" if ok else "unavailable" for name, ok in checks.items()}, status=200 if ready else 503
@@ -49,11 +48,11 @@ def _database_ok() -> bool:
 def _redis_ok() -> bool:
     import redis
 
-    client = _redis_clients.get(settings.REDIS_URL)
+    client = _redis_clients.get(settings.PUBSUB_URL)
     if client is None:
         # Short timeouts: a probe must answer quickly, also when Redis hangs instead of refusing.
-        client = _redis_clients[settings.REDIS_URL] = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
+        client = _redis_clients[settings.PUBSUB_URL] = redis.Redis.from_url(
+            settings.PUBSUB_URL, socket_connect_timeout=1, socket_timeout=1
         )
     try:
         return bool(client.ping())
