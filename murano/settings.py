@@ -21,6 +21,19 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 DEBUG = env_bool("DEBUG", False)
 
 
+def _private_files(*paths: Path) -> None:
+    """Make files that hold the installation's data readable by its owner only (0600): created
+    empty that way when missing (SQLite fills an empty database file, and gives its -wal and -shm
+    files the database file's mode), tightened when an older install left them readable."""
+    for index, path in enumerate(paths):
+        if path.exists():
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        elif index == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+
+
 def _secret_key() -> str:
     key = env_str("SECRET_KEY")
     if key:
@@ -157,10 +170,13 @@ if DATABASE_URL:
         _db["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", False)
     DATABASES = {"default": _db}
 else:
+    SQLITE_PATH = Path(env_str("SQLITE_PATH", str(VAR_DIR / "murano.sqlite3")))
+    _private_files(SQLITE_PATH, SQLITE_PATH.with_name(SQLITE_PATH.name + "-wal"),
+                   SQLITE_PATH.with_name(SQLITE_PATH.name + "-shm"))  # fmt: skip
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": env_str("SQLITE_PATH", str(VAR_DIR / "murano.sqlite3")),
+            "NAME": str(SQLITE_PATH),
             "OPTIONS": {
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",
