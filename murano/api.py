@@ -147,7 +147,7 @@ def _json_type_errors(field, value):
     if expected is None:
         return None
     if isinstance(value, expected) and (bool in expected or not isinstance(value, bool)):
-        return None
+        return _text_too_long(field, value)
     if expected == (int,) and isinstance(value, float) and value.is_integer():
         return None  # 5.0 is an integer to JSON Schema (and to DRF)
     if isinstance(field, serializers.ChoiceField) and "invalid_choice" in field.error_messages:
@@ -156,6 +156,14 @@ def _json_type_errors(field, value):
         return [field.error_messages["invalid"]]  # DRF's own words: "Must be a valid boolean."
     names = {str: "a string", int: "a number", float: "a number", bool: "true or false", list: "a list"}
     return ["Must be " + " or ".join(dict.fromkeys(names[t] for t in expected)) + "."]
+
+
+def _text_too_long(field, value):
+    # DRF counts a text's length once trimmed; the schema's maxLength counts what was sent.
+    limit = getattr(field, "max_length", None)
+    if isinstance(field, serializers.CharField) and isinstance(value, str) and limit and len(value) > limit:
+        return [field.error_messages["max_length"].format(max_length=limit)]
+    return None
 
 
 # The JSON types of DRF's fields (the first match counts: subclasses first).

@@ -13,6 +13,7 @@ from tests.conftest import basic_auth
 # One more than Django's DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000).
 MANY_FIELDS = "&".join(f"f{i}=1" for i in range(1001))
 FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 # POST /api/v1/invitations/accept/ needs no login; the other routes do.
 PUBLIC_ROUTE = "/api/v1/invitations/accept/"
 DEVICE_LIST = "/api/v1/connectors/{}/devices/"
@@ -156,3 +157,24 @@ def test_the_web_ui_answers_a_body_too_large_with_413(anonymous, settings):
 
     assert response.status_code == 413
     assert b"Request too large" in response.content
+
+
+# A NUL names nothing, and PostgreSQL refuses it even in a lookup: a 400, never a 500.
+
+
+def test_a_gateway_resource_alias_with_a_nul_is_refused(member, connector):
+    url = f"/api:1/service/{connector.pk}/device2"
+
+    defined = member.patch(url, {"resources": {"a\x00b": {"format": "number"}}}, content_type=JSON)
+    removed = member.patch(url, {"resources": {"a\x00b": None}}, content_type=JSON)
+
+    assert defined.status_code == 400
+    assert list(defined.json()["resources"]) == ["a\x00b"]
+    assert removed.status_code == 200  # nothing of that name to remove
+
+
+def test_a_jobs_connector_filter_with_a_nul_is_refused(member):
+    response = member.get("/api/v1/jobs/", {"connector": "a\x00b"})
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["connector"]

@@ -19,7 +19,8 @@ and the API refuses them with 400 naming the field: ``CONTEXTUAL`` lists those f
 operation, and a valid-by-the-schema request refused for them alone passes. Some text has a
 syntax the schema names with a ``format`` of our own (an IP address or network, a tag filter,
 a page cursor): ``FORMATS`` generates valid values for them. A ``Range`` past the end of a
-content item is answered 416, as HTTP says.
+content item is answered 416, as HTTP says. A multipart form carries text only, so a value of
+another JSON type there is no fault on the wire.
 
 The cases come from Schemathesis' strategies and coverage generator, driven directly: its lazy
 pytest loader (``schemathesis.pytest.from_fixture``) does not work with pytest 9.2 (it sets
@@ -36,6 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.mutations import OperatorKind
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.drivers import CoverageGenerator
 from schemathesis.generation.feedback import FeedbackSources
@@ -148,13 +150,29 @@ def _refused_for_context(case, response) -> bool:
     return bool(fields) and isinstance(errors, dict) and ("*" in fields or set(errors) <= set(fields))
 
 
+def _negative_data_rejection(ctx, response, case):
+    """``negative_data_rejection``, but not for a multipart body whose only fault is a value of
+    another JSON type: a form part is text, and its text is what a valid value would send."""
+    if (case.media_type or "").startswith("multipart/") and _only_type_changes_in_body(case):
+        return None
+    return negative_data_rejection(ctx, response, case)
+
+
+def _only_type_changes_in_body(case) -> bool:
+    mutations = getattr(case.meta.phase.data, "mutations", ()) if case.meta else ()
+    body = ParameterLocation.BODY
+    return bool(mutations) and all(
+        m.operator == OperatorKind.CHANGE_TYPE and m.parameter_location == body for m in mutations
+    )
+
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
     _positive_data_acceptance,
-    negative_data_rejection,
+    _negative_data_rejection,
 ]
 
 

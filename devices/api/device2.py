@@ -200,7 +200,9 @@ def _resource_changes(connector: Connector, changes) -> None:
         raise exceptions.ValidationError({"resources": ["must be an object of alias: resource (or null)"]})
     if len(changes) > MAX_RESOURCE_CHANGES:
         raise exceptions.ValidationError({"resources": [f"at most {MAX_RESOURCE_CHANGES} aliases at once"]})
-    existing = {r.alias: r for r in Resource.objects.filter(connector=connector, alias__in=list(changes))}
+    # An alias with a NUL names nothing (PostgreSQL cannot even look it up): it is refused below.
+    named = [alias for alias in changes if "\x00" not in alias]
+    existing = {r.alias: r for r in Resource.objects.filter(connector=connector, alias__in=named)}
     for alias, fields in changes.items():
         resource = existing.get(alias)
         try:
