@@ -38,7 +38,14 @@ def platform(tmp_path_factory):
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("REDIS_URL", "DATABASE_URL", "EMBEDDED_REDIS_SOCKET", "CELERY_TASK_ALWAYS_EAGER")
+        if key
+        not in (
+            "REDIS_URL",
+            "DATABASE_URL",
+            "EMBEDDED_REDIS_SOCKET",
+            "CHANNEL_PREFIX",
+            "CELERY_TASK_ALWAYS_EAGER",
+        )
     }
     port = free_port()
     env.update(
