@@ -43,8 +43,11 @@ VALIDATION_ERROR_SCHEMA = {
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # What DRF's text fields take, as patterns (ECMA, as Python reads them too): never a NUL, and
 # unless blank is allowed, something besides the whitespace DRF trims.
+# The whitespace Python trims (str.strip) and matches (re's \s), spelled out for patterns: their
+# \s is ECMA's, which differs (it leaves out \x1c-\x1f and \x85, takes \ufeff).
+WHITESPACE = r"\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 TEXT_PATTERN = "^[^\\u0000]*$"
-NONBLANK_TEXT_PATTERN = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+NONBLANK_TEXT_PATTERN = rf"^[^\u0000]*[^{WHITESPACE}\u0000][^\u0000]*$"
 
 
 def documented(field: serializers.Field, schema: dict) -> serializers.Field:

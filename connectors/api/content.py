@@ -25,7 +25,7 @@ from connectors.content.selectors import content_get, content_list, content_open
 from connectors.content.uploads import content_upload_handlers
 from connectors.models import CONTENT_ID_MAX_LENGTH, ContentItem
 from murano.api import StrictTypes, action_for_method, api_validation_error, connector_for_request
-from murano.openapi import ErrorSerializer, documented
+from murano.openapi import WHITESPACE, ErrorSerializer, documented
 from murano.parsers import JSONParser
 
 
@@ -67,8 +67,10 @@ class ContentItemSerializer(serializers.ModelSerializer):
 # type (around whitespace it trims), a description of one line.
 CONTENT_ID_PATTERN = rf"^[A-Za-z0-9_][A-Za-z0-9._\-]{{0,{CONTENT_ID_MAX_LENGTH - 1}}}$"
 _MIME_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]{0,126}"
-MIME_PATTERN = rf"^\s*{_MIME_TOKEN}/{_MIME_TOKEN}(\s*;\s*[^,\u0000-\u001f\u007f]*)?\s*$"
-DESCRIPTION_PATTERN = r"^\s*[^\u0000-\u001f\u007f]*\s*$"
+_SPACES = f"[{WHITESPACE}]*"
+_MIME_PARAMETERS = rf"({_SPACES};{_SPACES}[^,\u0000-\u001f\u007f]*)?"
+MIME_PATTERN = rf"^{_SPACES}{_MIME_TOKEN}/{_MIME_TOKEN}{_MIME_PARAMETERS}{_SPACES}$"
+DESCRIPTION_PATTERN = rf"^{_SPACES}[^\u0000-\u001f\u007f]*{_SPACES}$"
 
 
 class ContentUploadSerializer(serializers.Serializer):
@@ -92,7 +94,7 @@ class ContentUploadSerializer(serializers.Serializer):
             required=False, allow_blank=True, max_length=255,
             help_text="MIME type; default: the upload's, else guessed from the id",
         ),
-        {"type": "string", "pattern": rf"{MIME_PATTERN}|^\s*$"},
+        {"type": "string", "pattern": rf"{MIME_PATTERN}|^{_SPACES}$"},
     )  # fmt: skip
 
 

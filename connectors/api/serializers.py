@@ -8,7 +8,7 @@ from connectors.models import AuthType, Connector, Resource, ResourceFormat
 from connectors.selectors import connector_hostnames
 from connectors.values import FORMATS, cloud_value_to_text
 from murano.api import StrictTypes
-from murano.openapi import TEXT_PATTERN, documented
+from murano.openapi import TEXT_PATTERN, WHITESPACE, documented
 
 
 class ProtocolSerializer(serializers.Serializer):
@@ -21,7 +21,7 @@ class IdentityFormatSerializer(serializers.Serializer):
         serializers.CharField(
             source="identity_prefix", required=False, allow_blank=True, max_length=64, trim_whitespace=False
         ),
-        {"type": "string", "pattern": r"^\s*[A-Za-z0-9._~:@+\-]*\s*$"},  # identity characters
+        {"type": "string", "pattern": rf"^[{WHITESPACE}]*[A-Za-z0-9._~:@+\-]*[{WHITESPACE}]*$"},
     )
     type = serializers.ChoiceField(source="identity_type", choices=IdentityType.choices, required=False)
     length = serializers.IntegerField(
@@ -172,7 +172,7 @@ class CloudValueField(serializers.CharField):
 
 
 # What connectors.services refuses in an alias: ".", "$", whitespace, control characters.
-ALIAS_PATTERN = r"^[^.$\s\u0000-\u001f]+$"
+ALIAS_PATTERN = rf"^[^.${WHITESPACE}\u0000-\u001f]+$"
 
 
 class ResourceSerializer(StrictTypes, serializers.ModelSerializer):
