@@ -40,6 +40,23 @@ async def handshake_refuse(receive, send, code: int) -> None:
     await send({"type": "websocket.close", "code": code})
 
 
+class RedisAwareConsumer(AsyncWebsocketConsumer):
+    """A consumer whose start may meet an unreachable Redis (the channel layer names each
+    consumer's channel there before ``connect`` runs): ``redis_down`` answers the socket then,
+    instead of the server failing the upgrade with an HTTP 500."""
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except REDIS_DOWN as exc:
+            if getattr(self, "channel_name", None):
+                raise  # the stream had started: nothing left to answer
+            await self.redis_down(exc, scope, receive, send)
+
+    async def redis_down(self, exc, scope, receive, send) -> None:
+        raise NotImplementedError
+
+
 def _event_key(event: dict) -> tuple:
     return (event.get("timestamp"), event.get("connection_id"), event.get("type"), event.get("identity"))
 
@@ -63,7 +80,7 @@ def _connector_for_scope(scope, connector_id: str) -> tuple[str | None, int]:
     return connector.pk, 0
 
 
-class ConnectorLogsConsumer(AsyncWebsocketConsumer):
+class ConnectorLogsConsumer(RedisAwareConsumer):
     """Streams a connector's device events: the recent buffer on open, then each event live.
 
     ``?identity=<identity>`` narrows the stream to one device (the device page). Messages from
@@ -72,15 +89,9 @@ class ConnectorLogsConsumer(AsyncWebsocketConsumer):
     (try again later) instead of the server failing the upgrade.
     """
 
-    async def __call__(self, scope, receive, send):
-        try:
-            await super().__call__(scope, receive, send)
-        except REDIS_DOWN as exc:
-            if getattr(self, "channel_name", None):
-                raise  # the stream had started: nothing left to answer
-            # The channel layer could not even name this consumer's channel.
-            logger.warning("live logs: Redis is unreachable (%s)", exc)
-            await handshake_refuse(receive, send, CLOSE_UNAVAILABLE)
+    async def redis_down(self, exc, scope, receive, send) -> None:
+        logger.warning("live logs: Redis is unreachable (%s)", exc)
+        await handshake_refuse(receive, send, CLOSE_UNAVAILABLE)
 
     async def connect(self):
         self.group = None

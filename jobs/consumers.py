@@ -6,11 +6,10 @@ import json
 import logging
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
 
-from devices.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, REDIS_DOWN
+from devices.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, REDIS_DOWN, RedisAwareConsumer
 from jobs.api.serializers import JobSerializer
 from jobs.events import job_group
 from jobs.selectors import job_get_for_user
@@ -38,7 +37,7 @@ def _progress_key(job: dict) -> tuple:
     return tuple(job.get(key) for key in ("state", "total", "done", "error_count"))
 
 
-class JobProgressConsumer(AsyncWebsocketConsumer):
+class JobProgressConsumer(RedisAwareConsumer):
     """Sends ``{"kind": "job", "job": {...}}``: the job as the API shows it on open, its counts
     on every progress push, and the whole job again (its refused rows included) when it ends,
     after which the socket closes. Scoped like the jobs API (someone else's job: 4404).
@@ -49,15 +48,10 @@ class JobProgressConsumer(AsyncWebsocketConsumer):
     be reached costs the pushes only: the consumer then follows the job by re-reading it.
     """
 
-    async def __call__(self, scope, receive, send):
-        try:
-            await super().__call__(scope, receive, send)
-        except REDIS_DOWN as exc:
-            if getattr(self, "channel_name", None):
-                raise  # the stream had started: nothing left to answer
-            logger.warning(_NO_PUSHES, exc)
-            self.channel_layer_alias = _NO_CHANNEL_LAYER
-            await super().__call__(scope, receive, send)
+    async def redis_down(self, exc, scope, receive, send) -> None:
+        logger.warning(_NO_PUSHES, exc)
+        self.channel_layer_alias = _NO_CHANNEL_LAYER
+        await super(RedisAwareConsumer, self).__call__(scope, receive, send)
 
     async def connect(self):
         self.group = None
