@@ -226,7 +226,15 @@ class WakeHub:
 
     def reconnected(self) -> None:
         """The connection to Redis is back (the client subscribed its channels again): wakes
-        sent meanwhile were lost, so every waiter checks its value; failed subscriptions go now."""
+        sent meanwhile were lost, so every waiter checks its value; failed subscriptions go now.
+
+        The client subscribes again every channel it still holds, and it may hold some that were
+        unsubscribed around an earlier reconnection (it forgets a channel only when Redis
+        confirms an unsubscribe it was waiting for, and a reconnection clears what it waits
+        for): those with no waiter left are unsubscribed again, or they would stay forever."""
+        stale = [d for d in self.wakes.client_devices() if d not in self.waiters]
+        self.subscribed.update(stale)
+        self.to_unsubscribe.update(stale)
         self._recovered()
         self.wake_all()
         self._retry_now()
@@ -266,6 +274,15 @@ class _RedisWakes:
 
     async def unsubscribe(self, device_ids: list[int]) -> None:
         await self.pubsub.unsubscribe(*(self.channel(d) for d in device_ids))
+
+    def client_devices(self) -> list[int]:
+        """The devices whose wake channels the client holds as subscribed."""
+        devices = []
+        for channel in self.pubsub.channels:
+            name = channel.decode() if isinstance(channel, bytes) else channel
+            if name.startswith(self.prefix) and name[len(self.prefix) :].isdigit():
+                devices.append(int(name[len(self.prefix) :]))
+        return devices
 
     async def _reconnected(self, connection) -> None:
         self.hub.reconnected()
