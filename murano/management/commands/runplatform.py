@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import first_admin_ensure
 from murano import embedded_redis
@@ -32,10 +32,13 @@ class Command(BaseCommand):
         supervisor = Supervisor(log=lambda line: self.stderr.write(f"runplatform: {line}"))
         if not settings.REDIS_URL:
             log_file = str(settings.VAR_DIR / "redis.log")
-            supervisor.start(
-                "the embedded Redis",
-                lambda: embedded_redis.start(settings.EMBEDDED_REDIS_SOCKET, log_file=log_file),
-            )
+            try:
+                supervisor.start(
+                    "the embedded Redis",
+                    lambda: embedded_redis.start(settings.EMBEDDED_REDIS_SOCKET, log_file=log_file),
+                )
+            except (OSError, RuntimeError) as error:
+                raise CommandError(f"the embedded Redis could not start: {error}")
         if not no_worker and not settings.CELERY_TASK_ALWAYS_EAGER:
             supervisor.start("the Celery worker", self._worker)
         daphne = subprocess.Popen(
