@@ -54,7 +54,9 @@ class RedisAwareConsumer(AsyncWebsocketConsumer):
             await self.redis_down(exc, scope, receive, send)
 
     async def redis_down(self, exc, scope, receive, send) -> None:
-        raise NotImplementedError
+        """By default the socket opens and closes at once with 4503 (try again later)."""
+        logger.warning("%s: Redis is unreachable (%s)", type(self).__name__, exc)
+        await handshake_refuse(receive, send, CLOSE_UNAVAILABLE)
 
 
 def _event_key(event: dict) -> tuple:
@@ -88,10 +90,6 @@ class ConnectorLogsConsumer(RedisAwareConsumer):
     cannot be reached the handshake still completes, and the socket closes at once with 4503
     (try again later) instead of the server failing the upgrade.
     """
-
-    async def redis_down(self, exc, scope, receive, send) -> None:
-        logger.warning("live logs: Redis is unreachable (%s)", exc)
-        await handshake_refuse(receive, send, CLOSE_UNAVAILABLE)
 
     async def connect(self):
         self.group = None

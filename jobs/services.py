@@ -196,7 +196,7 @@ def _remove_empty_folder(storage, name: str) -> None:
     # Local storage keeps the job's folder (``jobs/<id>/``) once its file is gone; S3 has none.
     try:
         folder = os.path.dirname(storage.path(name))
-    except NotImplementedError:
+    except NotImplementedError:  # a remote storage (S3) has no local path, and no folders
         return
     try:
         os.rmdir(folder)
@@ -308,7 +308,7 @@ def _uploads_sweep(now) -> int:
     storage = Job._meta.get_field("file").storage
     try:
         folders, _ = storage.listdir("jobs")
-    except (FileNotFoundError, NotImplementedError):
+    except (FileNotFoundError, NotImplementedError):  # no upload yet; a storage that cannot list
         return deleted
     ids = {}
     for folder in folders:

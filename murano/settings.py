@@ -217,7 +217,7 @@ if REDIS_URL:
 else:
     # No broker service: the worker and the web process exchange tasks through files.
     _celery_dir = VAR_DIR / "celery"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
     # "localhost" means nothing to this transport; without a host name kombu warns at each start.
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
@@ -226,6 +226,9 @@ else:
         "data_folder_out": str(_celery_dir / "queue"),
         "processed_folder": str(_celery_dir / "processed"),
         "store_processed": False,
+        # kombu's broadcast exchanges (worker control); its default is ./control in the working
+        # directory, which put runtime files into the checkout.
+        "control_folder": str(_celery_dir / "control"),
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
