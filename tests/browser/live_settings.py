@@ -6,7 +6,7 @@ from murano.settings import *  # noqa: F403
 from murano.settings import VAR_DIR
 
 _celery_dir = VAR_DIR / "browser-celery"
-for _sub in ("queue", "processed"):
+for _sub in ("queue", "processed", "control"):
     (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
 CELERY_BROKER_URL = "filesystem://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -14,6 +14,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "data_folder_out": str(_celery_dir / "queue"),
     "processed_folder": str(_celery_dir / "processed"),
     "store_processed": False,
+    "control_folder": str(_celery_dir / "control"),
     "polling_interval": 0.2,
 }
 CELERY_TASK_ALWAYS_EAGER = False
