@@ -4,7 +4,7 @@
 web log-in, the back office's log-in, HTTP Basic on the management API and invitations to an
 existing account (through :class:`EmailBackend`, Django's authentication backend, or directly).
 
-- **Throttling** (``murano.throttle``): at most ``LOGIN_FAILURES_PER_ACCOUNT`` wrong passwords
+- **Throttling** (``core.throttle``): at most ``LOGIN_FAILURES_PER_ACCOUNT`` wrong passwords
   per account and ``LOGIN_FAILURES_PER_ADDRESS`` per client address in each window of
   ``LOGIN_FAILURE_WINDOW`` seconds. Past that, every attempt is refused without looking at the
   password (the right one included, so a lockout is no oracle) until the window ends.
@@ -28,8 +28,8 @@ from django.core.exceptions import PermissionDenied
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import User
-from murano.proxies import client_address
-from murano.throttle import Throttle, address_key, record_failure, retry_after
+from core.proxies import client_address
+from core.throttle import Throttle, address_key, record_failure, retry_after
 
 logger = logging.getLogger(__name__)
 _SALT = "accounts.backends.verified-credentials"

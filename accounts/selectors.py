@@ -1,5 +1,6 @@
 """Reads about accounts: who belongs where, with which role."""
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import CharField, OuterRef, QuerySet, Subquery, Value
 from django.http import Http404
 from django.utils import timezone
@@ -9,6 +10,26 @@ from accounts.models import Business, Invitation, Membership, Role, User, hash_a
 # What each role may do, in one place.
 _WRITE_ROLES = {Role.ADMIN, Role.DEVELOPER}
 _ADMIN_ROLES = {Role.ADMIN}
+
+# The actions an access check asks about (``role_require``): reading is for every member, writing
+# for admins and developers, administering (members, deleting a connector) for admins.
+READ, WRITE, ADMIN = "read", "write", "admin"
+READ_ONLY_MESSAGE = "Your role in this business is read-only."
+ADMINS_ONLY_MESSAGE = "Only business admins may do this."
+
+
+def action_for_method(method: str) -> str:
+    """The action an HTTP method asks for: ``read`` for GET, HEAD and OPTIONS, else ``write``."""
+    return READ if method.upper() in ("GET", "HEAD", "OPTIONS") else WRITE
+
+
+def role_require(role: str | None, action: str, *, admins_only_message: str = ADMINS_ONLY_MESSAGE) -> None:
+    """``PermissionDenied`` (a 403 with its message, in the API and the UI alike) unless ``role``
+    may do ``action``. The one statement of what roles allow, used by every access check."""
+    if action == WRITE and not role_can_write(role):
+        raise PermissionDenied(READ_ONLY_MESSAGE)
+    if action == ADMIN and not role_can_administer(role):
+        raise PermissionDenied(admins_only_message)
 
 
 def businesses_for_user(user: User) -> QuerySet[Business]:
@@ -40,6 +61,20 @@ def business_get_for_user(*, user: User, business_id: int) -> Business:
     if business is None:
         raise Http404("No such business.")
     return business
+
+
+def business_access(*, user: User, business_id: int, action: str = READ,
+                    admins_only_message: str = ADMINS_ONLY_MESSAGE) -> Business:  # fmt: skip
+    """The business, annotated with the user's ``role``, if they may see it (else ``Http404``)
+    and do ``action`` in it (else ``PermissionDenied``)."""
+    business = business_get_for_user(user=user, business_id=business_id)
+    role_require(business.role, action, admins_only_message=admins_only_message)
+    return business
+
+
+def businesses_writable_for_user(user: User) -> list[Business]:
+    """The businesses ``user`` may create things in (admin or developer), by name."""
+    return [b for b in businesses_with_role_for_user(user).order_by("name") if role_can_write(b.role)]
 
 
 def membership_list(*, business: Business) -> QuerySet[Membership]:

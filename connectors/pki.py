@@ -515,7 +515,7 @@ class ConnectorCaSigner:
     days: int = DEVICE_CERTIFICATE_DAYS
 
     def sign(self, *, connector, identity: str, csr: x509.CertificateSigningRequest) -> x509.Certificate:
-        from murano.crypto import decrypt_secret
+        from core.crypto import decrypt_secret
 
         if not (connector.pki_ca_certificate and connector.pki_ca_private_key_encrypted):
             raise SigningUnavailable("the connector has no CA private key to sign with")

@@ -1,10 +1,20 @@
-"""Reads about connectors, always through the one scoping function."""
+"""Reads about connectors, always through the one scoping function and the one access check."""
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
 from django.http import Http404
 
 from accounts.models import Business, Membership, User
-from accounts.selectors import businesses_for_user, role_can_write, role_in_business
+from accounts.selectors import (
+    READ,
+    WRITE,
+    businesses_for_user,
+    role_can_administer,
+    role_can_write,
+    role_in_business,
+    role_require,
+)
 from connectors.models import Connector, Resource
 
 
@@ -21,12 +31,35 @@ def connectors_for_user(user: User):
     return Connector.objects.filter(business__memberships__user=user)
 
 
-def connector_get_for_user(*, user: User, connector_id: str) -> tuple[Connector, str]:
-    """The connector and the user's role in its business; ``Http404`` if they may not see it."""
+@dataclass(frozen=True)
+class ConnectorAccess:
+    """A connector the user may see, with their role in its business."""
+
+    connector: Connector
+    role: str | None
+
+    @property
+    def can_write(self) -> bool:
+        return role_can_write(self.role)
+
+    @property
+    def can_admin(self) -> bool:
+        return role_can_administer(self.role)
+
+
+def connector_access(*, user: User, connector_id: str, action: str = READ) -> ConnectorAccess:
+    """The connector named ``connector_id`` if ``user`` may see it (else ``Http404``: someone
+    else's connector looks exactly like one that does not exist) and may do ``action`` on it
+    (``read``, ``write`` or ``admin``; else ``PermissionDenied``), with their role.
+
+    The one access check for a connector: every API view, page, websocket consumer and the
+    firmware and content routes go through it."""
     connector = connectors_for_user(user).select_related("business").filter(pk=connector_id).first()
     if connector is None:
         raise Http404("No such connector.")
-    return connector, role_in_business(user=user, business_id=connector.business_id)
+    role = role_in_business(user=user, business_id=connector.business_id)
+    role_require(role, action)
+    return ConnectorAccess(connector, role)
 
 
 def business_for_new_connector(*, user: User, business_id: int | None) -> Business:
@@ -46,8 +79,7 @@ def business_for_new_connector(*, user: User, business_id: int | None) -> Busine
             several = Membership.objects.filter(user=user).exists()
             problem = "You belong to several businesses; say" if several else "Say"
             raise ValidationError({"business": f"{problem} which business owns the connector."})
-    if not role_can_write(role_in_business(user=user, business_id=business.pk)):
-        raise PermissionDenied("Your role in this business is read-only.")
+    role_require(role_in_business(user=user, business_id=business.pk), WRITE)
     return business
 
 

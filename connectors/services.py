@@ -14,8 +14,8 @@ from connectors.hostnames import NOT_AVAILABLE, HostnameRefused, hostname_clean
 from connectors.identity import IdentityFormat, IdentityType
 from connectors.models import Connector, ConnectorHostname, Resource, ResourceFormat
 from connectors.values import ResourceRules, parse_allowed
-from murano import realtime
-from murano.crypto import decrypt_secret, encrypt_secret
+from core import realtime
+from core.crypto import decrypt_secret, encrypt_secret
 
 _ALIAS_FORBIDDEN = re.compile(r"[.$\s\x00-\x1f]")
 _FIXED_LENGTH_TYPES = {

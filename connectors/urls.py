@@ -1,9 +1,8 @@
-"""Web UI routes of connectors: the list and the Resources, Content, Logs and Settings tabs."""
+"""Web UI routes of connectors: the list and the Resources, Content and Settings tabs."""
 
 from django.urls import path
 
 from connectors import views, views_content
-from murano import api as _converters  # noqa: F401  (registers <segment:> and <rest:>)
 
 app_name = "connectors"
 
@@ -16,7 +15,6 @@ urlpatterns = [
     path(_connector + "settings/generate-ca/", views.connector_ca_generate, name="connector-ca-generate"),
     path(_connector + "delete/", views.connector_delete, name="connector-delete"),
     path(_connector + "content/", views_content.content_page, name="connector-content"),
-    path(_connector + "logs/", views.connector_logs, name="connector-logs"),
     path(_connector + "resources/", views.resource_list_page, name="resource-list"),
     path(_connector + "resources/new/", views.resource_create, name="resource-create"),
     # Aliases may hold a "/": the action comes last and the alias takes the rest.

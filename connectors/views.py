@@ -1,70 +1,32 @@
 """Web UI: the connector list, and a connector's Resources, Logs and Settings tabs (Content: views_content).
 
 Views are adapters like the API's: they check access with the same scoping function
-(``connector_get_for_user``), parse a form, call one service and show its field errors next to
+(``connector_access``), parse a form, call one service and show its field errors next to
 the fields. Someone else's connector is a 404; a viewer sees no edit controls and gets a 403 if
 they post anyway.
 """
-
-from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.models import Business
-from accounts.selectors import businesses_for_user, role_can_administer, role_can_write, role_in_business
+from accounts.selectors import READ_ONLY_MESSAGE, action_for_method, businesses_writable_for_user
 from connectors import pki, services
 from connectors.forms import ConnectorCreateForm, ConnectorSettingsForm, ResourceForm
 from connectors.models import Connector, Resource
 from connectors.selectors import (
+    ConnectorAccess,
     business_default_for_new_connector,
     business_for_new_connector,
-    connector_get_for_user,
+    connector_access,
     connector_hostnames,
     connectors_for_user,
     resource_list,
 )
 from connectors.values import NUMERIC_FORMATS
-from devices.events import EventType
-
-READ_ONLY_MESSAGE = "Your role in this business is read-only."
-
-
-@dataclass(frozen=True)
-class ConnectorAccess:
-    """A connector the user may see, with their role in its business."""
-
-    connector: Connector
-    role: str | None
-
-    @property
-    def can_write(self) -> bool:
-        return role_can_write(self.role)
-
-    @property
-    def can_admin(self) -> bool:
-        return role_can_administer(self.role)
-
-
-def connector_for_page(request, connector_id: str, *, action: str = "read") -> ConnectorAccess:
-    """The connector named in the URL if the user may see it (else 404) and do ``action``
-    (``read``, ``write`` or ``admin``; else 403). Every page of a connector goes through this."""
-    connector, role = connector_get_for_user(user=request.user, connector_id=connector_id)
-    access = ConnectorAccess(connector, role)
-    if action == "write" and not access.can_write:
-        raise PermissionDenied(READ_ONLY_MESSAGE)
-    if action == "admin" and not access.can_admin:
-        raise PermissionDenied("Only business admins may do this.")
-    return access
-
-
-def action_for(request) -> str:
-    return "read" if request.method in ("GET", "HEAD") else "write"
 
 
 def tab_context(access: ConnectorAccess, tab: str, **extra) -> dict:
@@ -80,20 +42,11 @@ def tab_context(access: ConnectorAccess, tab: str, **extra) -> dict:
     }
 
 
-def _writable_businesses(user) -> list[Business]:
-    """Businesses the user may create connectors in (the form's business choice)."""
-    return [
-        business
-        for business in businesses_for_user(user).order_by("name")
-        if role_can_write(role_in_business(user=user, business_id=business.pk))
-    ]
-
-
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def connector_list(request):
     """The connectors of the user's businesses, and a form to create one."""
-    businesses = _writable_businesses(request.user)
+    businesses = businesses_writable_for_user(request.user)
     form = ConnectorCreateForm(
         request.POST or None,
         businesses=businesses,
@@ -136,7 +89,7 @@ def connector_list(request):
 @require_GET
 def connector_detail(request, connector_id):
     """A connector opens on its Devices tab."""
-    connector_for_page(request, connector_id)
+    connector_access(user=request.user, connector_id=connector_id)
     return redirect("devices:device-list", connector_id=connector_id)
 
 
@@ -144,7 +97,9 @@ def connector_detail(request, connector_id):
 @require_http_methods(["GET", "HEAD", "POST"])
 def connector_settings(request, connector_id):
     """Protocol, identity format, authentication, provisioning, IP whitelist and PKI."""
-    access = connector_for_page(request, connector_id, action=action_for(request))
+    access = connector_access(
+        user=request.user, connector_id=connector_id, action=action_for_method(request.method)
+    )
     connector = access.connector
     initial = {name: getattr(connector, name) for name in services.CONNECTOR_FIELDS}
     initial["hostnames"] = connector_hostnames(connector)
@@ -190,7 +145,7 @@ def connector_ca_generate(request, connector_id):
     """Give the connector a CA of its own (``services.connector_ca_generate``, as the API's
     ``pki/generate-ca/``). A connector without a CA gets one at once; one that has a CA keeps
     it until people confirm the replacement (``replace=1``) on this page."""
-    access = connector_for_page(request, connector_id, action="write")
+    access = connector_access(user=request.user, connector_id=connector_id, action="write")
     connector = access.connector
     status = 200
     if request.method == "POST":
@@ -226,32 +181,13 @@ def connector_ca_generate(request, connector_id):
 @require_http_methods(["GET", "HEAD", "POST"])
 def connector_delete(request, connector_id):
     """Delete a connector with all its devices, after a confirmation (business admins only)."""
-    access = connector_for_page(request, connector_id, action="admin")
+    access = connector_access(user=request.user, connector_id=connector_id, action="admin")
     if request.method == "POST":
         name = access.connector.name
         services.connector_delete(connector=access.connector)
         messages.success(request, f"Connector “{name}” and its devices were deleted.")
         return redirect("connectors:connector-list")
     return render(request, "connectors/connector_delete.html", tab_context(access, "settings"))
-
-
-@login_required
-@require_GET
-def connector_logs(request, connector_id):
-    """The live event stream (the page's script opens the websocket)."""
-    access = connector_for_page(request, connector_id)
-    ws_path = reverse("connectors:connector-logs", kwargs={"connector_id": connector_id})
-    return render(
-        request,
-        "connectors/logs.html",
-        tab_context(
-            access,
-            "logs",
-            event_types=[t.value for t in EventType],
-            ws_path="/ws" + ws_path,
-            identity=request.GET.get("identity", "")[:128],
-        ),
-    )
 
 
 # --- Resources --------------------------------------------------------------------------------
@@ -267,7 +203,7 @@ def _resource_for_page(access: ConnectorAccess, alias: str) -> Resource:
 @login_required
 @require_GET
 def resource_list_page(request, connector_id):
-    access = connector_for_page(request, connector_id)
+    access = connector_access(user=request.user, connector_id=connector_id)
     resources = resource_list(connector=access.connector)
     return render(
         request,
@@ -288,7 +224,7 @@ def _resource_form_page(request, access, form, resource=None):
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def resource_create(request, connector_id):
-    access = connector_for_page(request, connector_id, action="write")
+    access = connector_access(user=request.user, connector_id=connector_id, action="write")
     form = ResourceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -306,7 +242,7 @@ def resource_create(request, connector_id):
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def resource_edit(request, connector_id, alias):
-    access = connector_for_page(request, connector_id, action="write")
+    access = connector_access(user=request.user, connector_id=connector_id, action="write")
     resource = _resource_for_page(access, alias)
     form = ResourceForm(request.POST or None, initial=ResourceForm.initial_for(resource), editing=True)
     if request.method == "POST" and form.is_valid():
@@ -323,7 +259,7 @@ def resource_edit(request, connector_id, alias):
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def resource_delete(request, connector_id, alias):
-    access = connector_for_page(request, connector_id, action="write")
+    access = connector_access(user=request.user, connector_id=connector_id, action="write")
     resource = _resource_for_page(access, alias)
     if request.method == "POST":
         services.resource_delete(resource=resource)

@@ -21,7 +21,8 @@ from connectors.content.errors import ContentTooLarge
 from connectors.content.selectors import content_get, content_list
 from connectors.content.uploads import content_upload_handlers
 from connectors.forms import UiForm
-from connectors.views import ConnectorAccess, connector_for_page, tab_context
+from connectors.selectors import ConnectorAccess, connector_access
+from connectors.views import tab_context
 
 
 class ContentUploadForm(UiForm):
@@ -60,7 +61,7 @@ def _content_page(request, access: ConnectorAccess, form: ContentUploadForm, sta
 @require_GET
 def content_page(request, connector_id):
     """The connector's content items, and (for writers) the upload form."""
-    access = connector_for_page(request, connector_id)
+    access = connector_access(user=request.user, connector_id=connector_id)
     return _content_page(request, access, ContentUploadForm())
 
 
@@ -75,7 +76,7 @@ def content_upload_page(request, connector_id):
         return _content_upload(request, connector_id)
     except ContentTooLarge as exc:
         # Refused while the body streamed in, before a form could be bound to it.
-        access = connector_for_page(request, connector_id, action="write")
+        access = connector_access(user=request.user, connector_id=connector_id, action="write")
         return _content_page(
             request, access, ContentUploadForm(), status=413, upload_error=exc.message.capitalize() + "."
         )
@@ -83,7 +84,7 @@ def content_upload_page(request, connector_id):
 
 @csrf_protect
 def _content_upload(request, connector_id):
-    access = connector_for_page(request, connector_id, action="write")
+    access = connector_access(user=request.user, connector_id=connector_id, action="write")
     form = ContentUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _content_page(request, access, form, status=400)
@@ -116,7 +117,7 @@ def _content_upload(request, connector_id):
 @require_http_methods(["GET", "HEAD", "POST"])
 def content_delete_page(request, connector_id, content_id):
     """Delete an item after a confirmation (developers and admins)."""
-    access = connector_for_page(request, connector_id, action="write")
+    access = connector_access(user=request.user, connector_id=connector_id, action="write")
     item = content_get(connector=access.connector, content_id=content_id)
     if request.method == "POST":
         services.content_delete(item=item)

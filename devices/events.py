@@ -9,7 +9,7 @@ An event is ``{"type", "identity", "ip", "protocol", "timestamp" (µs), "connect
 import time
 from enum import StrEnum
 
-from murano import realtime
+from core import realtime
 
 
 class EventType(StrEnum):

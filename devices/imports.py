@@ -47,9 +47,9 @@ from django.db import IntegrityError, connection, transaction
 
 from connectors import pki
 from connectors.models import Connector
+from core.csv_safety import csv_cell_restore, csv_writer
 from devices.models import Device, DeviceTag
 from devices.services import _clean_tags, _deadline
-from murano.csv_safety import csv_cell_restore, csv_writer
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def _rows(text: io.TextIOWrapper) -> Iterator[tuple[int, list[str]]]:
     """``(line where the row starts, cells)`` for each row, the header first; blank rows (no
     cell with anything in it, as spreadsheets export them) are skipped. Cells that an export
     neutralised against formula injection (``'-abc``) are read without that quote
-    (``murano.csv_safety``). Whole-file problems raise ``ImportFileError``."""
+    (``core.csv_safety``). Whole-file problems raise ``ImportFileError``."""
     reader = csv.reader(text, strict=True)
     line = 1
     try:

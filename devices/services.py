@@ -109,7 +109,7 @@ def _clean_tags(tags) -> list[tuple[str, str]]:
 
 
 def _already_whitelisted() -> ValidationError:
-    # A conflict with what exists, not bad input: the APIs answer 409 (murano.api.CONFLICT).
+    # A conflict with what exists, not bad input: the APIs answer 409 (core.api.CONFLICT).
     message = "this identity is already whitelisted"
     return ValidationError({"identity": ValidationError(message, code="conflict")})
 

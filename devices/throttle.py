@@ -1,6 +1,6 @@
 """Throttling of device password guesses, per identity and per client address.
 
-The device side of ``murano.throttle`` (the one throttle for password guessing): a device that
+The device side of ``core.throttle`` (the one throttle for password guessing): a device that
 authenticates with a wrong password (``Authorization: Basic``), or whose activation is denied on
 a password connector, counts one failure against its identity (within its connector) and one
 against its address. Once either has ``DEVICE_PASSWORD_FAILURES_PER_IDENTITY`` /
@@ -17,8 +17,8 @@ import logging
 
 from django.conf import settings
 
+from core.throttle import Throttle, address_key, record_failure, retry_after
 from devices.errors import DeviceError
-from murano.throttle import Throttle, address_key, record_failure, retry_after
 
 logger = logging.getLogger(__name__)
 TOO_MANY_ATTEMPTS = "too many failed password attempts; try again later"

@@ -1,9 +1,8 @@
-"""Web UI routes of devices: the Devices tab and the device page (under ``/connectors/``)."""
+"""Web UI routes of devices: the Devices and Logs tabs and the device page (under ``/connectors/``)."""
 
 from django.urls import path
 
 from devices import views
-from murano import api as _converters  # noqa: F401  (registers <segment:>)
 
 app_name = "devices"
 
@@ -11,6 +10,7 @@ _device = "<segment:connector_id>/devices/<segment:identity>/"
 
 urlpatterns = [
     path("<segment:connector_id>/devices/", views.device_list, name="device-list"),
+    path("<segment:connector_id>/logs/", views.logs_page, name="logs"),
     path(_device, views.device_detail, name="device-detail"),
     path(_device + "lock/", views.device_lock, name="device-lock"),
     path(_device + "revoke/", views.device_revoke, name="device-revoke"),

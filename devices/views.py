@@ -1,7 +1,7 @@
 """Web UI: a connector's Devices tab and the device page.
 
 Adapters over ``devices.services`` and ``devices.selectors`` with the same access rule as every
-connector page (``connectors.views.connector_for_page``). The device list is searched and paged
+connector page (``connectors.selectors.connector_access``). The device list is searched and paged
 by ``devices.filters``, as the API's is: keyset pages cost the same on page 1 and page 10,000 of a
 million devices, and counts are capped.
 """
@@ -15,12 +15,13 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.selectors import action_for_method
 from connectors import pki, runtime
-from connectors.selectors import resource_list
+from connectors.selectors import connector_access, resource_list
 from connectors.values import NUMERIC_FORMATS
-from connectors.views import action_for, connector_for_page, tab_context
+from connectors.views import tab_context
 from devices import filters, services
 from devices.charts import line_chart
 from devices.events import EventType
@@ -116,7 +117,9 @@ def _device_rows(devices: list[Device], tag: str) -> list[dict]:
 @require_http_methods(["GET", "HEAD", "POST"])
 def device_list(request, connector_id):
     """The Devices tab: search, filter, sort, page; POST whitelists one device."""
-    access = connector_for_page(request, connector_id, action=action_for(request))
+    access = connector_access(
+        user=request.user, connector_id=connector_id, action=action_for_method(request.method)
+    )
     connector = access.connector
     form = DeviceWhitelistForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -239,7 +242,7 @@ def _device_page(request, access, device, *, state_errors=None, state_typed=None
     if tag_rows is None:
         tag_rows = [{"name": t.name, "value": t.value} for t in device.tags.order_by("name", "value")]
     identity_query = urlencode({"identity": device.identity})
-    logs_path = reverse("connectors:connector-logs", kwargs={"connector_id": connector.pk})
+    logs_path = reverse("devices:logs", kwargs={"connector_id": connector.pk})
     return render(
         request,
         "devices/device_detail.html",
@@ -266,12 +269,12 @@ def _device_page(request, access, device, *, state_errors=None, state_typed=None
 @login_required
 @require_http_methods(["GET", "HEAD"])
 def device_detail(request, connector_id, identity):
-    access = connector_for_page(request, connector_id)
+    access = connector_access(user=request.user, connector_id=connector_id)
     return _device_page(request, access, device_get(connector=access.connector, identity=identity))
 
 
 def _device_for_change(request, connector_id, identity):
-    access = connector_for_page(request, connector_id, action="write")
+    access = connector_access(user=request.user, connector_id=connector_id, action="write")
     return access, device_get(connector=access.connector, identity=identity)
 
 
@@ -410,3 +413,22 @@ def device_state_set(request, connector_id, identity):
         )
     messages.success(request, f"{alias} set to “{value[:80]}”.")
     return _back_to(device)
+
+
+@login_required
+@require_GET
+def logs_page(request, connector_id):
+    """The live event stream (the page's script opens the websocket)."""
+    access = connector_access(user=request.user, connector_id=connector_id)
+    ws_path = reverse("devices:logs", kwargs={"connector_id": connector_id})
+    return render(
+        request,
+        "devices/logs.html",
+        tab_context(
+            access,
+            "logs",
+            event_types=[t.value for t in EventType],
+            ws_path="/ws" + ws_path,
+            identity=request.GET.get("identity", "")[:128],
+        ),
+    )

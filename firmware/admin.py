@@ -3,8 +3,8 @@ Read-mostly: rollouts are started, paused and cancelled through the services (AP
 
 from django.contrib import admin
 
+from core.admin import RecordAdmin
 from firmware.models import DeviceUpdate, OtauReport, Rollout
-from murano.admin import RecordAdmin
 
 
 @admin.register(Rollout)

@@ -233,8 +233,8 @@ def rollout_start(
 def _advance_on_commit(rollout_id: int) -> None:
     """Advance the rollout on a worker once committed. A broker that is down fails nothing: the
     rollout is running in the database, and the scheduler's next tick advances it."""
+    from core.tasks import task_send_on_commit
     from firmware.tasks import rollout_advance_task
-    from murano.celery import task_send_on_commit
 
     later = "the rollout scheduler's next tick advances it"
     task_send_on_commit(rollout_advance_task, rollout_id, later=later)

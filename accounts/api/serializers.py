@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from accounts.models import ApiToken, Business, Membership, Role
-from murano.api import StrictTypes
+from core.api import StrictTypes
 
 
 class ApiTokenSerializer(StrictTypes, serializers.ModelSerializer):

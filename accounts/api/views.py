@@ -3,7 +3,7 @@
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
+from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,14 +24,15 @@ from accounts.authentication import login_throttled_error
 from accounts.backends import LoginThrottled, request_address
 from accounts.models import ApiToken
 from accounts.selectors import (
-    business_get_for_user,
+    ADMIN,
+    READ,
+    action_for_method,
+    business_access,
     businesses_with_role_for_user,
     membership_get,
     membership_list,
-    role_can_administer,
 )
-from murano.api import action_for_method
-from murano.openapi import ErrorSerializer, conflict, field_errors
+from core.openapi import ErrorSerializer, conflict, field_errors
 
 
 class ApiTokenListView(APIView):
@@ -62,18 +63,18 @@ class ApiTokenDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def business_for_request(request, business_id: int, *, action: str = "read"):
-    """The business named in the URL, if the user may see it (else 404), annotated with their
-    ``role``; ``action="admin"`` also needs the admin role (else 403). Membership is managed
-    by admins only: developers and viewers may look but not change."""
-    business = business_get_for_user(user=request.user, business_id=business_id)
-    if action != "read" and not role_can_administer(business.role):
-        raise exceptions.PermissionDenied("Only business admins may manage members.")
-    return business
+def business_for_request(request, business_id: int, *, action: str = READ):
+    """The business named in the URL, annotated with the user's ``role``, through the one access
+    check (``business_access``). Membership is managed by admins only: developers and viewers
+    may look but not change."""
+    return business_access(
+        user=request.user, business_id=business_id, action=action,
+        admins_only_message="Only business admins may manage members.",
+    )  # fmt: skip
 
 
 def _membership_action(request) -> str:
-    return "read" if action_for_method(request.method) == "read" else "admin"
+    return READ if action_for_method(request.method) == READ else ADMIN
 
 
 class BusinessListView(APIView):

@@ -18,15 +18,17 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.selectors import action_for_method
 from connectors.content import services
 from connectors.content.errors import ContentForbidden, ContentTooLarge, UploadInterrupted
 from connectors.content.ranges import RangeNotSatisfiable, content_range
 from connectors.content.selectors import content_get, content_list, content_open
 from connectors.content.uploads import content_upload_handlers
 from connectors.models import CONTENT_ID_MAX_LENGTH, ContentItem
-from murano.api import StrictTypes, action_for_method, api_validation_error, connector_for_request
-from murano.openapi import WHITESPACE, ErrorSerializer, documented
-from murano.parsers import JSONParser
+from connectors.selectors import connector_access
+from core.api import StrictTypes, api_validation_error
+from core.openapi import WHITESPACE, ErrorSerializer, documented
+from core.parsers import JSONParser
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -138,7 +140,7 @@ class ContentListView(ContentErrorsMixin, APIView):
 
     @extend_schema(responses=ContentItemSerializer(many=True))
     def get(self, request, connector_id):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         return Response(ContentItemSerializer(content_list(connector=connector), many=True).data)
 
     @extend_schema(
@@ -152,7 +154,7 @@ class ContentListView(ContentErrorsMixin, APIView):
         "Answers 201 for a new item, 200 for a replaced one.",
     )
     def post(self, request, connector_id):
-        connector = connector_for_request(request, connector_id, action="write")
+        connector = connector_access(user=request.user, connector_id=connector_id, action="write").connector
         serializer = ContentUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -185,7 +187,9 @@ class ContentDetailView(ContentErrorsMixin, APIView):
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     def _item(self, request, connector_id, content_id):
-        connector = connector_for_request(request, connector_id, action=action_for_method(request.method))
+        connector = connector_access(
+            user=request.user, connector_id=connector_id, action=action_for_method(request.method)
+        ).connector
         return content_get(connector=connector, content_id=content_id)
 
     @extend_schema(responses=ContentItemSerializer)
@@ -238,7 +242,7 @@ class ContentDownloadView(ContentErrorsMixin, APIView):
         },
     )
     def get(self, request, connector_id, content_id):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         item = content_get(connector=connector, content_id=content_id)
         return content_response(item, request.headers.get("Range"))
 

@@ -3,7 +3,6 @@
 from django.urls import path
 
 from connectors.api import content
-from murano import api as _converters  # noqa: F401  (registers <segment:>)
 
 urlpatterns = [
     path("", content.ContentListView.as_view(), name="content-list"),

@@ -8,8 +8,9 @@ from rest_framework.views import APIView
 
 from connectors import pki, services
 from connectors.api.serializers import PkiSerializer
-from murano.api import StrictTypes, connector_for_request
-from murano.openapi import ErrorSerializer
+from connectors.selectors import connector_access
+from core.api import StrictTypes
+from core.openapi import ErrorSerializer
 
 
 class CaGenerateSerializer(StrictTypes, serializers.Serializer):
@@ -44,7 +45,7 @@ class CaGenerateView(APIView):
         },
     )
     def post(self, request, connector_id):
-        connector = connector_for_request(request, connector_id, action="write")
+        connector = connector_access(user=request.user, connector_id=connector_id, action="write").connector
         serializer = CaGenerateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

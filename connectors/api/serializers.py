@@ -7,8 +7,8 @@ from connectors.identity import IdentityCasing, IdentityType
 from connectors.models import AuthType, Connector, Resource, ResourceFormat
 from connectors.selectors import connector_hostnames
 from connectors.values import FORMATS, cloud_value_to_text
-from murano.api import StrictTypes
-from murano.openapi import TEXT_PATTERN, WHITESPACE, documented
+from core.api import StrictTypes
+from core.openapi import TEXT_PATTERN, WHITESPACE, documented
 
 
 class ProtocolSerializer(serializers.Serializer):

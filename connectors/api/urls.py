@@ -1,7 +1,6 @@
 from django.urls import include, path
 
 from connectors.api import pki, views
-from murano import api as _converters  # noqa: F401  (registers <segment:> and <rest:>)
 
 app_name = "connectors-api"
 

@@ -7,6 +7,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.selectors import action_for_method
 from connectors import services
 from connectors.api.serializers import (
     ConnectorChangeSerializer,
@@ -15,9 +16,14 @@ from connectors.api.serializers import (
     ResourceUpdateSerializer,
 )
 from connectors.models import Resource
-from connectors.selectors import business_for_new_connector, connectors_for_user, resource_list
-from murano.api import Conflict, action_for_method, connector_for_request
-from murano.openapi import conflict
+from connectors.selectors import (
+    business_for_new_connector,
+    connector_access,
+    connectors_for_user,
+    resource_list,
+)
+from core.api import Conflict
+from core.openapi import conflict
 
 
 def _connector_change(change, **kwargs):
@@ -54,7 +60,7 @@ class ConnectorDetailView(APIView):
 
     @extend_schema(responses=ConnectorSerializer)
     def get(self, request, connector_id):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         return Response(ConnectorSerializer(connector).data)
 
     @extend_schema(
@@ -62,7 +68,7 @@ class ConnectorDetailView(APIView):
         responses={200: ConnectorChangeSerializer, 409: conflict("A connector cannot change business.")},
     )
     def patch(self, request, connector_id):
-        connector = connector_for_request(request, connector_id, action="write")
+        connector = connector_access(user=request.user, connector_id=connector_id, action="write").connector
         serializer = ConnectorSerializer(connector, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
@@ -73,7 +79,7 @@ class ConnectorDetailView(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, connector_id):
-        connector = connector_for_request(request, connector_id, action="admin")
+        connector = connector_access(user=request.user, connector_id=connector_id, action="admin").connector
         services.connector_delete(connector=connector)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -83,7 +89,7 @@ class ResourceListView(APIView):
 
     @extend_schema(responses=ResourceSerializer(many=True))
     def get(self, request, connector_id):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         return Response(ResourceSerializer(resource_list(connector=connector), many=True).data)
 
     @extend_schema(
@@ -91,7 +97,7 @@ class ResourceListView(APIView):
         responses={201: ResourceSerializer, 409: conflict("The alias is defined already.")},
     )
     def post(self, request, connector_id):
-        connector = connector_for_request(request, connector_id, action="write")
+        connector = connector_access(user=request.user, connector_id=connector_id, action="write").connector
         serializer = ResourceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         resource = services.resource_create(connector=connector, **serializer.validated_data)
@@ -102,7 +108,9 @@ class ResourceDetailView(APIView):
     """One resource by alias."""
 
     def _resource(self, request, connector_id, alias):
-        connector = connector_for_request(request, connector_id, action=action_for_method(request.method))
+        connector = connector_access(
+            user=request.user, connector_id=connector_id, action=action_for_method(request.method)
+        ).connector
         return get_object_or_404(Resource, connector=connector, alias=alias)
 
     @extend_schema(responses=ResourceSerializer)

@@ -12,9 +12,13 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.selectors import action_for_method
 from connectors import services as connector_services
 from connectors.api.serializers import ConnectorSerializer, ResourceSerializer, ResourceUpdateSerializer
 from connectors.models import Connector, Resource
+from connectors.selectors import connector_access
+from core.api import Conflict, StrictTypes
+from core.openapi import conflict, integer_schema, query
 from devices import services
 from devices.api.serializers import (
     IDENTITY_SCHEMA,
@@ -47,8 +51,6 @@ from devices.filters import (
 )
 from devices.models import Device
 from devices.selectors import datetime_to_us, device_get, device_is_online, device_state
-from murano.api import Conflict, StrictTypes, action_for_method, connector_for_request
-from murano.openapi import conflict, integer_schema, query
 
 # Offsets past this are refused: a client paging that deep wants the cursor list of /api/v1.
 MAX_OFFSET = 10_000_000
@@ -86,7 +88,9 @@ class Device2IdentityView(APIView):
     """Whitelist (PUT), read (GET), change (PATCH) or remove (DELETE) one identity."""
 
     def _connector(self, request, connector_id):
-        return connector_for_request(request, connector_id, action=action_for_method(request.method))
+        return connector_access(
+            user=request.user, connector_id=connector_id, action=action_for_method(request.method)
+        ).connector
 
     @extend_schema(
         request=Device2WhitelistSerializer,
@@ -138,7 +142,7 @@ class Device2StateView(APIView):
 
     @extend_schema(responses={200: DeviceState})
     def get(self, request, connector_id, identity):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         device = device_get(connector=connector, identity=identity)
         return Response(device_state(device=device, rules=connector_rules(connector)))
 
@@ -147,7 +151,7 @@ class Device2StateView(APIView):
         responses={204: None},
     )
     def patch(self, request, connector_id, identity):
-        connector = connector_for_request(request, connector_id, action="write")
+        connector = connector_access(user=request.user, connector_id=connector_id, action="write").connector
         device = device_get(connector=connector, identity=identity)
         services.device_state_set(device=device, values=request.data, rules=connector_rules(connector))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -173,7 +177,7 @@ class Device2IdentityListView(APIView):
         operation_id="api1_service_device2_identity_list",
     )  # fmt: skip
     def get(self, request, connector_id):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         params = request.query_params
         _, devices = device_list_query(connector, params, accept=("status", "identity", "q", "tag", "ip"))
         limit = parse_limit(params)
@@ -233,7 +237,7 @@ class Device2GatewayView(APIView):
 
     @extend_schema(responses=Device2GatewaySerializer)
     def get(self, request, connector_id):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         return Response(gateway_settings(connector))
 
     @extend_schema(
@@ -247,7 +251,7 @@ class Device2GatewayView(APIView):
         responses=Device2GatewaySerializer,
     )
     def patch(self, request, connector_id):
-        connector = connector_for_request(request, connector_id, action="write")
+        connector = connector_access(user=request.user, connector_id=connector_id, action="write").connector
         serializer = Device2GatewayUpdateSerializer(connector, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from devices.api import device2, imports
-from murano import api as _converters  # noqa: F401  (registers <segment:> and <rest:>)
 
 app_name = "device2"
 

@@ -9,11 +9,11 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from connectors.selectors import connector_access
+from core.openapi import ErrorSerializer
 from devices.api.views import DeviceDetailView
 from devices.imports import ImportFileError, ImportFileTooLarge, device_import_start
 from jobs.api.serializers import JobSerializer
-from murano.api import connector_for_request
-from murano.openapi import ErrorSerializer
 
 
 class FileTooLarge(exceptions.APIException):
@@ -46,7 +46,7 @@ def _refuse_large_body(request) -> None:
 
 def import_upload(request, connector_id: str, field: str, serializer_class) -> Response:
     """Check access and the upload, queue the import job, answer ``202`` with it."""
-    connector = connector_for_request(request, connector_id, action="write")
+    connector = connector_access(user=request.user, connector_id=connector_id, action="write").connector
     _refuse_large_body(request)
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)

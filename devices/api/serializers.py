@@ -14,11 +14,11 @@ from connectors.api.serializers import (
 from connectors.identity import IDENTITY_MAX_LENGTH
 from connectors.models import AuthType, Connector
 from connectors.selectors import resource_list
+from core.api import StrictTypes
+from core.openapi import documented
 from devices.models import Device, Status, ValuePoint
 from devices.selectors import datetime_to_us, device_is_online
 from devices.services import MAX_TIMESTAMP_US
-from murano.api import StrictTypes
-from murano.openapi import documented
 
 # The characters every identity format allows (connectors.identity); a connector's own format
 # (prefix, type, length, casing) may ask for more.

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from devices.api import imports, views
-from murano import api as _converters  # noqa: F401  (registers <segment:> and <rest:>)
 
 app_name = "devices-api"
 

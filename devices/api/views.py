@@ -6,8 +6,11 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from accounts.selectors import action_for_method
 from connectors import runtime
 from connectors.identity import IDENTITY_MAX_LENGTH
+from connectors.selectors import connector_access
+from core.openapi import TEXT_PATTERN, conflict, integer_schema, query, text_schema
 from devices import services
 from devices.api.serializers import (
     MAX_TIMESTAMP_US,
@@ -38,8 +41,6 @@ from devices.filters import (
 )
 from devices.models import Device, Status
 from devices.selectors import device_get, device_history, device_state
-from murano.api import action_for_method, connector_for_request
-from murano.openapi import TEXT_PATTERN, conflict, integer_schema, query, text_schema
 
 
 def connector_rules(connector):
@@ -165,7 +166,7 @@ class DeviceListView(APIView):
         operation_id="api_v1_connectors_devices_list",
     )
     def get(self, request, connector_id):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         params = request.query_params
         device_filter = DeviceFilter.from_params(params)
         limit, cursor = parse_limit(params), parse_cursor(params)
@@ -193,7 +194,7 @@ class DeviceListView(APIView):
         'connector\'s CA signs the CSR (CN = identity) and the answer is `{"certificate": "<PEM>"}`.',
     )
     def post(self, request, connector_id):
-        connector = connector_for_request(request, connector_id, action="write")
+        connector = connector_access(user=request.user, connector_id=connector_id, action="write").connector
         serializer = DeviceCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         device = whitelist_from_payload(connector, serializer.validated_data)
@@ -205,7 +206,9 @@ class DeviceDetailView(APIView):
     """One device: read, change (``locked``, ``tags``, ``auth.expire``; 0 revokes), delete."""
 
     def _device(self, request, connector_id, identity):
-        connector = connector_for_request(request, connector_id, action=action_for_method(request.method))
+        connector = connector_access(
+            user=request.user, connector_id=connector_id, action=action_for_method(request.method)
+        ).connector
         return device_get(connector=connector, identity=identity)
 
     @extend_schema(responses=DeviceSerializer)
@@ -243,7 +246,7 @@ class DeviceStateView(APIView):
 
     @extend_schema(responses={200: DeviceState})
     def get(self, request, connector_id, identity):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         device = device_get(connector=connector, identity=identity)
         return Response(device_state(device=device, rules=connector_rules(connector)))
 
@@ -252,7 +255,7 @@ class DeviceStateView(APIView):
         responses={200: DeviceState},
     )
     def patch(self, request, connector_id, identity):
-        connector = connector_for_request(request, connector_id, action="write")
+        connector = connector_access(user=request.user, connector_id=connector_id, action="write").connector
         device = device_get(connector=connector, identity=identity)
         rules = connector_rules(connector)
         services.device_state_set(device=device, values=request.data, rules=rules)
@@ -296,7 +299,7 @@ class DeviceHistoryView(APIView):
         responses=ValuePointSerializer(many=True),
     )
     def get(self, request, connector_id, identity):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         device = device_get(connector=connector, identity=identity)
         points = device_history(
             device=device,

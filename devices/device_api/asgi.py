@@ -19,6 +19,8 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from connectors.content.errors import UploadInterrupted
+from core import realtime
+from core.proxies import client_address, client_certificate, client_scheme
 from devices.device_api import handlers
 from devices.device_api.protocol import (
     STREAMED_UPLOAD_PATH,
@@ -28,8 +30,6 @@ from devices.device_api.protocol import (
     text,
 )
 from devices.events import device_wake_group
-from murano import realtime
-from murano.proxies import client_address, client_certificate, client_scheme
 
 logger = logging.getLogger(__name__)
 _executor: ThreadPoolExecutor | None = None

@@ -11,6 +11,7 @@ import time
 from django.conf import settings
 from django.db import connections
 
+from core.proxies import client_address, client_certificate, client_scheme
 from devices.device_api import handlers
 from devices.device_api.protocol import (
     STREAMED_UPLOAD_PATH,
@@ -19,7 +20,6 @@ from devices.device_api.protocol import (
     is_device_path,
     text,
 )
-from murano.proxies import client_address, client_certificate, client_scheme
 
 logger = logging.getLogger(__name__)
 _REASONS = {

@@ -3,12 +3,12 @@
 from rest_framework import serializers
 
 from connectors.identity import IDENTITY_MAX_LENGTH
+from core.api import StrictTypes
+from core.openapi import documented
 from devices.filters import MAX_Q_LENGTH, MAX_TAG_FILTERS, MAX_TAG_NAME_LENGTH, MAX_TAG_VALUE_LENGTH
 from devices.models import Status
 from firmware.models import DeviceUpdate, OtauReport, Rollout, RolloutState
 from firmware.services import MAX_DEVICE_TIMEOUT, MAX_EXPLICIT_DEVICES
-from murano.api import StrictTypes
-from murano.openapi import documented
 
 TAG_FILTER_MAX_LENGTH = MAX_TAG_NAME_LENGTH + 1 + MAX_TAG_VALUE_LENGTH
 

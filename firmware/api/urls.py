@@ -1,7 +1,6 @@
 from django.urls import path
 
 from firmware.api import views
-from murano import api as _converters  # noqa: F401  (registers <segment:>)
 
 app_name = "firmware-api"
 

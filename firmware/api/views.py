@@ -12,6 +12,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from connectors.selectors import connector_access
+from core.api import api_validation_error
+from core.openapi import ErrorSerializer, conflict, integer_schema, query, text_schema
 from devices.selectors import device_get
 from firmware import selectors, services
 from firmware.api.serializers import (
@@ -22,8 +25,6 @@ from firmware.api.serializers import (
     RolloutSerializer,
     RolloutUpdateSerializer,
 )
-from murano.api import api_validation_error, connector_for_request
-from murano.openapi import ErrorSerializer, conflict, integer_schema, query, text_schema
 
 
 class FirmwareDisabledError(exceptions.APIException):
@@ -48,7 +49,7 @@ class FirmwareUpdateView(APIView):
         },
     )
     def post(self, request, connector_id):
-        connector = connector_for_request(request, connector_id, action="write")
+        connector = connector_access(user=request.user, connector_id=connector_id, action="write").connector
         serializer = FirmwareUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -77,7 +78,7 @@ class PackageListView(APIView):
 
     @extend_schema(responses=PackageSerializer(many=True))
     def get(self, request, connector_id):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         return Response(PackageSerializer(selectors.package_list(connector=connector), many=True).data)
 
 
@@ -86,7 +87,7 @@ class RolloutListView(APIView):
 
     @extend_schema(responses=RolloutSerializer(many=True))
     def get(self, request, connector_id):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         return Response(_rollout_data(list(selectors.rollout_list(connector=connector)[:100]), many=True))
 
 
@@ -96,7 +97,7 @@ class RolloutDetailView(APIView):
 
     @extend_schema(responses=RolloutSerializer)
     def get(self, request, connector_id, rollout_id):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         return Response(_rollout_data(selectors.rollout_get(connector=connector, rollout_id=rollout_id)))
 
     @extend_schema(
@@ -104,7 +105,7 @@ class RolloutDetailView(APIView):
         responses={200: RolloutSerializer, 409: conflict("The rollout's state does not allow it.")},
     )
     def patch(self, request, connector_id, rollout_id):
-        connector = connector_for_request(request, connector_id, action="write")
+        connector = connector_access(user=request.user, connector_id=connector_id, action="write").connector
         rollout = selectors.rollout_get(connector=connector, rollout_id=rollout_id)
         serializer = RolloutUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -126,7 +127,7 @@ class RolloutDeviceListView(APIView):
         responses=RolloutDeviceSerializer(many=True),
     )
     def get(self, request, connector_id, rollout_id):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         rollout = selectors.rollout_get(connector=connector, rollout_id=rollout_id)
         raw_limit = request.query_params.get("limit", "100")
         if not raw_limit.isascii() or not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
@@ -143,7 +144,7 @@ class DeviceFirmwareView(APIView):
 
     @extend_schema(responses=DeviceFirmwareSerializer)
     def get(self, request, connector_id, identity):
-        connector = connector_for_request(request, connector_id)
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
         device = device_get(connector=connector, identity=identity)
         firmware = selectors.device_firmware(device=device)
         latest = firmware["updates"][0].status if firmware["updates"] else None

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from jobs.api import views
-from murano import api as _converters  # noqa: F401  (registers <segment:> and <rest:>)
 
 app_name = "jobs-api"
 

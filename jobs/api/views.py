@@ -7,10 +7,10 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.openapi import integer_schema, query, text_schema
 from jobs.api.serializers import JobSerializer, JobSummarySerializer
 from jobs.models import JobKind, JobState
 from jobs.selectors import job_get_for_user, jobs_for_user
-from murano.openapi import integer_schema, query, text_schema
 
 MAX_PAGE_SIZE = 500
 

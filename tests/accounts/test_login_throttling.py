@@ -7,7 +7,7 @@ import base64
 import pytest
 from rest_framework.test import APIClient
 
-from murano import throttle
+from core import throttle
 from tests.factories import PASSWORD
 from tests.web.conftest import page_text
 

@@ -20,10 +20,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from core.csv_safety import csv_cell_neutralise, csv_cell_restore
 from devices import imports
 from devices.models import Device, DeviceTag
 from jobs.models import Job
-from murano.csv_safety import csv_cell_neutralise, csv_cell_restore
 from tests.factories import make_connector, make_device
 from tests.pki.certs import make_leaf
 

@@ -93,7 +93,7 @@ def test_wrong_passwords_from_one_address_are_throttled_for_every_identity_from_
 def test_a_throttled_identity_may_try_again_once_its_window_is_over(
     device_client, password_device, limits, monkeypatch
 ):
-    from murano import throttle
+    from core import throttle
 
     limits(identity=2, window=60)
     for _ in range(2):

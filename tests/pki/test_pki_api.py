@@ -11,9 +11,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from connectors import pki
 from connectors.models import Connector
+from core.crypto import decrypt_secret
 from devices.imports import device_import
 from devices.models import Device
-from murano.crypto import decrypt_secret
 from tests.pki.certs import make_ca, make_csr, make_leaf, tampered_csr, with_key
 from tests.pki.conftest import write
 

@@ -6,7 +6,7 @@ a progress bar on stderr; it prints a summary and every refused row. Exit status
 cannot be imported at all, 2 when some rows were refused (the others were imported).
 ``export`` writes the connector's devices in the same CSV format (to a file or ``-`` for
 stdout); importing the export into the same connector changes nothing. Cells a spreadsheet
-would run as formulas start with a quote (``murano.csv_safety``), which ``import`` takes off.
+would run as formulas start with a quote (``core.csv_safety``), which ``import`` takes off.
 ``enable`` whitelists one device like the Murano CLI's ``device enable``: with ``--auth csr`` the
 connector signs the CSR in ``--cred`` and ``{"certificate": "<PEM>"}`` is printed.
 """

@@ -23,7 +23,6 @@ from django.core.exceptions import (
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse, QueryDict, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
-from django.urls import register_converter
 from django.views import defaults
 from rest_framework import exceptions, renderers, serializers, status
 from rest_framework.response import Response
@@ -189,47 +188,6 @@ class StrictTypes:
             if errors:
                 raise exceptions.ValidationError(errors)
         return super().to_internal_value(data)
-
-
-def connector_for_request(request, connector_id: str, *, action: str = "read"):
-    """The connector named in the URL, if the user may see it (else 404) and may do ``action``
-    (``read``, ``write`` or ``admin``; else 403). One place for every API view's access rule."""
-    from accounts.selectors import role_can_administer, role_can_write
-    from connectors.selectors import connector_get_for_user
-
-    connector, role = connector_get_for_user(user=request.user, connector_id=connector_id)
-    if action == "write" and not role_can_write(role):
-        raise exceptions.PermissionDenied("Your role in this business is read-only.")
-    if action == "admin" and not role_can_administer(role):
-        raise exceptions.PermissionDenied("Only business admins may do this.")
-    return connector
-
-
-def action_for_method(method: str) -> str:
-    return "read" if method in ("GET", "HEAD", "OPTIONS") else "write"
-
-
-class UrlSegment:
-    """``<segment:...>``: one path segment (ids, identities). Never a NUL, which names nothing
-    and which PostgreSQL refuses even in a lookup: such a path is simply not found."""
-
-    regex = "[^/\x00]+"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
-class UrlRest(UrlSegment):
-    """``<rest:...>``: the rest of the path, slashes included (aliases may hold a ``/``)."""
-
-    regex = "[^\x00]+"
-
-
-register_converter(UrlSegment, "segment")
-register_converter(UrlRest, "rest")
 
 
 def _is_api_path(request) -> bool:

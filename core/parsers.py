@@ -1,7 +1,7 @@
 """The management API's request parsers (settings ``DEFAULT_PARSER_CLASSES``).
 
 A module of its own: DRF resolves its parser setting while ``rest_framework.views`` is being
-imported, so the module it names must not import that (``murano.api`` does).
+imported, so the module it names must not import that (``core.api`` does).
 """
 
 import json
