@@ -9,9 +9,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Business
-from connectors import pki, runtime
+from connectors import hooks, pki, runtime
+from connectors.content.services import content_purge_connector_on_commit
 from connectors.hostnames import NOT_AVAILABLE, HostnameRefused, hostname_clean
-from connectors.identity import IdentityFormat, IdentityType
+from connectors.identity import IdentityType
 from connectors.models import Connector, ConnectorHostname, Resource, ResourceFormat
 from connectors.values import ResourceRules, parse_allowed
 from core import realtime
@@ -211,7 +212,8 @@ def connector_create(*, business: Business, name: str, settings: dict | None = N
     connector.save()
     if hostnames:
         _set_hostnames(connector, _clean_hostnames(connector, hostnames))
-    _firmware_setting_applied(connector)
+    hooks.settings_changed.send(connector=connector, fields={f.name for f in Connector._meta.concrete_fields},
+                                created=True)  # fmt: skip
     return connector
 
 
@@ -235,30 +237,6 @@ class SettingsChange:
     warnings: list[SettingsWarning]
 
 
-def _identity_format_warnings(connector: Connector, before: IdentityFormat) -> list[SettingsWarning]:
-    from devices.models import Device
-
-    after = connector.identity_format
-    if after == before:
-        return []
-    # Counted by the database (one pass over the connector's identities, none read out).
-    unfit = Device.objects.filter(connector=connector).exclude(identity__regex=after.regex()).count()
-    if not unfit:
-        return []
-    devices = "1 device has an identity" if unfit == 1 else f"{unfit:,} devices have identities"
-    return [
-        SettingsWarning(
-            code="identity_format_mismatch",
-            field="identity_format",
-            message=(
-                f"{devices} that do not fit the new identity format. Devices already provisioned keep "
-                "working; the others cannot activate with an identity that does not fit."
-            ),
-            count=unfit,
-        )
-    ]
-
-
 @transaction.atomic
 def connector_settings_change(*, connector: Connector, changes: dict) -> SettingsChange:
     """Change some settings (the others stay as they were), and say what the change means for
@@ -271,9 +249,12 @@ def connector_settings_change(*, connector: Connector, changes: dict) -> Setting
     connector.save(update_fields=[*fields, "updated_at"])
     if hostnames is not None:
         _set_hostnames(connector, _clean_hostnames(connector, hostnames))
-    if "firmware_update_enabled" in fields:
-        _firmware_setting_applied(connector)
-    return SettingsChange(connector, _identity_format_warnings(connector, before))
+    hooks.settings_changed.send(connector=connector, fields=set(fields), created=False)
+    warnings = []
+    if connector.identity_format != before:
+        for found in hooks.identity_format_changed.send(connector=connector):
+            warnings += found
+    return SettingsChange(connector, warnings)
 
 
 def connector_update(*, connector: Connector, changes: dict) -> Connector:
@@ -282,30 +263,16 @@ def connector_update(*, connector: Connector, changes: dict) -> Connector:
     return connector_settings_change(connector=connector, changes=changes).connector
 
 
-def _firmware_setting_applied(connector: Connector) -> None:
-    # Firmware updates on: their config_otau and otau_in resources are defined (firmware app).
-    from firmware.services import firmware_setting_applied
-
-    firmware_setting_applied(connector=connector)
-
-
-@transaction.atomic
 @transaction.atomic
 def connector_delete(*, connector: Connector) -> None:
     """Delete a connector with its devices, content and jobs, and drop its buffer of recent
     events. The deletion stands even when Redis is down: the buffer is then left behind (logged),
     unreadable by anyone since its connector is gone."""
-    from devices.services import devices_lock
-    from jobs.services import job_uploads_discard_on_commit
-
     connector_id = connector.pk
-    devices_lock(connector=connector)
-    job_uploads_discard_on_commit(connector=connector)
+    hooks.connector_deleting.send(connector=connector)
     connector.delete()
     runtime.forget_hosts()
     # Its content rows went with it; their stored files go once that is committed.
-    from connectors.content.services import content_purge_connector_on_commit
-
     content_purge_connector_on_commit(connector_id)
     transaction.on_commit(lambda: realtime.forget(connector_id))
 

@@ -9,6 +9,8 @@ that a periodic task finds again from the database: a queued job is handed again
 
 import logging
 
+from celery import current_app
+from celery.exceptions import NotRegistered
 from django.db import transaction
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -27,9 +29,22 @@ BROKER_ERRORS = (OperationalError, RedisConnectionError, RedisTimeoutError, OSEr
 _SEND_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
 
 
+def _registered(name: str):
+    """The task registered as ``name``. Celery imports the apps' ``tasks`` modules on its
+    first need of them (a worker at start-up); a web process asks for that here."""
+    try:
+        return current_app.tasks[name]
+    except NotRegistered:
+        current_app.loader.import_default_modules()
+        return current_app.tasks[name]
+
+
 def task_send(task, *args, later: str = "") -> bool:
     """Queue ``task(*args)`` now; False when the broker cannot be reached (logged as a warning
-    that says what will send it ``later``)."""
+    that says what will send it ``later``). ``task``: a task, or its registered name (so that a
+    service need not import the tasks module that imports it)."""
+    if isinstance(task, str):
+        task = _registered(task)
     try:
         task.apply_async(args, retry_policy=_SEND_RETRY)
     except BROKER_ERRORS as exc:

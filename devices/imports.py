@@ -49,7 +49,7 @@ from connectors import pki
 from connectors.models import Connector
 from core.csv_safety import csv_cell_restore, csv_writer
 from devices.models import Device, DeviceTag
-from devices.services import _clean_tags, _deadline
+from devices.services import activation_deadline, tags_clean
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ def _tags(text: str, column: str) -> list[tuple[str, str]]:
     if tags is None:
         tags = []
     try:
-        return _clean_tags(tags)
+        return tags_clean(tags)
     except ValidationError as exc:
         raise _RowError(f"{column}: {' '.join(exc.messages)}") from None
 
@@ -624,7 +624,7 @@ def device_import(
     if checkpoint is not None:
         checkpoint(result)
     report(result, [])
-    deadline = _deadline(connector, None)
+    deadline = activation_deadline(connector, None)
     before_commit = None
     if checkpoint is not None:
         # The result as of each batch (by index; -1: before the first), computed in the batch's

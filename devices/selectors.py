@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from connectors.models import Connector
+from connectors.services import SettingsWarning
 from connectors.values import ResourceRules
 from devices.models import Device, DeviceState, Lifecycle, Status, ValuePoint
 
@@ -214,3 +215,28 @@ def device_for_token(
     )
     states = {r[m]: _StateRow(*r[m:]) for r in rows if r[m] is not None} if aliases else {}
     return device, states
+
+
+def identity_format_warnings(*, connector: Connector) -> list[SettingsWarning]:
+    """After the connector's identity format changed: a warning counting its devices whose
+    identities no longer fit (``connectors.hooks.identity_format_changed``)."""
+    # Counted by the database (one pass over the connector's identities, none read out).
+    unfit = (
+        Device.objects.filter(connector=connector)
+        .exclude(identity__regex=connector.identity_format.regex())
+        .count()
+    )
+    if not unfit:
+        return []
+    devices = "1 device has an identity" if unfit == 1 else f"{unfit:,} devices have identities"
+    return [
+        SettingsWarning(
+            code="identity_format_mismatch",
+            field="identity_format",
+            message=(
+                f"{devices} that do not fit the new identity format. Devices already provisioned keep "
+                "working; the others cannot activate with an identity that does not fit."
+            ),
+            count=unfit,
+        )
+    ]

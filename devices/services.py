@@ -20,7 +20,7 @@ from connectors import pki
 from connectors.identity import IdentityType
 from connectors.models import AuthType, Connector
 from connectors.values import ResourceRules
-from devices import credentials, seen
+from devices import credentials, hooks, seen
 from devices.errors import DeviceError, DuplicateTimestamps, ProvisionDenied, ValueRejected
 from devices.events import EventType, device_wake, event_emit, now_us
 from devices.models import Device, DeviceState, DeviceTag, Lifecycle, ValuePoint
@@ -76,7 +76,7 @@ def identity_generate(connector: Connector) -> str:
 MAX_TIMESTAMP_US = 253_402_300_799_000_000
 
 
-def _deadline(connector: Connector, expire_us: int | None):
+def activation_deadline(connector: Connector, expire_us: int | None):
     if expire_us:
         if not 0 < expire_us <= MAX_TIMESTAMP_US:
             raise ValidationError({"auth": "expire must be a µs timestamp before the year 10000"})
@@ -90,7 +90,8 @@ def _check_identity(connector: Connector, identity: str) -> None:
         raise ValidationError({"identity": problem})
 
 
-def _clean_tags(tags) -> list[tuple[str, str]]:
+def tags_clean(tags) -> list[tuple[str, str]]:
+    """``[{"name", "value"}, …]`` as unique (name, value) pairs, trimmed to their columns."""
     if tags is None:
         return []
     if not isinstance(tags, list):
@@ -197,12 +198,12 @@ def device_whitelist(
         raise ValidationError({"auth": f"type must be one of {', '.join([*AuthType.values, CSR])}"})
     if auth_type == CSR and not key:
         raise ValidationError({"auth": "key must hold the CSR (PEM) to sign"})
-    tag_pairs = _clean_tags(tags)
+    tag_pairs = tags_clean(tags)
     device = Device(
         connector=connector,
         identity=identity,
         locked=bool(locked),
-        activation_deadline=_deadline(connector, expire_us),
+        activation_deadline=activation_deadline(connector, expire_us),
     )
     if key:
         _apply_credentials(device, auth_type=auth_type or connector.auth_type, key=key)
@@ -602,11 +603,9 @@ def device_write(
         payload=[{"timestamp": timestamp, "values": _preview(values)}],
         wake_device_id=device.pk if rows else None,
     )  # fmt: skip
-    if "otau_in" in values and "otau_in" in rules:
-        # A firmware update's progress report (firmware/): status and history of the update.
-        from firmware.services import otau_report_received
-
-        otau_report_received(device=device, value=values["otau_in"])
+    for alias in hooks.value_written.keys & values.keys():
+        if alias in rules:  # a defined resource (firmware's otau_in, claiming's pdaas_*)
+            hooks.value_written.send(alias, device=device, value=values[alias])
 
 
 def _preview(values: dict[str, str], limit: int = 1024) -> dict[str, str]:
@@ -763,7 +762,7 @@ def device_update(
             _revoke(device)
             fields += ["lifecycle", "token_hash", "password_hash", "activation_deadline"]
         elif device.lifecycle != Lifecycle.PROVISIONED:
-            device.activation_deadline = _deadline(device.connector, expire_us)
+            device.activation_deadline = activation_deadline(device.connector, expire_us)
             fields.append("activation_deadline")
     if fields:
         device.save(update_fields=sorted(set(fields)))
@@ -819,7 +818,7 @@ def _certificate_change(device: Device, certificate: str) -> list[str]:
     _pin_certificate(device, auth_type=AuthType.CERTIFICATE, key=certificate)
     if device.lifecycle == Lifecycle.REPROVISION:
         device.lifecycle = Lifecycle.WHITELISTED
-        device.activation_deadline = _deadline(device.connector, None)
+        device.activation_deadline = activation_deadline(device.connector, None)
         return [*_CERTIFICATE_FIELDS, "lifecycle", "activation_deadline"]
     return _CERTIFICATE_FIELDS
 
@@ -841,7 +840,7 @@ def device_revoke(*, device: Device) -> Device:
 
 @transaction.atomic
 def device_tags_replace(*, device: Device, tags) -> None:
-    pairs = _clean_tags(tags)
+    pairs = tags_clean(tags)
     DeviceTag.objects.filter(device=device).delete()
     DeviceTag.objects.bulk_create([DeviceTag.of(device, n, v) for n, v in pairs])
 

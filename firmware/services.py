@@ -23,6 +23,7 @@ from connectors import runtime
 from connectors.content.packages import config_otau_clean, config_otau_file_ids, config_otau_message
 from connectors.models import Connector, ContentItem, Resource
 from connectors.services import resource_create, resource_update
+from core.tasks import task_send_on_commit
 from devices.filters import DeviceFilter
 from devices.models import Device
 from devices.services import device_state_set
@@ -76,11 +77,11 @@ def otau_resources_ensure(*, connector: Connector) -> None:
         resource_update(resource=report, format="string", allowed=[])
 
 
-def firmware_setting_applied(*, connector: Connector) -> None:
-    """Called by the connector services after its settings are saved: turning firmware
-    updates on defines their two resources. Turning them off keeps everything (devices' data,
-    history); only new updates are refused."""
-    if connector.firmware_update_enabled:
+def firmware_settings_changed(*, connector: Connector, fields: set[str], created: bool) -> None:
+    """A connector's settings were saved (``connectors.hooks.settings_changed``): turning
+    firmware updates on defines their two resources. Turning them off keeps everything (devices'
+    data, history); only new updates are refused."""
+    if "firmware_update_enabled" in fields and connector.firmware_update_enabled:
         otau_resources_ensure(connector=connector)
 
 
@@ -233,11 +234,8 @@ def rollout_start(
 def _advance_on_commit(rollout_id: int) -> None:
     """Advance the rollout on a worker once committed. A broker that is down fails nothing: the
     rollout is running in the database, and the scheduler's next tick advances it."""
-    from core.tasks import task_send_on_commit
-    from firmware.tasks import rollout_advance_task
-
     later = "the rollout scheduler's next tick advances it"
-    task_send_on_commit(rollout_advance_task, rollout_id, later=later)
+    task_send_on_commit("firmware.rollout_advance", rollout_id, later=later)
 
 
 # --- waves -------------------------------------------------------------------------------------
@@ -405,7 +403,7 @@ def _parse_report(value: str) -> tuple[str, str, str] | None:
 
 
 def otau_report_received(*, device: Device, value: str) -> OtauReport | None:
-    """A device wrote ``otau_in`` (hook of ``devices.services.device_write``): keep the report
+    """A device wrote ``otau_in`` (``devices.hooks.value_written``): keep the report
     in its history and move its update.
 
     The update it is about is the device's unfinished one for the reported version (or its
