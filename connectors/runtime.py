@@ -81,22 +81,17 @@ def _connector_exists(connector_id: str) -> bool:
     return exists
 
 
+def connector_rules(connector) -> dict[str, ResourceRules]:
+    """The connector's resources by alias (cached per process, until its settings change)."""
+    return resource_rules(connector.pk, connector.updated_at)
+
+
 def resource_rules(connector_id: str, version) -> dict[str, ResourceRules]:
     """The connector's resources by alias, for the connector's settings stamp ``version``."""
     cached = _rules.get(connector_id)
     if cached is not None and cached[0] == version:
         return cached[1]
-    rules = {
-        r.alias: ResourceRules.build(
-            alias=r.alias,
-            format=r.format,
-            allowed=r.allowed,
-            settable=r.settable,
-            sync=r.sync,
-            initial=r.initial,
-        )  # fmt: skip
-        for r in Resource.objects.filter(connector_id=connector_id)
-    }
+    rules = {r.alias: ResourceRules.of(r) for r in Resource.objects.filter(connector_id=connector_id)}
     with _lock:
         _rules[connector_id] = (version, rules)
     return rules

@@ -295,17 +295,10 @@ def _validate_resource(resource: Resource) -> None:
         # Not text, and PostgreSQL cannot store it (not even inside JSON).
         raise ValidationError({"allowed": "values must not contain NUL characters"})
     if resource.initial is not None:
-        problem = _rules_of(resource).check(resource.initial)
+        problem = ResourceRules.of(resource).check(resource.initial)
         if problem:
             raise ValidationError({"initial": problem})
     resource.full_clean(exclude=["connector"], validate_unique=False)
-
-
-def _rules_of(resource: Resource) -> ResourceRules:
-    return ResourceRules.build(
-        alias=resource.alias, format=resource.format, allowed=resource.allowed,
-        settable=resource.settable, sync=resource.sync, initial=resource.initial,
-    )  # fmt: skip
 
 
 _RESOURCE_FIELDS = ("format", "unit", "allowed", "settable", "initial", "sync")

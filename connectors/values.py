@@ -37,14 +37,15 @@ class ResourceRules:
     ranges: tuple = ()
 
     @classmethod
-    def build(cls, *, alias, format, allowed, settable, sync, initial) -> "ResourceRules":
-        discrete, ranges = parse_allowed(format, allowed)
+    def of(cls, resource) -> "ResourceRules":
+        """The rules of a resource (a ``connectors.models.Resource``, saved or not)."""
+        discrete, ranges = parse_allowed(resource.format, resource.allowed)
         return cls(
-            alias=alias,
-            format=format,
-            settable=settable,
-            sync=sync,
-            initial=initial,
+            alias=resource.alias,
+            format=resource.format,
+            settable=resource.settable,
+            sync=resource.sync,
+            initial=resource.initial,
             discrete=discrete,
             ranges=ranges,
         )

@@ -218,7 +218,7 @@ def _device_page(request, access, device, *, state_errors=None, state_typed=None
     charts, live events."""
     connector = access.connector
     resources = list(resource_list(connector=connector))
-    rules = runtime.resource_rules(connector.pk, connector.updated_at)
+    rules = runtime.connector_rules(connector)
     state = device_state(device=device, rules=rules)
     state_errors, state_typed = state_errors or {}, state_typed or {}
     state_rows = []
@@ -399,7 +399,7 @@ def device_state_set(request, connector_id, identity):
     """Set one settable resource's cloud value (the device reads or long-polls it)."""
     access, device = _device_for_change(request, connector_id, identity)
     alias, value = request.POST.get("alias", ""), request.POST.get("value", "")
-    rules = runtime.resource_rules(access.connector.pk, access.connector.updated_at)
+    rules = runtime.connector_rules(access.connector)
     try:
         services.device_state_set(device=device, values={alias: value}, rules=rules)
     except ValidationError as exc:

@@ -255,7 +255,7 @@ def _wave_send(rollout: Rollout, wave: int, limit: int) -> int:
     connector = Connector.objects.get(pk=rollout.connector_id)
     otau_resources_ensure(connector=connector)
     connector.refresh_from_db(fields=["updated_at"])
-    rules = runtime.resource_rules(connector.pk, connector.updated_at)
+    rules = runtime.connector_rules(connector)
     message = config_otau_message(rollout.config_otau)
     now = timezone.now()
     superseded = DeviceUpdate.objects.filter(

@@ -16,6 +16,7 @@ from accounts.selectors import action_for_method
 from connectors import services as connector_services
 from connectors.api.serializers import ConnectorSerializer, ResourceSerializer, ResourceUpdateSerializer
 from connectors.models import Connector, Resource
+from connectors.runtime import connector_rules
 from connectors.selectors import connector_access
 from core.api import Conflict, StrictTypes
 from core.openapi import conflict, integer_schema, query
@@ -35,7 +36,6 @@ from devices.api.serializers import (
 from devices.api.views import (
     FILTER_PARAMETERS,
     STATE_CHANGE_SCHEMA,
-    connector_rules,
     issued_certificate,
     update_from_payload,
     whitelist_from_payload,

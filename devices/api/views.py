@@ -7,8 +7,8 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from accounts.selectors import action_for_method
-from connectors import runtime
 from connectors.identity import IDENTITY_MAX_LENGTH
+from connectors.runtime import connector_rules
 from connectors.selectors import connector_access
 from core.openapi import TEXT_PATTERN, conflict, integer_schema, query, text_schema
 from devices import services
@@ -41,10 +41,6 @@ from devices.filters import (
 )
 from devices.models import Device, Status
 from devices.selectors import device_get, device_history, device_state
-
-
-def connector_rules(connector):
-    return runtime.resource_rules(connector.pk, connector.updated_at)
 
 
 def whitelist_from_payload(connector, data) -> Device:

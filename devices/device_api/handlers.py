@@ -338,7 +338,7 @@ def _certificate_device(ctx: Context) -> Device:
 
 
 def _rules(device: Device) -> dict[str, ResourceRules]:
-    return runtime.resource_rules(device.connector_id, device.connector.updated_at)
+    return runtime.connector_rules(device.connector)
 
 
 def _write(ctx: Context) -> DeviceResponse:
