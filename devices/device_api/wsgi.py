@@ -2,82 +2,67 @@
 
 Short device requests (writes, reads, activations) skip Django's request machinery entirely.
 Long polls belong on the ASGI server (nginx routes them there); one that reaches a WSGI worker
-still gets a correct answer by checking its value at a short interval.
+still gets a correct answer by checking its value at a short interval. What both servers share
+around a request (limits, proxies, errors, HEAD, status lines) is ``envelope.py``.
 """
 
-import logging
 import time
 
 from django.conf import settings
-from django.db import connections
 
-from core.proxies import client_address, client_certificate, client_scheme
 from devices.device_api import handlers
-from devices.device_api.protocol import (
-    STREAMED_UPLOAD_PATH,
-    DeviceRequest,
-    DeviceResponse,
-    is_device_path,
-    text,
+from devices.device_api.envelope import (
+    close_old_connections,
+    declared_length,
+    device_request,
+    internal_error,
+    length_required,
+    sends_body,
+    status_line,
+    streams_body,
 )
+from devices.device_api.protocol import DeviceRequest, DeviceResponse, is_device_path
 
-logger = logging.getLogger(__name__)
-_REASONS = {
-    200: "OK", 204: "No Content", 206: "Partial Content", 304: "Not Modified",
-    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 411: "Length Required",
-    413: "Payload Too Large", 415: "Unsupported Media Type", 416: "Range Not Satisfiable",
-    429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
-}  # fmt: skip
 _POLL_INTERVAL = 0.25
 
 
-def status_line(status: int) -> str:
-    return f"{status} {_REASONS.get(status, 'Unknown')}"
-
-
-def _request_from_environ(environ) -> DeviceRequest | DeviceResponse:
+def _request_from_environ(environ, method: str) -> DeviceRequest | DeviceResponse:
+    """The device request in ``environ``, or the answer refusing it (its body's length)."""
     headers = {}
     for key, value in environ.items():
         if key.startswith("HTTP_"):
             headers[key[5:].replace("_", "-").lower()] = value
     if environ.get("CONTENT_TYPE"):
         headers["content-type"] = environ["CONTENT_TYPE"]
-    raw_length = environ.get("CONTENT_LENGTH") or "0"
-    if not raw_length.isdigit():
-        return text(400, "bad Content-Length")
-    length = int(raw_length)
-    method = environ["REQUEST_METHOD"].upper()
-    streamed = environ.get("PATH_INFO") == STREAMED_UPLOAD_PATH and method == "POST"
+    raw_path = environ.get("PATH_INFO", "")
     body, body_stream, body_length = b"", None, None
-    if streamed:
+    if streams_body(method, raw_path):
         # Content uploads stream through to storage; the handler authenticates first.
-        if length > settings.CONTENT_MAX_BYTES:
-            return text(413, "request body too large")
-        if environ.get("CONTENT_LENGTH"):
-            body_stream, body_length = _LimitedInput(environ["wsgi.input"], length), length
+        body_length = declared_length(environ.get("CONTENT_LENGTH") or None, settings.CONTENT_MAX_BYTES)
+        if isinstance(body_length, DeviceResponse):
+            return body_length
+        if body_length is not None:
+            body_stream = _LimitedInput(environ["wsgi.input"], body_length)
         elif environ.get("wsgi.input_terminated"):  # chunked, and the server ends the stream
             body_stream = environ["wsgi.input"]
         else:
-            return text(411, "Content-Length required")
-    elif length > settings.DEVICE_API_MAX_BODY:
-        return text(413, "request body too large")
+            return length_required()
     else:
-        body = environ["wsgi.input"].read(length) if length else b""
-    peer = environ.get("REMOTE_ADDR", "")
-    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
-    return DeviceRequest(
-        method=environ["REQUEST_METHOD"].upper(),
-        path=path,
-        query=environ.get("QUERY_STRING", "").encode("latin-1"),
-        headers=headers,
-        body=body,
-        client_ip=client_address(peer, headers.get("x-forwarded-for"), headers.get("x-real-ip")),
-        scheme=client_scheme(peer, environ.get("wsgi.url_scheme", "http"), headers.get("x-forwarded-proto")),
-        peer=peer,
-        client_certificate=client_certificate(peer, headers.get("x-ssl-client-cert")),
-        body_stream=body_stream,
-        body_length=body_length,
+        length = declared_length(environ.get("CONTENT_LENGTH") or None, settings.DEVICE_API_MAX_BODY)
+        if isinstance(length, DeviceResponse):
+            return length
+        if length:
+            body = environ["wsgi.input"].read(length)
+    return device_request(
+        method,
+        raw_path.encode("latin-1").decode("utf-8", "replace"),
+        environ.get("QUERY_STRING", "").encode("latin-1"),
+        headers,
+        body,
+        environ.get("REMOTE_ADDR", ""),
+        environ.get("wsgi.url_scheme", "http"),
+        body_stream,
+        body_length,
     )
 
 
@@ -97,21 +82,11 @@ class _LimitedInput:
         return data
 
 
-def _close_old_connections() -> None:
-    """Django's per-request connection hygiene (``close_old_connections``), sparing a
-    connection inside a transaction: between requests a worker never holds one, but a test
-    that calls the application from inside its transaction does, and closing the connection
-    would abort that transaction (Django's test client disconnects the same hook)."""
-    for conn in connections.all(initialized_only=True):
-        if not conn.in_atomic_block:
-            conn.close_if_unusable_or_obsolete()
-
-
 def serve(request_or_response) -> DeviceResponse:
     """Run one device request to completion in this thread."""
     if isinstance(request_or_response, DeviceResponse):
         return request_or_response
-    _close_old_connections()
+    close_old_connections()
     try:
         result = handlers.handle(request_or_response)
         while isinstance(result, handlers.LongPollWait):
@@ -122,10 +97,9 @@ def serve(request_or_response) -> DeviceResponse:
             time.sleep(min(_POLL_INTERVAL, max(0.0, result.deadline - time.monotonic())))
         return result
     except Exception:
-        logger.exception("device API error")
-        return text(500, "internal error")
+        return internal_error()
     finally:
-        _close_old_connections()
+        close_old_connections()
 
 
 class DeviceApiWSGI:
@@ -137,9 +111,10 @@ class DeviceApiWSGI:
     def __call__(self, environ, start_response):
         if not is_device_path(environ.get("PATH_INFO", "")):
             return self.django_app(environ, start_response)
-        response = serve(_request_from_environ(environ))
+        method = environ["REQUEST_METHOD"].upper()
+        response = serve(_request_from_environ(environ, method))
         start_response(status_line(response.status), response.all_headers())
-        if environ["REQUEST_METHOD"].upper() == "HEAD":
+        if not sends_body(method):
             response.close()
             return [b""]
         if response.stream is not None:
