@@ -15,12 +15,17 @@ A ``TLS Client Certificate`` cell is checked as whitelisting one device checks i
 certificate, CN = the ID, valid now, verified by the connector's CA when PKI is on).
 
 What a row means for a device that already exists: a non-empty ``TLS Client Certificate`` cell
-replaces its certificate; a non-empty ``Tags`` cell sets the values of the tag *names* it
-mentions and leaves the device's other tags alone (the ``users``, ``apps`` and ``claim_code``
-tags of claiming survive a re-import of the factory file); empty cells change nothing.
-Lifecycle, credentials, lock and activation deadline of existing devices are never touched.
-New devices are whitelisted with the connector's activation window, as ``device_whitelist``
-does.
+pins that certificate as ``device_update`` pins one (``PATCH .../devices/<id>/``): a device
+provisioned with a token or a password is refused (the row, on its line, with the API's own
+message: its credentials are revoked first), a revoked one is whitelisted again within the
+connector's activation window, any other gets the new pin. A non-empty ``Tags`` cell sets the
+values of the tag *names* it mentions and leaves the device's other tags alone (the ``users``,
+``apps`` and ``claim_code`` tags of claiming survive a re-import of the factory file, where the
+API's ``tags`` replaces them all); empty cells change nothing, so a CSV never clears a pin.
+Credentials, lock and (but for a revoked device given a certificate) lifecycle and activation
+deadline of existing devices are never touched. New devices are whitelisted with the
+connector's activation window, as ``device_whitelist`` does, a certificate pinned with the
+``certificate`` auth type.
 
 The web request only checks the header (cheap) and stores the upload; a Celery task runs the
 import (``device_import_job_run``). ``manage.py devices import`` runs ``device_import`` itself.
@@ -46,10 +51,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
 from connectors import pki
-from connectors.models import Connector
+from connectors.models import AuthType, Connector
 from core.csv_safety import csv_cell_restore, csv_writer
-from devices.models import Device, DeviceTag
-from devices.services import activation_deadline, tags_clean
+from devices.models import Device, DeviceTag, Lifecycle
+from devices.services import activation_deadline, certificate_change_refusal, tags_clean
 
 logger = logging.getLogger(__name__)
 
@@ -360,29 +365,81 @@ def _current_tags(device_ids: list[int]) -> dict[int, set[tuple[str, str]]]:
     return current
 
 
-def _apply(connector: Connector, rows: list[_Row], deadline, before_commit=None) -> tuple[int, int, int]:
-    """Create the new devices of ``rows``, update the changed ones: (created, updated, unchanged).
-    ``before_commit(counts)`` runs last in the batch's transaction (see ``device_import``)."""
+@dataclass(frozen=True)
+class _Applied:
+    """What applying a batch's valid rows did: the rows created, updated and unchanged, and those
+    refused by the database's state of their device (``{"line", "identity", "reason"}``)."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    refused: tuple[dict, ...] = ()
+
+
+# What pinning a certificate writes (``device_update`` writes the same).
+_PIN_FIELDS = ["certificate", "certificate_fingerprint", "auth_type"]
+
+
+class _DeviceGone(Exception):
+    """A device the batch meant to update was deleted meanwhile: the batch is applied again."""
+
+
+def _certificate_changes(
+    rows: list[_Row], existing: dict[str, tuple[int, str]], deadline
+) -> tuple[list[Device], list[Device], list[dict]]:
+    """The certificates ``rows`` pin on existing devices, as ``device_update`` pins one
+    (``_certificate_change``): ``(replaced, re-whitelisted, refused rows)``.
+
+    The devices whose certificate changes are locked and read again in the batch's transaction
+    (a first request with a certificate may be provisioning one now). A device provisioned with
+    a token or a password is refused with the API's own words
+    (``certificate_change_refusal``); a revoked one (``reprovision``) is whitelisted again,
+    within the connector's activation window, for this certificate only; others get the new
+    pin and the ``certificate`` auth type."""
+    changing = {}  # device id → its row
+    for row in rows:
+        pk, fingerprint = existing.get(row.identity, (None, ""))
+        if pk is not None and row.certificate is not None and row.fingerprint != fingerprint:
+            changing[pk] = row
+    if not changing:
+        return [], [], []
+    locked = {}
+    for chunk in _chunks(list(changing)):
+        devices = Device.objects.select_for_update().filter(pk__in=chunk)
+        for pk, lifecycle, auth_type, fingerprint in devices.values_list(
+            "pk", "lifecycle", "auth_type", "certificate_fingerprint"
+        ):
+            locked[pk] = (lifecycle, auth_type, fingerprint)
+    if len(locked) < len(changing):
+        raise _DeviceGone()
+    replaced, rewhitelisted, refused = [], [], []
+    for pk, row in changing.items():
+        lifecycle, auth_type, fingerprint = locked[pk]
+        if fingerprint == row.fingerprint:  # pinned meanwhile, by someone else
+            continue
+        refusal = certificate_change_refusal(Device(pk=pk, lifecycle=lifecycle, auth_type=auth_type))
+        if refusal:
+            refused.append({"line": row.line, "identity": row.identity[:200], "reason": refusal})
+            continue
+        device = Device(
+            pk=pk, certificate=row.certificate, certificate_fingerprint=row.fingerprint,
+            auth_type=AuthType.CERTIFICATE,
+        )  # fmt: skip
+        if lifecycle == Lifecycle.REPROVISION:
+            device.lifecycle, device.activation_deadline = Lifecycle.WHITELISTED, deadline
+            rewhitelisted.append(device)
+        else:
+            replaced.append(device)
+    return replaced, rewhitelisted, refused
+
+
+def _apply(connector: Connector, rows: list[_Row], deadline, before_commit=None) -> _Applied:
+    """Create the new devices of ``rows``, update the changed ones, refuse the rows whose
+    certificate cannot be pinned on their device (the whole row: its tags are left alone too).
+    ``before_commit(applied)`` runs last in the batch's transaction (see ``device_import``)."""
     existing = _existing(connector, [r.identity for r in rows])
 
     current = _current_tags([existing[r.identity][0] for r in rows if r.identity in existing and r.tags])
-
-    new_rows, certificate_changes, tag_changes = [], [], {}
-    for row in rows:
-        if row.identity not in existing:
-            new_rows.append(row)
-            continue
-        pk, fingerprint = existing[row.identity]
-        if row.certificate is not None and row.fingerprint != fingerprint:
-            certificate_changes.append(
-                Device(pk=pk, certificate=row.certificate, certificate_fingerprint=row.fingerprint)
-            )
-        if row.tags is not None:
-            named = {name for name, _ in row.tags}
-            wanted = {tag for tag in current[pk] if tag[0] not in named} | set(row.tags)
-            if wanted != current[pk]:
-                tag_changes[pk] = wanted
-    updated = len({d.pk for d in certificate_changes} | set(tag_changes))
 
     own_transaction = not connection.in_atomic_block
     with transaction.atomic():
@@ -393,15 +450,34 @@ def _apply(connector: Connector, rows: list[_Row], deadline, before_commit=None)
             # or repeated import brings back whatever was lost.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off")
+        replaced, rewhitelisted, refused = _certificate_changes(rows, existing, deadline)
+        refused_ids = {error["identity"] for error in refused}
+        new_rows, tag_changes = [], {}
+        for row in rows:
+            if row.identity in refused_ids:
+                continue
+            if row.identity not in existing:
+                new_rows.append(row)
+                continue
+            pk = existing[row.identity][0]
+            if row.tags is not None:
+                named = {name for name, _ in row.tags}
+                wanted = {tag for tag in current[pk] if tag[0] not in named} | set(row.tags)
+                if wanted != current[pk]:
+                    tag_changes[pk] = wanted
+        updated = len({d.pk for d in replaced + rewhitelisted} | set(tag_changes))
+
         ids = _insert_devices(connector, new_rows, deadline)
         new_tags = [
             (pk, row.identity, name, value)
             for pk, row in zip(ids, new_rows, strict=True)
             for name, value in row.tags or ()
         ]
-        if certificate_changes:
+        if replaced:
+            Device.objects.bulk_update(replaced, _PIN_FIELDS, batch_size=1000)
+        if rewhitelisted:
             Device.objects.bulk_update(
-                certificate_changes, ["certificate", "certificate_fingerprint"], batch_size=1000
+                rewhitelisted, [*_PIN_FIELDS, "lifecycle", "activation_deadline"], batch_size=1000
             )
         if tag_changes:
             for chunk in _chunks(list(tag_changes)):
@@ -413,10 +489,11 @@ def _apply(connector: Connector, rows: list[_Row], deadline, before_commit=None)
                 for name, value in sorted(wanted)
             ]
         _insert_tags(connector, new_tags)
-        counts = len(new_rows), updated, len(rows) - len(new_rows) - updated
+        unchanged = len(rows) - len(new_rows) - updated - len(refused)
+        applied = _Applied(len(new_rows), updated, unchanged, tuple(refused))
         if before_commit is not None:
-            before_commit(counts)
-    return counts
+            before_commit(applied)
+    return applied
 
 
 def _insert_devices(connector: Connector, rows: list[_Row], deadline) -> list[int]:
@@ -436,6 +513,7 @@ def _insert_devices(connector: Connector, rows: list[_Row], deadline) -> list[in
                 identity=r.identity,
                 certificate=r.certificate or "",
                 certificate_fingerprint=r.fingerprint,
+                auth_type=AuthType.CERTIFICATE if r.certificate else "",
                 activation_deadline=deadline,
             )
             for r in rows
@@ -446,7 +524,8 @@ def _insert_devices(connector: Connector, rows: list[_Row], deadline) -> list[in
     fields = list(meta.concrete_fields)
     values = [f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in fields]
     names = [f.name for f in fields]
-    at = {name: names.index(name) for name in ("id", "identity", "certificate", "certificate_fingerprint")}
+    written = ("id", "identity", "certificate", "certificate_fingerprint", "auth_type")
+    at = {name: names.index(name) for name in written}
     qn = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
@@ -464,6 +543,7 @@ def _insert_devices(connector: Connector, rows: list[_Row], deadline) -> list[in
                 values[at["identity"]] = row.identity
                 values[at["certificate"]] = row.certificate or ""
                 values[at["certificate_fingerprint"]] = row.fingerprint
+                values[at["auth_type"]] = AuthType.CERTIFICATE.value if row.certificate else ""
                 copy.write_row(values)
     return ids
 
@@ -496,17 +576,18 @@ def _insert_tags(connector: Connector, tags: list[tuple[int, str, str, str]]) ->
                 copy.write_row((pk, identity, connector_id, name, value))
 
 
-def _apply_batch(connector: Connector, rows: list[_Row], deadline, before_commit=None) -> tuple:
+def _apply_batch(connector: Connector, rows: list[_Row], deadline, before_commit=None) -> _Applied:
     if not rows:  # every row of the batch was refused: only the checkpoint to write
         if before_commit is not None:
             with transaction.atomic():
-                before_commit((0, 0, 0))
-        return 0, 0, 0
+                before_commit(_Applied())
+        return _Applied()
     try:
         return _apply(connector, rows, deadline, before_commit)
-    except IntegrityError:
+    except (IntegrityError, _DeviceGone):
         # Someone whitelisted one of these identities between our SELECT and INSERT (another
-        # import, the API): the batch rolled back; once more, those devices now exist.
+        # import, the API), or deleted one: the batch rolled back; once more, those devices now
+        # exist (or no longer do).
         logger.info("device import: a batch met a concurrent whitelisting; retrying it")
         return _apply(connector, rows, deadline, before_commit)
 
@@ -632,34 +713,42 @@ def device_import(
         # (``_apply_batch``) computes its own again from the same one.
         recorded = {-1: result}
 
-        def before_commit(batch: _Batch, counts: tuple) -> None:
-            after = _added(recorded[batch.index - 1], batch, counts)
+        def before_commit(batch: _Batch, applied: _Applied) -> None:
+            after = _added(recorded[batch.index - 1], batch, applied)
             checkpoint(after)
             recorded[batch.index] = after
             recorded.pop(batch.index - 2, None)
 
     batches = _read_ahead(_batches(file, connector, batch_size_for(total), skip=result.done))
-    for batch, counts in _applied(connector, batches, deadline, before_commit):
-        result = _added(result, batch, counts)
-        report(result, batch.errors)
+    for batch, applied in _applied(connector, batches, deadline, before_commit):
+        result = _added(result, batch, applied)
+        report(result, _refused(batch, applied))
     return result
 
 
-def _added(result: ImportResult, batch: _Batch, counts: tuple) -> ImportResult:
+def _refused(batch: _Batch, applied: _Applied) -> list[dict]:
+    """The batch's refused rows, in file order: those refused when read, and those refused by
+    their device's state when applied."""
+    if not applied.refused:
+        return batch.errors
+    return sorted([*batch.errors, *applied.refused], key=lambda error: error["line"])
+
+
+def _added(result: ImportResult, batch: _Batch, applied: _Applied) -> ImportResult:
     """``result`` with the batch's rows counted too (a new result: the old one is left as is)."""
-    created, updated, unchanged = counts
+    errors = _refused(batch, applied)
     room = max(0, ERRORS_KEPT - len(result.errors))
     return ImportResult(
-        total=result.total, done=result.done + batch.handled, created=result.created + created,
-        updated=result.updated + updated, unchanged=result.unchanged + unchanged,
-        error_count=result.error_count + len(batch.errors), errors=result.errors + batch.errors[:room],
+        total=result.total, done=result.done + batch.handled, created=result.created + applied.created,
+        updated=result.updated + applied.updated, unchanged=result.unchanged + applied.unchanged,
+        error_count=result.error_count + len(errors), errors=result.errors + errors[:room],
     )  # fmt: skip
 
 
 def _applied(
     connector: Connector, batches: Iterator[_Batch], deadline, before_commit=None
-) -> Iterator[tuple[_Batch, tuple]]:
-    """``(batch, (created, updated, unchanged))`` for each batch once it is applied, in file order.
+) -> Iterator[tuple[_Batch, _Applied]]:
+    """``(batch, what applying it did)`` for each batch once it is applied, in file order.
 
     On PostgreSQL, outside a caller's transaction, ``APPLY_CONNECTIONS`` batches are applied at
     once, each by its own thread and database connection: most of an import's time is the
@@ -668,7 +757,7 @@ def _applied(
     so concurrent batches touch different devices. Inside a transaction (a caller's, or a
     test's) there is one connection, so batches go one after the other on it.
 
-    ``before_commit(batch, counts)`` runs last in each batch's transaction. With it, batches
+    ``before_commit(batch, applied)`` runs last in each batch's transaction. With it, batches
     applied at once still commit in file order: a batch waits for the one before it to commit
     (or rolls back if that one failed) before its own ``before_commit``, so a checkpoint never
     counts a batch whose predecessor is not in the database.
@@ -682,10 +771,10 @@ def _applied(
 
     todo: queue.Queue = queue.Queue()
 
-    def in_order(batch: _Batch, previous: Future | None, counts: tuple) -> None:
+    def in_order(batch: _Batch, previous: Future | None, applied: _Applied) -> None:
         if previous is not None:
             previous.result()  # its commit; raises (rolling this batch back) if it failed
-        before_commit(batch, counts)
+        before_commit(batch, applied)
 
     def apply_queued() -> None:  # one per connection, for the whole import
         try:
