@@ -1,0 +1,61 @@
+"""Every change to devices, their credentials, tags and state goes through these functions.
+
+The device API, the management API, the Device2 routes, the admin and the CLI all call them, so
+each rule (activation, value validation, set/reported, revocation) lives here once. One module
+per concern; every public name is importable from ``devices.services``:
+
+- ``whitelist``: identities, whitelisting, pinned certificates, lock, tags, revocation, deletion;
+- ``provisioning``: activation, first-request certificate provisioning, the rules "may activate
+  now" and "may talk now", where and when a device was last seen;
+- ``values``: device writes and records, cloud sets.
+"""
+
+from devices.services.provisioning import (
+    INSECURE_TRANSPORT_MESSAGE,
+    certificate_refused,
+    device_activate,
+    device_certificate_provision,
+    device_seen,
+    transport_allowed,
+)
+from devices.services.values import device_record, device_state_set, device_write
+from devices.services.whitelist import (
+    CSR,
+    MAX_TIMESTAMP_US,
+    activation_deadline,
+    certificate_change_refusal,
+    certificate_error,
+    device_delete,
+    device_revoke,
+    device_tags_replace,
+    device_update,
+    device_whitelist,
+    devices_lock,
+    identity_generate,
+    tags_clean,
+)
+
+__all__ = [
+    "CSR",
+    "INSECURE_TRANSPORT_MESSAGE",
+    "MAX_TIMESTAMP_US",
+    "activation_deadline",
+    "certificate_change_refusal",
+    "certificate_error",
+    "certificate_refused",
+    "device_activate",
+    "device_certificate_provision",
+    "device_delete",
+    "device_record",
+    "device_revoke",
+    "device_seen",
+    "device_state_set",
+    "device_tags_replace",
+    "device_update",
+    "device_whitelist",
+    "device_write",
+    "devices_lock",
+    "identity_generate",
+    "tags_clean",
+    "transport_allowed",
+]
