@@ -7,32 +7,16 @@ checked by ``connectors.services``, whose field errors the views put back next t
 import re
 
 from django import forms
-from django.core.exceptions import ValidationError
 
 from connectors import pki
 from connectors.identity import IdentityCasing, IdentityType
 from connectors.models import AuthType, ResourceFormat
 from connectors.values import NUMERIC_FORMATS
+from core.forms import UiForm
 
 _LIST_SEPARATORS = re.compile(r"[\s,]+")
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-
-
-class UiForm(forms.Form):
-    """Labels without a trailing colon; everything else as Django renders it (ids, ``aria-*``)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
-
-    def add_service_errors(self, exc: ValidationError) -> None:
-        """Put a service's ``ValidationError`` next to the fields it names (the rest on top)."""
-        message_dict = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
-        for key, messages in message_dict.items():
-            field = key if key in self.fields else None
-            for message in messages:
-                self.add_error(field, message)
 
 
 class TokenListField(forms.CharField):
@@ -229,14 +213,14 @@ class ConnectorSettingsForm(UiForm):
             changes["pki_ca_private_key"] = ""
         return changes
 
-    def add_service_errors(self, exc: ValidationError) -> None:
+    def service_error_field(self, key, errors):
         # What a chosen file held is explained next to the file input, not next to the box
         # (which may still hold the previous, valid value).
-        if hasattr(exc, "error_dict"):
-            data = getattr(self, "cleaned_data", {})
-            moved = {text: file for text, file in self._PEM_INPUTS.items() if data.get(file) is not None}
-            exc = ValidationError({moved.get(key, key): errors for key, errors in exc.error_dict.items()})
-        super().add_service_errors(exc)
+        field, messages = super().service_error_field(key, errors)
+        file = self._PEM_INPUTS.get(field)
+        if file is not None and getattr(self, "cleaned_data", {}).get(file) is not None:
+            field = file
+        return field, messages
 
     @property
     def private_key_not_kept(self) -> bool:

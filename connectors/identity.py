@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import models
 
@@ -36,6 +37,15 @@ class IdentityCasing(models.TextChoices):
     UPPER = "upper", "Upper"
 
 
+class IdentityProblem(NamedTuple):
+    """Why an identity does not fit a format: ``reason``, a stable code (``empty``,
+    ``too_long``, ``characters``, ``prefix``, ``nothing_after_prefix``, ``type``, ``length``,
+    ``casing``) for code to compare, and ``message``, the sentence people read."""
+
+    reason: str
+    message: str
+
+
 @dataclass(frozen=True)
 class IdentityFormat:
     """A connector's identity rules; ``check`` says why an identity does not fit, or None."""
@@ -46,26 +56,32 @@ class IdentityFormat:
     casing: str = IdentityCasing.MIXED
 
     def check(self, identity: str) -> str | None:
+        """Why ``identity`` does not fit, as a sentence; None when it fits."""
+        problem = self.problem(identity)
+        return problem.message if problem else None
+
+    def problem(self, identity: str) -> "IdentityProblem | None":
+        """Why ``identity`` does not fit (a reason code and a sentence), or None."""
         if not identity:
-            return "identity is empty"
+            return IdentityProblem("empty", "identity is empty")
         if len(identity) > IDENTITY_MAX_LENGTH:
-            return f"identity is longer than {IDENTITY_MAX_LENGTH} characters"
+            return IdentityProblem("too_long", f"identity is longer than {IDENTITY_MAX_LENGTH} characters")
         if not _OPAQUE.match(identity):
-            return "identity contains characters that are not allowed"
+            return IdentityProblem("characters", "identity contains characters that are not allowed")
         if not identity.startswith(self.prefix):
-            return f"identity does not start with the prefix {self.prefix!r}"
+            return IdentityProblem("prefix", f"identity does not start with the prefix {self.prefix!r}")
         rest = identity[len(self.prefix) :]
         if not rest:
-            return "identity has nothing after the prefix"
+            return IdentityProblem("nothing_after_prefix", "identity has nothing after the prefix")
         pattern = _PATTERNS.get(self.type)
         if pattern is not None and not pattern.match(rest):
-            return f"identity is not of type {self.type}"
+            return IdentityProblem("type", f"identity is not of type {self.type}")
         if self.length is not None and len(rest) != self.length:
-            return f"identity must have {self.length} characters after the prefix"
+            return IdentityProblem("length", f"identity must have {self.length} characters after the prefix")
         if self.casing == IdentityCasing.LOWER and rest != rest.lower():
-            return "identity must be lower case"
+            return IdentityProblem("casing", "identity must be lower case")
         if self.casing == IdentityCasing.UPPER and rest != rest.upper():
-            return "identity must be upper case"
+            return IdentityProblem("casing", "identity must be upper case")
         return None
 
     def regex(self) -> str:

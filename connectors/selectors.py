@@ -96,3 +96,10 @@ def connector_hostnames(connector: Connector) -> list[str]:
 
 def resource_list(*, connector: Connector):
     return Resource.objects.filter(connector=connector).order_by("alias")
+
+
+def resources_by_alias(*, connector: Connector, aliases: list[str]) -> dict[str, Resource]:
+    """The connector's resources named in ``aliases``, by alias. An alias holding a NUL names
+    nothing (PostgreSQL cannot even look it up), so it is not looked up."""
+    named = [alias for alias in aliases if "\x00" not in alias]
+    return {r.alias: r for r in Resource.objects.filter(connector=connector, alias__in=named)}

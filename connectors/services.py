@@ -181,8 +181,8 @@ def _apply_settings(connector: Connector, changes: dict) -> list[str]:
     connector.full_clean(exclude=["business", "id"])
     if (
         connector.identity_prefix
-        and connector.identity_format.check(connector.identity_prefix + "0")
-        == "identity contains characters that are not allowed"
+        and (problem := connector.identity_format.problem(connector.identity_prefix + "0"))
+        and problem.reason == "characters"
     ):
         raise ValidationError({"identity_prefix": "contains characters that are not allowed"})
     return changed
@@ -342,3 +342,43 @@ def resource_delete(*, resource: Resource) -> None:
     connector = resource.connector
     resource.delete()
     _touch(connector)
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """One alias of a gateway settings change: define it (``resource`` None), change it, or
+    remove it (``fields`` None); ``fields`` are the resource's validated fields."""
+
+    alias: str
+    resource: Resource | None
+    fields: dict | None
+
+
+class ResourceChangeRefused(Exception):
+    """A resource change of ``connector_gateway_change`` was refused: ``alias`` and the
+    service's ``error`` (nothing of the whole change was saved)."""
+
+    def __init__(self, alias: str, error: ValidationError):
+        super().__init__(alias)
+        self.alias, self.error = alias, error
+
+
+@transaction.atomic
+def connector_gateway_change(
+    *, connector: Connector, settings: dict, resources: list[ResourceChange]
+) -> None:
+    """Murano's gateway settings: some settings and resource definitions changed together, all
+    or nothing (the settings first, then the resources in order)."""
+    if settings:
+        connector_update(connector=connector, changes=settings)
+    for change in resources:
+        try:
+            if change.fields is None:
+                if change.resource is not None:
+                    resource_delete(resource=change.resource)
+            elif change.resource is None:
+                resource_create(connector=connector, **change.fields)
+            else:
+                resource_update(resource=change.resource, **change.fields)
+        except ValidationError as exc:
+            raise ResourceChangeRefused(change.alias, exc) from None

@@ -20,9 +20,9 @@ from connectors.content import services
 from connectors.content.errors import ContentTooLarge
 from connectors.content.selectors import content_get, content_list
 from connectors.content.uploads import content_upload_handlers
-from connectors.forms import UiForm
 from connectors.selectors import ConnectorAccess, connector_access
 from connectors.views import tab_context
+from core.forms import UiForm
 
 
 class ContentUploadForm(UiForm):

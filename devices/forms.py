@@ -10,8 +10,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from connectors.forms import PemFileField, UiForm, pem_text
+from connectors.forms import PemFileField, pem_text
 from connectors.models import AuthType
+from core.forms import UiForm
 
 TAG_LINE_HELP = "One tag per line as name=value (a name alone gives an empty value)."
 
@@ -145,20 +146,13 @@ class DeviceWhitelistForm(UiForm):
             "tags": data.get("tags") or None,
         }
 
-    def add_service_errors(self, exc: ValidationError) -> None:
-        if not hasattr(exc, "error_dict"):
-            for message in exc.messages:
-                self.add_error(None, message)
-            return
-        for key, errors in exc.error_dict.items():
-            field = self.SERVICE_FIELDS.get(key)
-            messages = [m for error in errors for m in error.messages]
-            if key == "auth" and any("expire" in m for m in messages):
-                field = "expire"
-            elif key == "auth" and self.pins_certificate:
-                field, messages = self.certificate_field, certificate_messages(errors)
-            for message in messages:
-                self.add_error(field, message)
+    def service_error_field(self, key, errors):
+        messages = [m for error in errors for m in error.messages]
+        if key == "auth" and any("expire" in m for m in messages):
+            return "expire", messages
+        if key == "auth" and self.pins_certificate:
+            return self.certificate_field, certificate_messages(errors)
+        return self.SERVICE_FIELDS.get(key), messages
 
 
 class DeviceCertificateForm(UiForm):
@@ -182,9 +176,7 @@ class DeviceCertificateForm(UiForm):
     def certificate_field(self) -> str:
         return certificate_field(self)
 
-    def add_service_errors(self, exc: ValidationError) -> None:
-        errors = exc.error_dict if hasattr(exc, "error_dict") else {"auth": [exc]}
-        for key, field_errors in errors.items():
-            field = self.certificate_field if key == "auth" else None
-            for message in certificate_messages(field_errors):
-                self.add_error(field, message)
+    def service_error_field(self, key, errors):
+        # Every problem of this form is the certificate's (one not about a field too).
+        field = self.certificate_field if key in ("auth", None) else None
+        return field, certificate_messages(errors)

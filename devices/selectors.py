@@ -14,7 +14,7 @@ from django.utils.dateparse import parse_datetime
 from connectors.models import Connector
 from connectors.services import SettingsWarning
 from connectors.values import ResourceRules
-from devices.models import Device, DeviceState, Lifecycle, Status, ValuePoint
+from devices.models import Device, DeviceState, DeviceTag, Lifecycle, Status, ValuePoint
 
 
 def device_get(*, connector: Connector, identity: str) -> Device:
@@ -217,6 +217,27 @@ def device_for_token(
     return device, states
 
 
+def connector_find(connector_id: str) -> Connector | None:
+    """The connector a device request names (by its host), or None when it is gone."""
+    return Connector.objects.filter(pk=connector_id).first()
+
+
+def device_find(*, connector_id: str, identity: str) -> Device | None:
+    """The connector's device of this identity, with its connector, or None."""
+    devices = Device.objects.select_related("connector")
+    return devices.filter(connector_id=connector_id, identity=identity).first()
+
+
+def devices_find(*, connector_id: str, identities: list[str]) -> list[Device]:
+    """The connector's devices of these identities, with their connector, in no order (the
+    candidates of a Basic ``<identity>:<password>`` whose identity may contain colons)."""
+    return list(
+        Device.objects.select_related("connector")
+        .filter(connector_id=connector_id, identity__in=identities)
+        .order_by()
+    )
+
+
 def identity_format_warnings(*, connector: Connector) -> list[SettingsWarning]:
     """After the connector's identity format changed: a warning counting its devices whose
     identities no longer fit (``connectors.hooks.identity_format_changed``)."""
@@ -240,3 +261,24 @@ def identity_format_warnings(*, connector: Connector) -> list[SettingsWarning]:
             count=unfit,
         )
     ]
+
+
+def device_tag_names(*, connector: Connector, limit: int) -> list[str]:
+    """The distinct tag names of a connector's devices, in order (at most ``limit``).
+
+    A loose index scan (one index probe per name) over the ``(connector, name, value)`` index:
+    a plain ``DISTINCT`` would read every tag of every device.
+    """
+    table = connection.ops.quote_name(DeviceTag._meta.db_table)
+    sql = f"""
+        WITH RECURSIVE names(name) AS (
+            SELECT MIN(name) FROM {table} WHERE connector_id = %s
+            UNION ALL
+            SELECT (SELECT MIN(t.name) FROM {table} t WHERE t.connector_id = %s AND t.name > names.name)
+            FROM names WHERE names.name IS NOT NULL
+        )
+        SELECT name FROM names WHERE name IS NOT NULL LIMIT %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [connector.pk, connector.pk, limit])
+        return [row[0] for row in cursor.fetchall()]

@@ -18,5 +18,5 @@ urlpatterns = [
     path(_device + "tags/", views.device_tags, name="device-tags"),
     path(_device + "certificate/", views.device_certificate, name="device-certificate"),
     path(_device + "certificate/clear/", views.device_certificate_clear, name="device-certificate-clear"),
-    path(_device + "state/", views.device_state_set, name="device-state"),
+    path(_device + "state/", views.device_state_form, name="device-state"),
 ]

@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -27,8 +26,8 @@ from devices.charts import line_chart
 from devices.events import EventType
 from devices.filters import DEFAULT_ORDERING, ORDERINGS, DeviceFilter
 from devices.forms import DeviceCertificateForm, DeviceWhitelistForm, certificate_messages, parse_tag_lines
-from devices.models import Device, DeviceTag, Lifecycle, Status
-from devices.selectors import device_get, device_history, device_is_online, device_state
+from devices.models import Device, Lifecycle, Status
+from devices.selectors import device_get, device_history, device_is_online, device_state, device_tag_names
 
 PAGE_SIZE = 50
 # Tag names offered by the tag column's drop-down.
@@ -71,27 +70,6 @@ def _search_params(ui: dict) -> dict:
     else:
         params["q"] = ui["q"]
     return params
-
-
-def tag_names(connector, limit: int = MAX_TAG_NAMES) -> list[str]:
-    """The distinct tag names of a connector's devices, in order.
-
-    A loose index scan (one index probe per name) over the ``(connector, name, value)`` index:
-    a plain ``DISTINCT`` would read every tag of every device.
-    """
-    table = connection.ops.quote_name(DeviceTag._meta.db_table)
-    sql = f"""
-        WITH RECURSIVE names(name) AS (
-            SELECT MIN(name) FROM {table} WHERE connector_id = %s
-            UNION ALL
-            SELECT (SELECT MIN(t.name) FROM {table} t WHERE t.connector_id = %s AND t.name > names.name)
-            FROM names WHERE names.name IS NOT NULL
-        )
-        SELECT name FROM names WHERE name IS NOT NULL LIMIT %s
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [connector.pk, connector.pk, limit])
-        return [row[0] for row in cursor.fetchall()]
 
 
 def _list_query(filters: dict, **changes) -> str:
@@ -150,7 +128,7 @@ def device_list(request, connector_id):
     if page is not None:
         rows = _device_rows(page.devices, ui["tag"])
     kept = {k: ui[k] for k in ("q", "status", "tag", "ordering")}
-    names = tag_names(connector)
+    names = device_tag_names(connector=connector, limit=MAX_TAG_NAMES)
     if ui["tag"] and ui["tag"] not in names:
         names.append(ui["tag"])
     bad_request = bool(form.errors or filter_errors)
@@ -395,7 +373,7 @@ def device_tags(request, connector_id, identity):
 
 @login_required
 @require_POST
-def device_state_set(request, connector_id, identity):
+def device_state_form(request, connector_id, identity):
     """Set one settable resource's cloud value (the device reads or long-polls it)."""
     access, device = _device_for_change(request, connector_id, identity)
     alias, value = request.POST.get("alias", ""), request.POST.get("value", "")

@@ -5,7 +5,7 @@ import json
 from django import forms
 from django.core.exceptions import ValidationError
 
-from connectors.forms import UiForm
+from core.forms import UiForm
 from devices.models import Status
 
 
@@ -83,11 +83,5 @@ class RolloutForm(UiForm):
             arguments["device_filter"] = device_filter
         return arguments
 
-    def add_service_errors(self, exc: ValidationError) -> None:
-        # The services name API fields; show them next to this form's.
-        renamed = {"filter": "tags", "package": "package", "message": "message"}
-        message_dict = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
-        for key, messages in message_dict.items():
-            field = renamed.get(key, key)
-            for message in messages:
-                self.add_error(field if field in self.fields else None, message)
+    # The rollout service's device filter is this form's tag box.
+    service_error_fields = {"filter": "tags"}

@@ -5,7 +5,6 @@ Murano's shapes and status codes (204 on whitelist/update, 205 on delete).
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -15,10 +14,10 @@ from rest_framework.views import APIView
 from accounts.selectors import action_for_method
 from connectors import services as connector_services
 from connectors.api.serializers import ConnectorSerializer, ResourceSerializer, ResourceUpdateSerializer
-from connectors.models import Connector, Resource
+from connectors.models import Connector
 from connectors.runtime import connector_rules
-from connectors.selectors import connector_access
-from core.api import Conflict, StrictTypes
+from connectors.selectors import connector_access, resources_by_alias
+from core.api import StrictTypes
 from core.openapi import conflict, integer_schema, query
 from devices import services
 from devices.api.serializers import (
@@ -36,6 +35,7 @@ from devices.api.serializers import (
 from devices.api.views import (
     FILTER_PARAMETERS,
     STATE_CHANGE_SCHEMA,
+    DeviceStateBase,
     issued_certificate,
     update_from_payload,
     whitelist_from_payload,
@@ -107,8 +107,6 @@ class Device2IdentityView(APIView):
         connector = self._connector(request, connector_id)
         serializer = Device2WhitelistSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        if Device.objects.filter(connector=connector, identity=identity).exists():
-            raise Conflict({"identity": ["this identity is already whitelisted"]})
         device = whitelist_from_payload(connector, {**serializer.validated_data, "identity": identity})
         issued = issued_certificate(device, serializer.validated_data)
         if issued is not None:
@@ -137,23 +135,19 @@ class Device2IdentityView(APIView):
         return Response(status=status.HTTP_205_RESET_CONTENT)
 
 
-class Device2StateView(APIView):
+class Device2StateView(DeviceStateBase):
     """Read the identity's state, or set cloud values (``{alias: value}``)."""
 
     @extend_schema(responses={200: DeviceState})
     def get(self, request, connector_id, identity):
-        connector = connector_access(user=request.user, connector_id=connector_id).connector
-        device = device_get(connector=connector, identity=identity)
-        return Response(device_state(device=device, rules=connector_rules(connector)))
+        return Response(self.state_read(request, connector_id, identity))
 
     @extend_schema(
         request={"application/json": STATE_CHANGE_SCHEMA},
         responses={204: None},
     )
     def patch(self, request, connector_id, identity):
-        connector = connector_access(user=request.user, connector_id=connector_id, action="write").connector
-        device = device_get(connector=connector, identity=identity)
-        services.device_state_set(device=device, values=request.data, rules=connector_rules(connector))
+        self.state_set(request, connector_id, identity)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -198,37 +192,32 @@ def gateway_settings(connector: Connector) -> dict:
     return Device2GatewaySerializer(connector).data
 
 
-def _resource_changes(connector: Connector, changes) -> None:
-    """Define, change or (``null``) remove resources by alias, with the resource services."""
+def _resource_changes(connector: Connector, changes) -> list[connector_services.ResourceChange]:
+    """The gateway PATCH's ``resources``, each validated by the resource serializers (an error
+    names its alias): a new alias is defined, an existing one changed, ``null`` removes it."""
     if not isinstance(changes, dict):
         raise exceptions.ValidationError({"resources": ["must be an object of alias: resource (or null)"]})
     if len(changes) > MAX_RESOURCE_CHANGES:
         raise exceptions.ValidationError({"resources": [f"at most {MAX_RESOURCE_CHANGES} aliases at once"]})
-    # An alias with a NUL names nothing (PostgreSQL cannot even look it up): it is refused below.
-    named = [alias for alias in changes if "\x00" not in alias]
-    existing = {r.alias: r for r in Resource.objects.filter(connector=connector, alias__in=named)}
+    existing = resources_by_alias(connector=connector, aliases=list(changes))
+    validated = []
     for alias, fields in changes.items():
         resource = existing.get(alias)
-        try:
-            if fields is None:
-                if resource is not None:
-                    connector_services.resource_delete(resource=resource)
-                continue
-            if not isinstance(fields, dict):
-                raise exceptions.ValidationError(["must be an object, or null to remove the resource"])
+        if fields is not None and not isinstance(fields, dict):
+            problem = ["must be an object, or null to remove the resource"]
+            raise exceptions.ValidationError({"resources": {alias: problem}})
+        if fields is not None:
             if resource is None:
                 serializer = ResourceSerializer(data={**fields, "alias": alias})
-                serializer.is_valid(raise_exception=True)
-                connector_services.resource_create(connector=connector, **serializer.validated_data)
             else:
                 serializer = ResourceUpdateSerializer(resource, data=fields, partial=True)
+            try:
                 serializer.is_valid(raise_exception=True)
-                connector_services.resource_update(resource=resource, **serializer.validated_data)
-        except exceptions.ValidationError as exc:
-            raise exceptions.ValidationError({"resources": {alias: exc.detail}}) from None
-        except DjangoValidationError as exc:
-            detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
-            raise exceptions.ValidationError({"resources": {alias: detail}}) from None
+            except exceptions.ValidationError as exc:
+                raise exceptions.ValidationError({"resources": {alias: exc.detail}}) from None
+            fields = dict(serializer.validated_data)
+        validated.append(connector_services.ResourceChange(alias, resource, fields))
+    return validated
 
 
 class Device2GatewayView(APIView):
@@ -255,18 +244,20 @@ class Device2GatewayView(APIView):
         serializer = Device2GatewayUpdateSerializer(connector, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
-        with transaction.atomic():
-            resources = changes.pop("resources", _ABSENT)
-            if changes:
-                try:
-                    connector_services.connector_update(connector=connector, changes=changes)
-                except DjangoValidationError as exc:
-                    if not hasattr(exc, "error_dict"):
-                        raise
-                    raise exceptions.ValidationError(
-                        ConnectorSerializer.api_errors(exc.message_dict)
-                    ) from None
-            if resources is not _ABSENT:
-                _resource_changes(connector, resources)
+        resources = changes.pop("resources", _ABSENT)
+        try:
+            connector_services.connector_gateway_change(
+                connector=connector,
+                settings=changes,
+                resources=[] if resources is _ABSENT else _resource_changes(connector, resources),
+            )
+        except connector_services.ResourceChangeRefused as exc:
+            error = exc.error
+            detail = error.message_dict if hasattr(error, "error_dict") else error.messages
+            raise exceptions.ValidationError({"resources": {exc.alias: detail}}) from None
+        except DjangoValidationError as exc:
+            if not hasattr(exc, "error_dict"):
+                raise
+            raise exceptions.ValidationError(ConnectorSerializer.api_errors(exc.message_dict)) from None
         connector.refresh_from_db()
         return Response(gateway_settings(connector))

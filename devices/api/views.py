@@ -237,24 +237,37 @@ STATE_CHANGE_SCHEMA = {
 }
 
 
-class DeviceStateView(APIView):
+class DeviceStateBase(APIView):
+    """A device's state: read it, or set cloud values (``{alias: value}``). Shared by
+    ``/api/v1`` and Device2, which answer a change differently."""
+
+    def state_read(self, request, connector_id, identity) -> dict:
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
+        device = device_get(connector=connector, identity=identity)
+        return device_state(device=device, rules=connector_rules(connector))
+
+    def state_set(self, request, connector_id, identity) -> tuple[Device, dict]:
+        """Set the cloud values of the request's body; the device and the connector's rules."""
+        connector = connector_access(user=request.user, connector_id=connector_id, action="write").connector
+        device = device_get(connector=connector, identity=identity)
+        rules = connector_rules(connector)
+        services.device_state_set(device=device, values=request.data, rules=rules)
+        return device, rules
+
+
+class DeviceStateView(DeviceStateBase):
     """``{alias: {"reported", "set", "timestamp"}}``; PATCH ``{alias: value}`` sets cloud values."""
 
     @extend_schema(responses={200: DeviceState})
     def get(self, request, connector_id, identity):
-        connector = connector_access(user=request.user, connector_id=connector_id).connector
-        device = device_get(connector=connector, identity=identity)
-        return Response(device_state(device=device, rules=connector_rules(connector)))
+        return Response(self.state_read(request, connector_id, identity))
 
     @extend_schema(
         request={"application/json": STATE_CHANGE_SCHEMA},
         responses={200: DeviceState},
     )
     def patch(self, request, connector_id, identity):
-        connector = connector_access(user=request.user, connector_id=connector_id, action="write").connector
-        device = device_get(connector=connector, identity=identity)
-        rules = connector_rules(connector)
-        services.device_state_set(device=device, values=request.data, rules=rules)
+        device, rules = self.state_set(request, connector_id, identity)
         return Response(device_state(device=device, rules=rules))
 
 
