@@ -125,6 +125,20 @@ def eventually(check: Callable[[], object], what: str, timeout: float = 45, ever
         time.sleep(every)
 
 
+def subscribed_channels(redis_url: str, pattern: str) -> set[bytes]:
+    """The pub/sub channels matching ``pattern`` that Redis (at ``redis_url``) holds a
+    subscriber on now: a server's wake subscription counts once it is here, not when sent."""
+    import redis
+
+    with redis.Redis.from_url(redis_url, socket_connect_timeout=1) as client:
+        return set(client.pubsub_channels(pattern))
+
+
+def wake_channels(env: dict) -> str:
+    """The pattern of the device wake channels of the servers started with ``env``."""
+    return f"{env.get('CHANNEL_PREFIX', 'murano')}__group__device_wake.*"
+
+
 class ThrowawayRedis:
     """A Redis of a test's own on a free port of 127.0.0.1, without persistence, that the test
     may kill and start again on the same port. It is the redis-server binary the platform ships

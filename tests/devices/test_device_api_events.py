@@ -11,9 +11,11 @@ from channels.layers import get_channel_layer
 from django.db import connections
 
 from connectors.services import connector_update
+from core import realtime
 from devices.events import connector_logs_group, events_recent
 from tests.devices.conftest import activate
 from tests.factories import make_connector, make_device, make_resource
+from tests.pubsub import until_subscribed
 
 ALIAS = "/onep:v1/stack/alias"
 RECORD = "/onep:v1/stack/record"
@@ -213,7 +215,7 @@ def test_events_are_pushed_live_to_the_connectors_logs_group(device_client, devi
         layer = get_channel_layer()
         channel = await layer.new_channel()
         await layer.group_add(connector_logs_group(connector.pk), channel)
-        await asyncio.sleep(0.05)  # a Redis layer subscribes asynchronously
+        await until_subscribed(realtime.group_channel(connector_logs_group(connector.pk)))
         assert await sync_to_async(write, thread_sensitive=False)() == 204
         # The device's activation (its fixture) may be pushed after the subscription: events
         # are sent in batches, a few milliseconds later. The write's event comes after it.

@@ -16,10 +16,10 @@ from django.utils.http import http_date
 from connectors import runtime
 from connectors.models import Connector
 from devices.device_api import handlers
-from devices.device_api.asgi import wake_hub
 from devices.models import Device, DeviceState
 from tests.devices.conftest import activate
 from tests.factories import make_resource
+from tests.pubsub import long_polls_waiting
 
 ALIAS = "/onep:v1/stack/alias"
 # Generous bound for "answered at once / as soon as it changed" on a loaded CI machine.
@@ -47,18 +47,6 @@ def poll_headers(device, timeout_ms, since=None) -> dict:
 
 async def long_poll(client, device, alias: str, timeout_ms: int, since=None):
     return await client.get(f"{ALIAS}?{alias}", headers=poll_headers(device, timeout_ms, since))
-
-
-async def started(task: asyncio.Task) -> None:
-    """Return once ``task``'s long poll is waiting in this process's hub (and subscribed)."""
-    hub = wake_hub()
-    deadline = time.monotonic() + PROMPT
-    while not hub.waiting:
-        assert not task.done(), f"the long poll answered early: {task.result()}"
-        assert time.monotonic() < deadline, "the long poll never started waiting"
-        await asyncio.sleep(0.01)
-    # A Redis channel layer confirms subscriptions asynchronously.
-    await asyncio.sleep(0.05)
 
 
 def cloud_set(owner_api, connector, identity, values):
@@ -95,7 +83,7 @@ def test_long_poll_answers_a_cloud_set_as_soon_as_it_is_made(
     async def scenario():
         async with asgi_device_client as client:
             task = asyncio.create_task(long_poll(client, device, "setpoint", 10_000))
-            await started(task)
+            await long_polls_waiting(polls=[task])
             began = time.monotonic()
             await cloud_set_meanwhile(owner_api, connector, device.identity, {"setpoint": 19})
             response = await task
@@ -113,7 +101,7 @@ def test_long_poll_answers_a_write_from_another_connection(asgi_device_client, d
     async def scenario():
         async with asgi_device_client as client:
             task = asyncio.create_task(long_poll(client, device, "temp", 10_000))
-            await started(task)
+            await long_polls_waiting(polls=[task])
             began = time.monotonic()
             write = await client.post(ALIAS, content="temp=22", headers=device.headers)
             assert write.status_code == 204
@@ -131,7 +119,7 @@ def test_long_poll_answers_a_newer_recorded_point(asgi_device_client, device):
     async def scenario():
         async with asgi_device_client as client:
             task = asyncio.create_task(long_poll(client, device, "temp", 10_000))
-            await started(task)
+            await long_polls_waiting(polls=[task])
             future = int(time.time()) + 60
             record = await client.post(
                 "/onep:v1/stack/record", content=f"alias=temp&{future}=30", headers=device.headers
@@ -150,7 +138,7 @@ def test_long_poll_is_not_answered_by_a_write_of_other_aliases(asgi_device_clien
     async def scenario():
         async with asgi_device_client as client:
             task = asyncio.create_task(long_poll(client, device, "temp", 500))
-            await started(task)
+            await long_polls_waiting(polls=[task])
             await client.post(ALIAS, content="humidity=40&undefined=1", headers=device.headers)
             return await task
 
@@ -168,7 +156,7 @@ def test_device_acknowledging_a_cloud_set_does_not_answer_its_long_poll_again(
             assert (got.status_code, got.text) == (200, "setpoint=19")
             # The device acts on the command, polls again from where it was, and acknowledges.
             task = asyncio.create_task(long_poll(client, device, "setpoint", 600))
-            await started(task)
+            await long_polls_waiting(polls=[task])
             ack = await client.post(ALIAS, content="setpoint=19", headers=device.headers)
             assert ack.status_code == 204
             return await task
@@ -181,7 +169,7 @@ def test_long_poll_is_not_answered_by_a_write_of_the_same_value(asgi_device_clie
         async with asgi_device_client as client:
             await client.post(ALIAS, content="temp=21", headers=device.headers)
             task = asyncio.create_task(long_poll(client, device, "temp", 600))
-            await started(task)
+            await long_polls_waiting(polls=[task])
             await client.post(ALIAS, content="temp=21", headers=device.headers)
             return await task
 
@@ -196,7 +184,7 @@ def test_device_write_under_a_pending_cloud_set_does_not_answer_the_long_poll(
     async def scenario():
         async with asgi_device_client as client:
             task = asyncio.create_task(long_poll(client, device, "setpoint", 600))
-            await started(task)
+            await long_polls_waiting(polls=[task])
             # The readable value stays the pending cloud set.
             await client.post(ALIAS, content="setpoint=17", headers=device.headers)
             return await task
@@ -208,10 +196,7 @@ def test_several_long_polls_on_one_device_are_all_answered(asgi_device_client, d
     async def scenario():
         async with asgi_device_client as client:
             tasks = [asyncio.create_task(long_poll(client, device, "setpoint", 10_000)) for _ in range(3)]
-            hub = wake_hub()
-            while hub.waiting < 3:
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.05)
+            await long_polls_waiting(3, polls=tasks)
             await cloud_set_meanwhile(owner_api, connector, device.identity, {"setpoint": 5})
             return await asyncio.gather(*tasks)
 
@@ -224,7 +209,7 @@ def test_long_poll_emits_a_read_event_with_its_outcome(asgi_device_client, devic
         async with asgi_device_client as client:
             timed_out = await long_poll(client, device, "temp&setpoint", 100)
             task = asyncio.create_task(long_poll(client, device, "temp&setpoint", 10_000))
-            await started(task)
+            await long_polls_waiting(polls=[task])
             await client.post(ALIAS, content="temp=3", headers=device.headers)
             return timed_out, await task
 
@@ -247,7 +232,7 @@ def test_long_poll_on_several_aliases_answers_the_one_that_changed(
     async def scenario():
         async with asgi_device_client as client:
             task = asyncio.create_task(long_poll(client, device, "temp&setpoint&undefined", 10_000))
-            await started(task)
+            await long_polls_waiting(polls=[task])
             began = time.monotonic()
             await cloud_set_meanwhile(owner_api, connector, device.identity, {"setpoint": 19})
             response = await task
@@ -302,7 +287,7 @@ def test_a_gateway_long_poll_of_its_configuration_gets_a_change_made_from_the_cl
     async def scenario():
         async with asgi_device_client as client:
             task = asyncio.create_task(long_poll(client, gateway, query, 300_000_000))
-            await started(task)
+            await long_polls_waiting(polls=[task])
             await cloud_set_meanwhile(owner_api, connector, "gateway-1", {"config_io": '{"di1": "on"}'})
             return await task
 
@@ -334,7 +319,7 @@ def test_long_poll_whose_wake_up_was_lost_answers_the_change_at_its_timeout(asgi
     async def scenario():
         async with asgi_device_client as client:
             task = asyncio.create_task(long_poll(client, device, "temp", 800))
-            await started(task)
+            await long_polls_waiting(polls=[task])
             await sync_to_async(_write_without_wake, thread_sensitive=False)(device.identity, "temp", "7")
             return await task
 
@@ -374,12 +359,11 @@ def test_long_polls_of_many_devices_arriving_together_each_get_their_own_answer(
                 )
                 for d in fleet
             }
-            hub = wake_hub()
-            deadline = time.monotonic() + PROMPT
-            while hub.waiting < len(fleet) - 1 or not tasks["sensor-3"].done():
-                assert time.monotonic() < deadline, "the long polls never started waiting"
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.05)
+            # sensor-3's poll is answered by its first check, and so leaves the hub.
+            await asyncio.wait_for(asyncio.shield(tasks["sensor-3"]), timeout=30)
+            await long_polls_waiting(
+                len(fleet) - 1, polls=[task for identity, task in tasks.items() if identity != "sensor-3"]
+            )
             await cloud_set_meanwhile(owner_api, connector, "sensor-5", {"setpoint": 5})
             return {identity: await task for identity, task in tasks.items()}
 
@@ -511,7 +495,7 @@ def test_long_poll_sent_back_its_last_modified_waits_for_the_next_change(
             task = asyncio.create_task(
                 long_poll(client, device, "setpoint", 10_000, since=first.headers["Last-Modified"])
             )
-            await started(task)
+            await long_polls_waiting(polls=[task])
             await cloud_set_meanwhile(owner_api, connector, device.identity, {"setpoint": 20})
             return first, again, await task
 
@@ -559,7 +543,7 @@ def test_long_poll_on_an_undefined_alias_times_out(asgi_device_client, device):
     async def scenario():
         async with asgi_device_client as client:
             task = asyncio.create_task(long_poll(client, device, "undefined", 400))
-            await asyncio.sleep(0.1)
+            await long_polls_waiting(polls=[task])
             await client.post(ALIAS, content="undefined=1", headers=device.headers)
             return await task
 

@@ -18,7 +18,17 @@ import httpx
 import pytest
 import redis as redis_client
 
-from tests.live import ROOT, migrate_and_create_admin, own_database, start_daphne, stop, wait_until_up
+from tests.live import (
+    ROOT,
+    eventually,
+    migrate_and_create_admin,
+    own_database,
+    start_daphne,
+    stop,
+    subscribed_channels,
+    wait_until_up,
+    wake_channels,
+)
 
 EMAIL, PASSWORD = "pm@example.com", "live-server-password-1"
 
@@ -64,7 +74,7 @@ def servers(daphnes):
     return [url for url, _ in daphnes]
 
 
-def test_device_lifecycle_and_cross_process_long_poll(servers):
+def test_device_lifecycle_and_cross_process_long_poll(servers, platform_env):
     server_a, server_b = servers
     auth = (EMAIL, PASSWORD)
     with httpx.Client(base_url=server_b, auth=auth, timeout=10) as pm:
@@ -103,9 +113,14 @@ def test_device_lifecycle_and_cross_process_long_poll(servers):
             response = device.get("/onep:v1/stack/alias?mode", headers={"Request-Timeout": "20000"})
             return response, time.monotonic() - started
 
+        def subscribed() -> set:
+            return subscribed_channels(platform_env["REDIS_URL"], wake_channels(platform_env))
+
+        earlier = subscribed()
         with ThreadPoolExecutor(1) as pool:
             waiting = pool.submit(long_poll)
-            time.sleep(0.5)  # the poll is registered on server A
+            # The poll waits on server A once A's wake subscription for the device is in Redis.
+            eventually(lambda: subscribed() - earlier, "the long poll never subscribed on server A")
             assert not waiting.done()
             with httpx.Client(base_url=server_b, auth=auth, timeout=10) as pm:
                 cloud_set = pm.patch(
@@ -207,16 +222,9 @@ def test_a_waiting_long_poll_survives_its_servers_redis_connection_being_cut(dap
         resource = {"alias": "mode", "format": "string", "settable": True}
         assert pm.post(f"/api/v1/connectors/{connector_id}/resources/", json=resource).status_code == 201
     redis = redis_client.Redis.from_url(platform_env["REDIS_URL"])
-    wake_channels = f"{platform_env['CHANNEL_PREFIX']}__group__device_wake.*"
 
-    def subscribed_wake_channels() -> list:
-        return [c for c, n in redis.pubsub_numsub(*redis.pubsub_channels(wake_channels)) if n]
-
-    def eventually(condition, what: str):
-        deadline = time.monotonic() + 10
-        while not condition():
-            assert time.monotonic() < deadline, what
-            time.sleep(0.02)
+    def subscribed_wake_channels() -> set:
+        return subscribed_channels(platform_env["REDIS_URL"], wake_channels(platform_env))
 
     host = {"Host": f"{connector_id}.devices.localhost"}
     with httpx.Client(base_url=server_a, headers=host, timeout=30) as device:

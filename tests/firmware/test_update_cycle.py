@@ -5,13 +5,12 @@ checks it and reports on ``otau_in``; a failing device pauses the rollout before
 import asyncio
 import hashlib
 import json
-import time
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from devices.device_api.asgi import wake_hub
+from tests.pubsub import long_polls_waiting
 
 ALIAS = "/onep:v1/stack/alias"
 # Guards against a hang only (generous: the machine may be busy), not timing assertions.
@@ -27,15 +26,6 @@ async def _activate(client, identity: str) -> dict:
     response = await client.post("/provision/activate", content=f"id={identity}")
     assert response.status_code == 200, response.text
     return {"X-Exosite-CIK": response.text}
-
-
-async def _waiting(count: int) -> None:
-    """Return once ``count`` long polls wait in this process's hub."""
-    deadline = time.monotonic() + PROMPT
-    while wake_hub().waiting < count:
-        assert time.monotonic() < deadline, "the long polls never started waiting"
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)  # a Redis channel layer confirms subscriptions asynchronously
 
 
 async def _report(client, headers, status: str, message: str = "") -> None:
@@ -107,7 +97,7 @@ def test_a_rollout_updates_a_device_end_to_end_and_pauses_when_the_next_wave_fai
             devices = {identity: await _activate(client, identity) for identity in ("t-1", "t-2", "t-3")}
             first = asyncio.create_task(device_updates(client, devices["t-1"], fail=False))
             second = asyncio.create_task(device_updates(client, devices["t-2"], fail=True))
-            await _waiting(2)
+            await long_polls_waiting(2, polls=[first, second], timeout=PROMPT)
             response = await start({"package": "package_fw_2.0.0", "devices": ["t-1", "t-2", "t-3"],
                                     "wave_size": 1, "success_threshold": 1.0})  # fmt: skip
             assert response.status_code == 201, response.content
