@@ -1,5 +1,6 @@
 """Connector and resource representations of the management API (management-api.md)."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -202,3 +203,14 @@ class ResourceUpdateSerializer(ResourceSerializer):
 
     class Meta(ResourceSerializer.Meta):
         read_only_fields = ["alias"]
+
+
+def connector_change(change, **kwargs):
+    """Run a connector service (``change(**kwargs)``); its field errors come back keyed as the
+    API spells the fields (``ConnectorSerializer.api_errors``)."""
+    try:
+        return change(**kwargs)
+    except DjangoValidationError as exc:
+        if not hasattr(exc, "error_dict"):
+            raise
+        raise serializers.ValidationError(ConnectorSerializer.api_errors(exc.message_dict)) from None

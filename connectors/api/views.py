@@ -1,9 +1,8 @@
 """Management API: connectors and resources."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, status
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,6 +13,7 @@ from connectors.api.serializers import (
     ConnectorSerializer,
     ResourceSerializer,
     ResourceUpdateSerializer,
+    connector_change,
 )
 from connectors.models import Resource
 from connectors.selectors import (
@@ -24,16 +24,6 @@ from connectors.selectors import (
 )
 from core.api import Conflict
 from core.openapi import conflict
-
-
-def _connector_change(change, **kwargs):
-    """Run a connector service; its field errors come back keyed as the API spells fields."""
-    try:
-        return change(**kwargs)
-    except DjangoValidationError as exc:
-        if not hasattr(exc, "error_dict"):
-            raise
-        raise exceptions.ValidationError(ConnectorSerializer.api_errors(exc.message_dict)) from None
 
 
 class ConnectorListView(APIView):
@@ -51,7 +41,7 @@ class ConnectorListView(APIView):
         data = dict(serializer.validated_data)
         business = business_for_new_connector(user=request.user, business_id=data.pop("business_id", None))
         name = data.pop("name")
-        connector = _connector_change(services.connector_create, business=business, name=name, settings=data)
+        connector = connector_change(services.connector_create, business=business, name=name, settings=data)
         return Response(ConnectorSerializer(connector).data, status=status.HTTP_201_CREATED)
 
 
@@ -74,7 +64,7 @@ class ConnectorDetailView(APIView):
         changes = dict(serializer.validated_data)
         if changes.pop("business_id", connector.business_id) != connector.business_id:
             raise Conflict({"business": ["A connector cannot change business."]})
-        change = _connector_change(services.connector_settings_change, connector=connector, changes=changes)
+        change = connector_change(services.connector_settings_change, connector=connector, changes=changes)
         return Response(ConnectorChangeSerializer(change).data)
 
     @extend_schema(responses={204: None})

@@ -4,7 +4,6 @@ Thin adapters over the same services and selectors as the ``/api/v1`` routes, an
 Murano's shapes and status codes (204 on whitelist/update, 205 on delete).
 """
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -13,7 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.selectors import action_for_method
 from connectors import services as connector_services
-from connectors.api.serializers import ConnectorSerializer, ResourceSerializer, ResourceUpdateSerializer
+from connectors.api.serializers import ResourceSerializer, ResourceUpdateSerializer, connector_change
 from connectors.models import Connector
 from connectors.runtime import connector_rules
 from connectors.selectors import connector_access, resources_by_alias
@@ -246,7 +245,8 @@ class Device2GatewayView(APIView):
         changes = dict(serializer.validated_data)
         resources = changes.pop("resources", _ABSENT)
         try:
-            connector_services.connector_gateway_change(
+            connector_change(
+                connector_services.connector_gateway_change,
                 connector=connector,
                 settings=changes,
                 resources=[] if resources is _ABSENT else _resource_changes(connector, resources),
@@ -255,9 +255,5 @@ class Device2GatewayView(APIView):
             error = exc.error
             detail = error.message_dict if hasattr(error, "error_dict") else error.messages
             raise exceptions.ValidationError({"resources": {exc.alias: detail}}) from None
-        except DjangoValidationError as exc:
-            if not hasattr(exc, "error_dict"):
-                raise
-            raise exceptions.ValidationError(ConnectorSerializer.api_errors(exc.message_dict)) from None
         connector.refresh_from_db()
         return Response(gateway_settings(connector))
