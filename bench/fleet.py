@@ -17,7 +17,7 @@ What it does, in order:
    test client in this process: ``--requests`` requests per filter kind, each with its own
    query value, first pages (which carry the count) and pages reached through ``next``;
    prints p50/p95/mean and the count of matches seen;
-4. imports a ``--csv-rows`` CSV (management-api.md "Bulk CSV") through
+4. imports a ``--csv-rows`` CSV (shared/docs/management-api.md "Bulk CSV") through
    ``POST /api/v1/connectors/<id>/devices/import/`` and polls ``/api/v1/jobs/<id>/`` until the
    job is finished, printing rows/s. Celery runs in eager mode (the job runs inside the POST,
    in this process): a worker of another checkout on the same Redis cannot take the task,

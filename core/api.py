@@ -1,7 +1,7 @@
 """Shared pieces of the management API: error format and helpers.
 
 Every error answers JSON, ``{"detail": "..."}`` or field errors ``{"field": ["..."]}``
-(management-api.md, "Errors"), never an HTML page or a traceback, and never a 500 for something
+(shared/docs/management-api.md, "Errors"), never an HTML page or a traceback, and never a 500 for something
 the client sent: 400 for a request that does not match the schema (or that Django refuses:
 too many fields or files, a malformed multipart body, a bad Host header, a body that cannot be
 read), 404 for an object that does not exist or is not yours, 409 when the request conflicts

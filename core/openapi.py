@@ -1,7 +1,7 @@
 """OpenAPI generation: every operation documents the errors it can answer, in one place.
 
 Views describe their own successes (and their own conflicts, 409) with ``extend_schema``; the
-error responses all views share (management-api.md, "Errors") are added here, from what the
+error responses all views share (shared/docs/management-api.md, "Errors") are added here, from what the
 operation takes: any request can be refused as malformed (400: invalid input, or more than
 ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` query or form fields) or ask for another media type than JSON
 (406), a body can be too large (413) or of a media type the operation does not take (415), a

@@ -1,4 +1,4 @@
-"""Who may do what, on every route of the management API (management-api.md, "Authentication
+"""Who may do what, on every route of the management API (shared/docs/management-api.md, "Authentication
 and access").
 
 One table names every route under ``/api/v1/`` and ``/api:1/`` with each of its methods and the

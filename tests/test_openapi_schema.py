@@ -12,7 +12,7 @@ from drf_spectacular.validation import validate_schema
 from tests.routes import api_routes, openapi_path
 
 HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
-# Routes the contract (management-api.md) names, with their methods: they must be documented.
+# Routes the contract (shared/docs/management-api.md) names, with their methods: they must be documented.
 CONTRACT = {
     "/api/v1/connectors/": {"get", "post"},
     "/api/v1/connectors/{connector_id}/": {"get", "patch", "delete"},

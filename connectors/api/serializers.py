@@ -1,4 +1,4 @@
-"""Connector and resource representations of the management API (management-api.md)."""
+"""Connector and resource representations of the management API (shared/docs/management-api.md)."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field

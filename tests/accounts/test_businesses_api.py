@@ -1,4 +1,4 @@
-"""Businesses and their members (management-api.md, "Authentication and access")."""
+"""Businesses and their members (shared/docs/management-api.md, "Authentication and access")."""
 
 import base64
 

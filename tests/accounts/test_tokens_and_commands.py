@@ -1,5 +1,5 @@
 """Authentication (HTTP Basic, session, personal API tokens), token management and the account
-commands (management-api.md, "Authentication and access")."""
+commands (shared/docs/management-api.md, "Authentication and access")."""
 
 import base64
 import hashlib

@@ -1,4 +1,4 @@
-"""Management API: ``/api/v1/connectors/`` (management-api.md, "Connectors")."""
+"""Management API: ``/api/v1/connectors/`` (shared/docs/management-api.md, "Connectors")."""
 
 import pytest
 from django.conf import settings

@@ -1,4 +1,4 @@
-"""The device API's content rows (device-api.md): list, info, download with Range (206/416)
+"""The device API's content rows (shared/docs/device-api.md): list, info, download with Range (206/416)
 and device upload (413 at 64 MB, counted while streaming), on the WSGI and ASGI applications.
 Every download is a ``content_download`` event in Logs."""
 
