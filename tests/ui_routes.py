@@ -1,0 +1,110 @@
+"""The web UI's routes as the URL resolver knows them, and a small world that names an object for
+each of their path parameters, for tests that must cover every page (tests/web/test_ui_access.py).
+
+The UI is everything the resolver serves outside the API (``/api/...``, ``/api:1/...``, whose
+routes are tests/routes.py's) and Django's admin (``/admin/``)."""
+
+import re
+from functools import cached_property
+from io import BytesIO
+
+from django.contrib.auth.tokens import default_token_generator
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from accounts.services import invitation_create
+from connectors.content.services import content_upload
+from connectors.services import connector_update
+from devices.services import device_update
+from firmware.services import rollout_start
+from tests.api_world import FIRMWARE
+from tests.pki.certs import make_leaf
+
+NOT_UI_PREFIXES = ("api/", "api:", "admin/")
+_PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
+
+
+def ui_routes() -> set[str]:
+    """Every web UI route, as the resolver spells it (``connectors/<segment:connector_id>/logs/``).
+
+    Function views do not say which methods they take; the access table names them and its
+    meta-test asks each route for the others (they must answer ``405``)."""
+    routes = set()
+
+    def walk(patterns, prefix=""):
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                walk(entry.url_patterns, prefix + str(entry.pattern))
+            elif isinstance(entry, URLPattern):
+                route = prefix + str(entry.pattern)
+                if not route.startswith(NOT_UI_PREFIXES):
+                    routes.add(route)
+
+    walk(get_resolver().url_patterns)
+    return routes
+
+
+class UiWorld:
+    """The people of tests/conftest.py (an admin, a developer and a viewer of Acme; Globex's
+    admin as the outsider) and a connector of Acme with a settable ``mode`` resource and the
+    device ``dev-1`` (tagged, with a pinned certificate); what only some pages name (a content
+    item, a rollout, an invitation, a password reset link) is made on first use, before the
+    request under test, through the same services the pages use."""
+
+    def __init__(self, *, users: dict, connector, device):
+        self.users = users
+        self.connector = connector
+        self.device = device
+        self.business = connector.business
+        device_update(device=device, certificate=make_leaf(device.identity).pem)
+
+    def url(self, route: str) -> str:
+        """``route`` (as the resolver spells it) with the world's objects in its path."""
+        if "/firmware/" in route:
+            self.firmware_enabled  # noqa: B018 - made on first use
+        values = {
+            "connector_id": lambda: self.connector.pk,
+            "identity": lambda: self.device.identity,
+            "alias": lambda: "mode",
+            "content_id": lambda: self.content_id,
+            "rollout_id": lambda: self.rollout_id,
+            "key": lambda: self.invitation_key,
+            "uidb64": lambda: self.password_reset[0],
+            "token": lambda: self.password_reset[1],
+        }
+        return "/" + _PARAMETER.sub(lambda m: str(values[m.group(1)]()), route)
+
+    @cached_property
+    def firmware_enabled(self) -> bool:
+        connector_update(connector=self.connector, changes={"firmware_update_enabled": True})
+        self.connector.refresh_from_db()
+        return True
+
+    @cached_property
+    def content_id(self) -> str:
+        """A content item in the connector's store."""
+        data = b"\x7fELF firmware bytes"
+        item, _ = content_upload(
+            connector=self.connector, content_id="firmware.bin", stream=BytesIO(data), length=len(data)
+        )
+        return item.content_id
+
+    @cached_property
+    def rollout_id(self) -> int:
+        """A firmware rollout to the device."""
+        self.firmware_enabled  # noqa: B018 - made on first use
+        devices = [self.device.identity]
+        return rollout_start(connector=self.connector, config_otau=FIRMWARE, devices=devices).pk
+
+    @cached_property
+    def invitation_key(self) -> str:
+        """A pending invitation to Acme for an address that has no account yet."""
+        _, key = invitation_create(business=self.business, email="invited@example.com", role="viewer")
+        return key
+
+    @cached_property
+    def password_reset(self) -> tuple[str, str]:
+        """The link of a password reset mail to the admin: ``(uidb64, token)``."""
+        user = self.users["admin"]
+        return urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user)

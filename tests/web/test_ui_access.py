@@ -1,0 +1,243 @@
+"""Who may open and post each page of the web UI, route by route and role by role — the web UI's
+counterpart of tests/test_access_control.py.
+
+One table names every web UI route (everything but the API and Django's admin) with each method
+it takes and the rule that governs it; every entry is requested as the connector's business
+admin, a developer, a viewer, an outsider (admin of another business) and an anonymous visitor,
+with a body that succeeds where the rule allows, and must answer:
+
+- anonymous: a redirect to the log-in page, except on public pages;
+- outsider: ``404`` "Not found" on anything under someone else's connector (no existence leak);
+- viewer: reads only (``403`` "Not allowed" on changes, and on the pages that only lead to one);
+- developer: everything but deleting the connector (``403``);
+- admin: everything.
+
+A refused post changes nothing. A route the table does not name fails
+``test_every_ui_route_is_in_the_access_table``, and a method it does not name for a route must
+answer ``405`` (``test_methods_the_table_does_not_name_are_not_allowed``).
+
+What the pages *show* each role (edit controls, the connector list) and the CSRF checks are in
+tests/web/test_access.py.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests.factories import PASSWORD
+from tests.pki.certs import make_leaf
+from tests.ui_routes import UiWorld, ui_routes
+from tests.web.conftest import page_text
+
+PROJECT_APPS = ["accounts", "connectors", "devices", "jobs", "firmware"]
+ROLES = ["admin", "developer", "viewer", "outsider", "anonymous"]
+
+# Access rules.
+PUBLIC = "public"  # no login needed
+PERSONAL = "personal"  # any logged-in user, on their own things (password) or their own view (lists)
+READ = "read"  # any member of the connector's business
+WRITE = "write"  # admins and developers of the connector's business
+ADMIN = "admin"  # admins of the connector's business only (deleting the connector)
+
+ALLOWED_ROLES = {
+    READ: {"admin", "developer", "viewer"},
+    WRITE: {"admin", "developer"},
+    ADMIN: {"admin"},
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One route and method, the rule that governs it, and a request that succeeds if allowed."""
+
+    route: str  # the URL pattern as the resolver spells it
+    method: str
+    access: str
+    success: int  # what an allowed request answers (302: the page redirects after the change)
+    body: Any = None  # form fields, or a callable taking the UiWorld
+    outsider: int = 404  # what an outsider gets, where "not found" is not the natural answer
+    anonymous: int | None = None  # what an anonymous visitor gets on a public page, if not ``success``
+
+    @property
+    def id(self) -> str:
+        return f"{self.method.upper()} /{self.route}"
+
+
+CONNECTOR = "connectors/<segment:connector_id>/"
+DEVICE = CONNECTOR + "devices/<segment:identity>/"
+RESOURCE = CONNECTOR + "resources/<rest:alias>/"
+ROLLOUT = CONNECTOR + "firmware/rollouts/<int:rollout_id>/"
+NEW_PASSWORD = "a-fresh-passphrase-for-2026"
+SETTINGS = {"name": "Renamed", "identity_type": "opaque", "identity_casing": "mixed", "auth_type": "token",
+            "activation_window_hours": "48"}  # fmt: skip
+
+
+def _certificate(world: UiWorld) -> dict:
+    return {"certificate": make_leaf(world.device.identity).pem}
+
+
+def _content_file(world: UiWorld) -> dict:
+    return {"file": SimpleUploadedFile("app.bin", b"firmware", content_type="application/octet-stream")}
+
+
+TABLE = [
+    # Site pages and health checks
+    Case("", "get", PUBLIC, 200),
+    Case("healthz", "get", PUBLIC, 200),
+    Case("readyz", "get", PUBLIC, 200),
+    # Accounts: log-in, log-out, passwords (Django's views), invitations
+    Case("accounts/login/", "get", PUBLIC, 200),
+    Case("accounts/login/", "post", PUBLIC, 302, lambda w: {"username": w.users["admin"].email,
+                                                            "password": PASSWORD}),
+    Case("accounts/logout/", "post", PUBLIC, 302),
+    Case("accounts/password_change/", "get", PERSONAL, 200),
+    Case("accounts/password_change/", "post", PERSONAL, 302,
+         {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}),
+    Case("accounts/password_change/done/", "get", PERSONAL, 200),
+    Case("accounts/password_reset/", "get", PUBLIC, 200),
+    Case("accounts/password_reset/", "post", PUBLIC, 302, lambda w: {"email": w.users["admin"].email}),
+    Case("accounts/password_reset/done/", "get", PUBLIC, 200),
+    # A mail's link: the token moves into the session and the page redirects to the form.
+    Case("accounts/reset/<uidb64>/<token>/", "get", PUBLIC, 302),
+    Case("accounts/reset/<uidb64>/<token>/", "post", PUBLIC, 302),
+    Case("accounts/reset/done/", "get", PUBLIC, 200),
+    # The invitation's key is the credential: anyone with the link sees the page. Posting, an
+    # anonymous visitor chooses a password and joins; someone logged in with another address
+    # is shown the page again (log out first).
+    Case("accounts/invitations/<str:key>/", "get", PUBLIC, 200),
+    Case("accounts/invitations/<str:key>/", "post", PUBLIC, 200,
+         {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}, anonymous=302),
+    # Connectors: the list shows your businesses' connectors; creating one needs a business you
+    # may write to (the outsider creates one in Globex).
+    Case("connectors/", "get", PERSONAL, 200),
+    Case("connectors/", "post", WRITE, 302, {"name": "New connector"}, outsider=302),
+    Case(CONNECTOR, "get", READ, 302),
+    Case(CONNECTOR + "settings/", "get", READ, 200),
+    Case(CONNECTOR + "settings/", "post", WRITE, 302, SETTINGS),
+    Case(CONNECTOR + "settings/generate-ca/", "get", WRITE, 200),
+    Case(CONNECTOR + "settings/generate-ca/", "post", WRITE, 302, {"replace": "1"}),
+    Case(CONNECTOR + "delete/", "get", ADMIN, 200),
+    Case(CONNECTOR + "delete/", "post", ADMIN, 302),
+    # Resources
+    Case(CONNECTOR + "resources/", "get", READ, 200),
+    Case(CONNECTOR + "resources/new/", "get", WRITE, 200),
+    Case(CONNECTOR + "resources/new/", "post", WRITE, 302, {"alias": "temp", "format": "number",
+                                                             "sync": "on"}),
+    Case(RESOURCE + "edit/", "get", WRITE, 200),
+    Case(RESOURCE + "edit/", "post", WRITE, 302, {"format": "string", "unit": "x", "sync": "on"}),
+    Case(RESOURCE + "delete/", "get", WRITE, 200),
+    Case(RESOURCE + "delete/", "post", WRITE, 302),
+    # Devices
+    Case(CONNECTOR + "devices/", "get", READ, 200),
+    Case(CONNECTOR + "devices/", "post", WRITE, 302, {"identity": "new-1"}),
+    Case(DEVICE, "get", READ, 200),
+    Case(DEVICE + "lock/", "post", WRITE, 302, {"locked": "1"}),
+    Case(DEVICE + "revoke/", "get", WRITE, 200),
+    Case(DEVICE + "revoke/", "post", WRITE, 302),
+    Case(DEVICE + "delete/", "get", WRITE, 200),
+    Case(DEVICE + "delete/", "post", WRITE, 302),
+    Case(DEVICE + "tags/", "post", WRITE, 302, {"tag_name": ["a"], "tag_value": ["b"]}),
+    Case(DEVICE + "certificate/", "post", WRITE, 302, _certificate),
+    Case(DEVICE + "certificate/clear/", "post", WRITE, 302),
+    Case(DEVICE + "state/", "post", WRITE, 302, {"alias": "mode", "value": "eco"}),
+    Case(CONNECTOR + "logs/", "get", READ, 200),
+    # Content store
+    Case(CONNECTOR + "content/", "get", READ, 200),
+    Case(CONNECTOR + "content/upload/", "post", WRITE, 302, _content_file),
+    Case(CONNECTOR + "content/<segment:content_id>/delete/", "get", WRITE, 200),
+    Case(CONNECTOR + "content/<segment:content_id>/delete/", "post", WRITE, 302),
+    # Firmware updates
+    Case(CONNECTOR + "firmware/", "get", READ, 200),
+    Case(CONNECTOR + "firmware/", "post", WRITE, 302,
+         lambda w: {"message": '{"version": "2.0", "name": "fw", "type": "URL_LIST", '
+                               '"payload": ["https://example.com/fw-2.0.bin"]}',
+                    "target": "devices", "devices": w.device.identity}),
+    Case(CONNECTOR + "firmware/settings/", "post", WRITE, 302, {"enabled": "1"}),
+    Case(ROLLOUT, "get", READ, 200),
+    Case(ROLLOUT + "state/", "post", WRITE, 302, {"state": "paused"}),
+]  # fmt: skip
+TABLE_BY_KEY = {(case.route, case.method): case for case in TABLE}
+assert len(TABLE_BY_KEY) == len(TABLE), "a route and method is in the table twice"
+
+
+def _snapshot() -> dict:
+    """Everything a page could change: the rows of the project's own apps."""
+    return {
+        model._meta.label: list(model.objects.order_by("pk").values())
+        for app in PROJECT_APPS
+        for model in apps.get_app_config(app).get_models()
+    }
+
+
+def expected_status(case: Case, role: str) -> int:
+    if case.access == PUBLIC:
+        return case.anonymous if role == "anonymous" and case.anonymous else case.success
+    if role == "anonymous":
+        return 302  # to the log-in page
+    if case.access == PERSONAL:
+        return case.success
+    if role == "outsider":
+        return case.outsider
+    return case.success if role in ALLOWED_ROLES[case.access] else 403
+
+
+@pytest.fixture
+def world(owner, developer, viewer, outsider, fleet, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")  # content items land in this test's directory
+    users = {"admin": owner, "developer": developer, "viewer": viewer, "outsider": outsider}
+    return UiWorld(users=users, connector=fleet, device=fleet.devices.get(identity="dev-1"))
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", TABLE, ids=[case.id for case in TABLE])
+def test_ui_access(web, world, case, role):
+    client = web(world.users.get(role))  # first: logging in changes what a password reset link holds
+    url = world.url(case.route)
+    body = case.body(world) if callable(case.body) else case.body
+    expected = expected_status(case, role)
+    before = _snapshot()
+
+    response = getattr(client, case.method)(url, body or {})
+
+    assert response.status_code == expected, page_text(response)[:2000]
+    html = page_text(response)
+    login_required = case.access != PUBLIC and role == "anonymous"
+    if login_required:
+        assert response["Location"].startswith("/accounts/login/?next="), response["Location"]
+    elif expected == 302:
+        assert not response["Location"].startswith("/accounts/login/?next="), response["Location"]
+    if expected == 404:
+        assert "Not found" in html
+        assert world.connector.name not in html and world.connector.pk not in html
+    if expected == 403:
+        assert "Not allowed" in html
+    if (login_required or expected >= 400) and case.method != "get":
+        assert _snapshot() == before, "a refused post changed something"
+
+
+# --- the table covers every route -------------------------------------------------------------
+
+
+def test_every_ui_route_is_in_the_access_table():
+    routes = ui_routes()
+
+    named = {route for route, _ in TABLE_BY_KEY}
+    missing = sorted(routes - named)
+    stale = sorted(case.id for case in TABLE if case.route not in routes)
+
+    assert missing == [], "web UI routes without an access rule in tests/web/test_ui_access.py"
+    assert stale == [], "access table entries for routes that do not exist"
+
+
+@pytest.mark.parametrize("route", sorted(ui_routes()))
+def test_methods_the_table_does_not_name_are_not_allowed(web, world, route):
+    """A page takes the methods its table entries name, and answers 405 to the others (function
+    views do not declare their methods where the resolver could read them: ask the page)."""
+    client = web(world.users["admin"])
+    url = world.url(route)
+    for method in ("get", "post"):
+        if (route, method) not in TABLE_BY_KEY:
+            assert getattr(client, method)(url).status_code == 405, f"{method.upper()} /{route}"
