@@ -26,7 +26,6 @@ from django.core.files.base import File
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from core.tasks import task_send
 from jobs.events import job_push
@@ -35,8 +34,9 @@ from jobs.models import ERRORS_KEPT, Job, JobKind, JobState
 logger = logging.getLogger(__name__)
 
 _COUNTS = ("total", "done", "created", "updated", "unchanged", "error_count")
-# The Celery task that runs each kind of job; it takes the job's id.
-_TASKS = {JobKind.DEVICE_IMPORT: "devices.tasks.device_import_job"}
+# The Celery task that runs each kind of job, by its registered name (the apps above this one
+# define them; ``task_send`` finds them by name, so this module imports none); it takes the job's id.
+_TASKS = {JobKind.DEVICE_IMPORT: "devices.import"}
 # An upload in storage whose job does not exist (its connector was deleted while the file's
 # deletion failed, say) is deleted once it is this old: younger, its job may be being created.
 ORPHAN_UPLOAD_AGE = timedelta(hours=1)
@@ -85,8 +85,7 @@ def job_dispatch_on_commit(*, job: Job) -> None:
 def _dispatch(job_id, kind: str) -> bool:
     # Stamped first: a fast worker may claim the job before ``task_send`` returns.
     Job.objects.filter(pk=job_id, state=JobState.QUEUED).update(dispatched_at=timezone.now())
-    task = import_string(_TASKS[kind])
-    if task_send(task, str(job_id), later="the job stays queued until the broker answers again"):
+    if task_send(_TASKS[kind], str(job_id), later="the job stays queued until the broker answers again"):
         return True
     Job.objects.filter(pk=job_id, state=JobState.QUEUED).update(dispatched_at=None)
     return False

@@ -1,6 +1,6 @@
 """Bulk whitelisting from CSV over the API: ``POST /api/v1/connectors/<id>/devices/import/`` and
 Murano's ``POST /api:1/service/<id>/device2/identities``. Both store the upload and answer
-``202`` with the queued job; a Celery worker imports it (devices/imports.py)."""
+``202`` with the queued job; a Celery worker imports it (``devices.imports``)."""
 
 from django.conf import settings
 from django.urls import reverse

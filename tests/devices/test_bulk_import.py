@@ -22,6 +22,8 @@ from django.utils import timezone
 
 from core.csv_safety import csv_cell_neutralise, csv_cell_restore
 from devices import imports
+from devices.imports import apply as import_apply
+from devices.imports import reader as import_reader
 from devices.models import Device, DeviceTag
 from jobs.models import Job
 from tests.factories import make_connector, make_device
@@ -486,8 +488,8 @@ def test_a_device_named_import_is_still_reachable_at_its_own_path(api, owner, co
 def test_the_job_pushes_its_progress_to_its_group_after_each_batch(
     api, owner, connector, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(imports, "MIN_BATCH_SIZE", 2)
-    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    monkeypatch.setattr(import_reader, "MIN_BATCH_SIZE", 2)
+    monkeypatch.setattr(import_reader, "BATCH_SIZE", 2)
     content = b"ID\n" + b"".join(b"batch-%d\n" % n for n in range(5))
     with django_capture_on_commit_callbacks(execute=False) as queued:
         response = api(owner).post(import_url(connector), {"file": csv_file(content)}, format="multipart")
@@ -715,7 +717,7 @@ def test_a_batch_that_meets_a_concurrent_whitelisting_is_applied_again(
     # Someone whitelists race-2 (through the API, say) just after the batch looked for its
     # identities and before it inserts them: the insert fails on the unique identity, the batch
     # rolls back and runs again, and race-2 is then an existing device that gets its tags.
-    real_existing = imports._existing
+    real_existing = import_apply._existing
     raced = []
 
     def existing_then_whitelisted_elsewhere(connector_, identities):
@@ -724,7 +726,7 @@ def test_a_batch_that_meets_a_concurrent_whitelisting_is_applied_again(
             raced.append(make_device(connector=connector_, identity="race-2"))
         return found
 
-    monkeypatch.setattr(imports, "_existing", existing_then_whitelisted_elsewhere)
+    monkeypatch.setattr(import_apply, "_existing", existing_then_whitelisted_elsewhere)
     content = b'ID,Tags\nrace-1,\nrace-2,"[{""name"": ""group"", ""value"": ""g1""}]"\nrace-3,\n'
 
     job = job_of(upload(connector, content))
@@ -778,14 +780,14 @@ def test_a_file_of_many_batches_is_applied_in_order_outside_a_transaction(connec
 
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_that_fails_stops_the_import_and_keeps_the_batches_before_it(connector, monkeypatch):
-    real_apply = imports._apply
+    real_apply = import_apply._apply
 
     def fail_on_the_third_batch(connector_, rows, deadline, *before_commit):
         if rows[0].identity == "stop-01000":
             raise RuntimeError("the database went away")
         return real_apply(connector_, rows, deadline, *before_commit)
 
-    monkeypatch.setattr(imports, "_apply", fail_on_the_third_batch)
+    monkeypatch.setattr(import_apply, "_apply", fail_on_the_third_batch)
     content = "ID\n" + "\n".join(f"stop-{n:05d}" for n in range(5000))
     reported = []
 
@@ -800,7 +802,7 @@ def test_a_batch_that_fails_stops_the_import_and_keeps_the_batches_before_it(con
     # a re-run of the same file completes the import.
     assert reported[:3] == [0, 500, 1000] and max(reported) < 1500
     assert Device.objects.filter(connector=connector, identity__lt="stop-01000").count() == 1000
-    monkeypatch.setattr(imports, "_apply", real_apply)
+    monkeypatch.setattr(import_apply, "_apply", real_apply)
     again = imports.device_import(connector=connector, file=io.BytesIO(content.encode()))
     assert (again.created + again.unchanged, Device.objects.filter(connector=connector).count()) == (
         5000,

@@ -18,7 +18,9 @@ from django.utils import timezone
 
 from connectors.services import connector_delete
 from devices import imports
+from devices.imports import apply as import_apply
 from devices.imports import device_import_job_run
+from devices.imports import reader as import_reader
 from devices.models import Device
 from jobs import services
 from jobs.leases import JobLease
@@ -199,16 +201,16 @@ def test_deleting_a_connector_deletes_its_jobs_uploads(connector, django_capture
 def test_a_jobs_progress_counts_exactly_the_batches_that_committed(connector, monkeypatch):
     """The batch after a failing one may be applied at the same time (PostgreSQL): it must roll
     back, so that the job's recorded progress is what is in the database, row for row."""
-    monkeypatch.setattr(imports, "MIN_BATCH_SIZE", 100)
-    monkeypatch.setattr(imports, "BATCH_SIZE", 100)
-    real_apply = imports._apply
+    monkeypatch.setattr(import_reader, "MIN_BATCH_SIZE", 100)
+    monkeypatch.setattr(import_reader, "BATCH_SIZE", 100)
+    real_apply = import_apply._apply
 
     def fail_on_the_fifth_batch(connector_, rows, deadline, *before_commit):
         if rows[0].identity == "b-00400":
             raise RuntimeError("the database went away")
         return real_apply(connector_, rows, deadline, *before_commit)
 
-    monkeypatch.setattr(imports, "_apply", fail_on_the_fifth_batch)
+    monkeypatch.setattr(import_apply, "_apply", fail_on_the_fifth_batch)
     job = queued_import(connector, ("ID\n" + "".join(f"b-{n:05d}\n" for n in range(1000))).encode())
 
     device_import_job_run(job_id=str(job.pk))
