@@ -1,4 +1,4 @@
-"""The device API's content rows (device-api.md): list, info, download with ``Range``, upload.
+"""The device API's content rows (shared/docs/device-api.md): list, info, download with ``Range``, upload.
 
 ``GET /provision/download`` lists the connector's content ids (``text/csv``, one per line);
 ``?id=<id>&info=true`` answers ``<mime>,<bytes>,<updated unix s>,<description>``; ``?id=<id>``
@@ -20,7 +20,8 @@ from connectors.content.errors import ContentForbidden, ContentTooLarge, UploadI
 from connectors.content.ranges import RangeNotSatisfiable, content_range
 from connectors.content.selectors import content_find, content_ids, content_open
 from connectors.content.services import content_upload
-from devices.device_api.handlers import Context, _authenticate
+from devices.auth import device_authenticate
+from devices.device_api.context import Context
 from devices.device_api.protocol import BadRequest, DeviceResponse, parse_fields, text
 from devices.events import EventType, event_emit
 
@@ -44,7 +45,7 @@ def _content_id(params: dict) -> str | None:
 def download(ctx: Context) -> DeviceResponse:
     params = _query(ctx)
     content_id = _content_id(params)
-    device, _ = _authenticate(ctx)
+    device = device_authenticate(ctx.credentials())
     if content_id is None:
         ids = content_ids(connector=device.connector)
         return DeviceResponse(200, "".join(f"{i}\n" for i in ids).encode(), CSV)
@@ -85,7 +86,7 @@ def upload(ctx: Context) -> DeviceResponse:
     content_id = _content_id(params)
     if content_id is None:
         raise BadRequest("id is required")
-    device, _ = _authenticate(ctx)
+    device = device_authenticate(ctx.credentials())
     request = ctx.request
     try:
         item, _ = content_upload(

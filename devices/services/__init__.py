@@ -11,11 +11,19 @@ per concern; every public name is importable from ``devices.services``:
 """
 
 from devices.services.provisioning import (
+    ALREADY_PROVISIONED,
+    EXPIRED,
+    INSECURE_TRANSPORT,
     INSECURE_TRANSPORT_MESSAGE,
+    LOCKED,
+    Refusal,
+    activatable_sql,
+    activation_refusal,
     certificate_refused,
     device_activate,
     device_certificate_provision,
     device_seen,
+    talk_refusal,
     transport_allowed,
 )
 from devices.services.values import device_record, device_state_set, device_write
@@ -36,10 +44,17 @@ from devices.services.whitelist import (
 )
 
 __all__ = [
+    "ALREADY_PROVISIONED",
     "CSR",
+    "EXPIRED",
+    "INSECURE_TRANSPORT",
     "INSECURE_TRANSPORT_MESSAGE",
+    "LOCKED",
     "MAX_TIMESTAMP_US",
+    "Refusal",
+    "activatable_sql",
     "activation_deadline",
+    "activation_refusal",
     "certificate_change_refusal",
     "certificate_error",
     "certificate_refused",
@@ -57,5 +72,6 @@ __all__ = [
     "devices_lock",
     "identity_generate",
     "tags_clean",
+    "talk_refusal",
     "transport_allowed",
 ]
