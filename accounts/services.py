@@ -23,6 +23,7 @@ from accounts.models import (
     hash_api_key,
 )
 from accounts.selectors import invitation_for_key
+from core.db import row_lock
 
 
 @transaction.atomic
@@ -185,6 +186,7 @@ def membership_update(*, membership: Membership, role: str) -> Membership:
     """Change a member's role; the business's last admin stays an admin."""
     _check_role(role)
     _lock_business(membership.business)
+    row_lock(membership, missing="No such member.")
     membership.refresh_from_db(fields=["role"])
     if membership.role == Role.ADMIN and role != Role.ADMIN and _admin_count(membership.business) <= 1:
         raise ValidationError({"role": ValidationError(LAST_ADMIN, code="conflict")})
@@ -198,6 +200,7 @@ def membership_update(*, membership: Membership, role: str) -> Membership:
 def membership_remove(*, membership: Membership) -> None:
     """Take a member out of the business (their account stays); never its last admin."""
     _lock_business(membership.business)
+    row_lock(membership, missing="No such member.")
     membership.refresh_from_db(fields=["role"])
     if membership.role == Role.ADMIN and _admin_count(membership.business) <= 1:
         raise ValidationError(LAST_ADMIN, code="conflict")

@@ -17,6 +17,7 @@ from connectors.models import Connector, ConnectorHostname, Resource, ResourceFo
 from connectors.values import ResourceRules, parse_allowed
 from core import realtime
 from core.crypto import decrypt_secret, encrypt_secret
+from core.db import row_lock
 
 _ALIAS_FORBIDDEN = re.compile(r"[.$\s\x00-\x1f]")
 _FIXED_LENGTH_TYPES = {
@@ -325,6 +326,8 @@ def resource_create(*, connector: Connector, alias: str, **fields) -> Resource:
 
 @transaction.atomic
 def resource_update(*, resource: Resource, **fields) -> Resource:
+    """Change some of a resource's fields; the others stay as they were."""
+    row_lock(resource, missing="No such resource.")
     changed = []
     for key in _RESOURCE_FIELDS:
         if key in fields:

@@ -25,6 +25,7 @@ from connectors.content.packages import (
     package_metadata_parse,
 )
 from connectors.models import CONTENT_ID_MAX_LENGTH, Connector, ContentItem
+from core.db import row_lock
 
 # type/subtype with optional parameters; no commas (the device API's info line is CSV).
 _MIME_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]{0,126}"
@@ -197,6 +198,7 @@ def _content_row_save(connector: Connector, content_id: str, *, storage_name: st
 def content_update(*, item: ContentItem, description: str | None = None,
                    content_type: str | None = None) -> ContentItem:  # fmt: skip
     """Change an item's description or MIME type (its bytes stay)."""
+    row_lock(item, missing="No such content.")
     fields = []
     if description is not None:
         item.description = description_clean(description)
