@@ -378,7 +378,7 @@ def test_an_empty_list_counts_zero(client, connector):
 
 
 def test_past_the_exact_count_limit_the_count_is_an_estimate_on_postgresql(client, connector, monkeypatch):
-    monkeypatch.setattr(filters, "EXACT_COUNT_LIMIT", 3)
+    monkeypatch.setattr(filters.counts, "EXACT_COUNT_LIMIT", 3)
     for n in range(6):
         make_device(connector=connector, identity=f"th-{n}")
 
@@ -628,7 +628,7 @@ def test_substring_pages_are_the_same_found_from_every_match_or_by_walking(
 ):
     # On PostgreSQL a page of a 3+ character ``q`` is found from every match (the trigram
     # index) unless they are more than MATCH_FIRST_LIMIT; then by walking the ordering.
-    monkeypatch.setattr(filters, "MATCH_FIRST_LIMIT", match_first_limit)
+    monkeypatch.setattr(filters.pagination, "MATCH_FIRST_LIMIT", match_first_limit)
     for n in range(12):
         make_device(connector=connector, identity=f"{'xy'[n % 2]}-{'abc' if n % 3 else 'zzz'}-{n:02d}")
     expected = sorted(
