@@ -98,6 +98,14 @@ def resource_list(*, connector: Connector):
     return Resource.objects.filter(connector=connector).order_by("alias")
 
 
+def resource_get(*, connector: Connector, alias: str) -> Resource:
+    """The connector's resource ``alias``; ``Http404`` when it has none."""
+    resource = Resource.objects.filter(connector=connector, alias=alias).first()
+    if resource is None:
+        raise Http404("No such resource.")
+    return resource
+
+
 def resources_by_alias(*, connector: Connector, aliases: list[str]) -> dict[str, Resource]:
     """The connector's resources named in ``aliases``, by alias. An alias holding a NUL names
     nothing (PostgreSQL cannot even look it up), so it is not looked up."""

@@ -9,14 +9,12 @@ they post anyway.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.selectors import READ_ONLY_MESSAGE, action_for_method, businesses_writable_for_user
 from connectors import pki, services
 from connectors.forms import ConnectorCreateForm, ConnectorSettingsForm, ResourceForm
-from connectors.models import Connector, Resource
 from connectors.selectors import (
     ConnectorAccess,
     business_default_for_new_connector,
@@ -24,6 +22,7 @@ from connectors.selectors import (
     connector_access,
     connector_hostnames,
     connectors_for_user,
+    resource_get,
     resource_list,
 )
 from connectors.values import NUMERIC_FORMATS
@@ -114,7 +113,7 @@ def connector_settings(request, connector_id):
         except ValidationError as exc:
             # The instance may hold half-applied values now: show the page from a fresh copy.
             form.add_service_errors(exc)
-            access = ConnectorAccess(Connector.objects.get(pk=connector.pk), access.role)
+            connector.refresh_from_db()
         else:
             messages.success(request, "Settings saved." if changes else "Nothing changed.")
             for warning in change.warnings:
@@ -193,13 +192,6 @@ def connector_delete(request, connector_id):
 # --- Resources --------------------------------------------------------------------------------
 
 
-def _resource_for_page(access: ConnectorAccess, alias: str) -> Resource:
-    resource = Resource.objects.filter(connector=access.connector, alias=alias).first()
-    if resource is None:
-        raise Http404("No such resource.")
-    return resource
-
-
 @login_required
 @require_GET
 def resource_list_page(request, connector_id):
@@ -243,7 +235,7 @@ def resource_create(request, connector_id):
 @require_http_methods(["GET", "HEAD", "POST"])
 def resource_edit(request, connector_id, alias):
     access = connector_access(user=request.user, connector_id=connector_id, action="write")
-    resource = _resource_for_page(access, alias)
+    resource = resource_get(connector=access.connector, alias=alias)
     form = ResourceForm(request.POST or None, initial=ResourceForm.initial_for(resource), editing=True)
     if request.method == "POST" and form.is_valid():
         try:
@@ -260,7 +252,7 @@ def resource_edit(request, connector_id, alias):
 @require_http_methods(["GET", "HEAD", "POST"])
 def resource_delete(request, connector_id, alias):
     access = connector_access(user=request.user, connector_id=connector_id, action="write")
-    resource = _resource_for_page(access, alias)
+    resource = resource_get(connector=access.connector, alias=alias)
     if request.method == "POST":
         services.resource_delete(resource=resource)
         messages.success(request, f"Resource “{alias}” deleted.")

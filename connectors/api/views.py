@@ -1,6 +1,5 @@
 """Management API: connectors and resources."""
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -15,11 +14,11 @@ from connectors.api.serializers import (
     ResourceUpdateSerializer,
     connector_change,
 )
-from connectors.models import Resource
 from connectors.selectors import (
     business_for_new_connector,
     connector_access,
     connectors_for_user,
+    resource_get,
     resource_list,
 )
 from core.api import Conflict
@@ -101,7 +100,7 @@ class ResourceDetailView(APIView):
         connector = connector_access(
             user=request.user, connector_id=connector_id, action=action_for_method(request.method)
         ).connector
-        return get_object_or_404(Resource, connector=connector, alias=alias)
+        return resource_get(connector=connector, alias=alias)
 
     @extend_schema(responses=ResourceSerializer)
     def get(self, request, connector_id, alias):
