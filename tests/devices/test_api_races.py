@@ -47,7 +47,8 @@ def delete_after_lookup(monkeypatch, module: str, what: str):
 
 CHANGES = [
     ("devices.api.device2", "patch", DEVICE2, {"locked": True, "tags": [{"name": "batch", "value": "7"}]}),
-    ("devices.api.device2", "patch", DEVICE2 + "/state", {"setpoint": 21}),
+    # Device2's state view looks its device up where the v1 one does (DeviceStateBase).
+    ("devices.api.views", "patch", DEVICE2 + "/state", {"setpoint": 21}),
     ("devices.api.views", "patch", V1, {"locked": True, "tags": [{"name": "batch", "value": "7"}]}),
     ("devices.api.views", "patch", V1 + "state/", {"setpoint": 21}),
     ("devices.api.device2", "delete", DEVICE2, None),
