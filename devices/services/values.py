@@ -14,7 +14,7 @@ from devices import hooks
 from devices.errors import DuplicateTimestamps, ValueRejected
 from devices.events import EventType, device_wake, event_emit, now_us
 from devices.models import Device, DeviceState, ValuePoint
-from devices.services.whitelist import _lock_device
+from devices.services.whitelist import device_row_lock
 
 
 def _check_values(values: dict[str, str], rules: dict[str, ResourceRules]) -> None:
@@ -224,7 +224,7 @@ def device_state_set(*, device: Device, values: dict, rules: dict[str, ResourceR
     """
     from connectors.values import cloud_value_to_text
 
-    _lock_device(device)
+    device_row_lock(device)
     if not isinstance(values, dict) or not values:
         raise ValidationError({"detail": "send an object of {alias: value}"})
     texts = {}

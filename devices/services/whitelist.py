@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.http import Http404
 from django.utils import timezone
 
 from connectors import pki
 from connectors.identity import IdentityType
 from connectors.models import AuthType, Connector
+from core.db import row_lock
 from devices import credentials
 from devices.events import EventType, event_emit
 from devices.models import Device, DeviceTag, Lifecycle
@@ -191,12 +191,11 @@ def device_whitelist(
     return device
 
 
-def _lock_device(device: Device) -> None:
+def device_row_lock(device: Device) -> None:
     """Lock the device's row until the transaction ends, so that a change meeting a delete of
     the device or of its connector (between the caller's lookup and this write) is a "No such
     device" (404), not a write to a row that is gone."""
-    if Device.objects.select_for_update().filter(pk=device.pk).values_list("pk", flat=True).first() is None:
-        raise Http404("No such device.")
+    row_lock(device, missing="No such device.")
 
 
 @transaction.atomic
@@ -207,7 +206,7 @@ def device_update(
     """Lock/unlock, move the activation deadline (``expire_us``; 0 revokes), replace tags, pin
     a certificate (``certificate``: a PEM) or clear the pinned one (``certificate=""``); see
     ``_certificate_change``."""
-    _lock_device(device)
+    device_row_lock(device)
     fields = []
     if certificate is not None:
         fields += _certificate_change(device, certificate)
@@ -304,7 +303,7 @@ def device_tags_replace(*, device: Device, tags) -> None:
 
 def devices_lock(*, connector: Connector) -> None:
     """Lock every device of ``connector`` until the transaction ends, as a delete of the
-    connector does first: a change to one of them in flight (``_lock_device``) then commits before
+    connector does first: a change to one of them in flight (``device_row_lock``) then commits before
     their rows are collected, and one that comes later finds its device gone. SQLite's
     transactions (``BEGIN IMMEDIATE``) are one at a time already."""
     if connection.vendor == "postgresql":
@@ -320,6 +319,6 @@ def device_delete(*, device: Device) -> None:
     """Remove a device with its state and history (a ``deleted`` event in Logs)."""
     connector_id, identity = device.connector_id, device.identity
     with transaction.atomic():
-        _lock_device(device)
+        device_row_lock(device)
         device.delete()
     event_emit(connector_id=connector_id, type=EventType.DELETED, identity=identity)
