@@ -88,6 +88,8 @@ def _text(file) -> io.TextIOWrapper:
 
 @dataclass(frozen=True)
 class _Header:
+    """Where the header put each column: the row width it names, and each column's index."""
+
     width: int
     id: int
     certificate: int | None
@@ -177,11 +179,13 @@ def count_rows(file) -> int:
 
 
 class RowError(Exception):
-    pass
+    """Why a row is refused; the import reports it with the row's line and ID."""
 
 
 @dataclass(slots=True)
 class Row:
+    """A valid row: the device it whitelists or updates."""
+
     line: int
     identity: str
     certificate: str | None  # None: the cell was empty, leave the device's certificate as it is
@@ -252,6 +256,8 @@ def _row_identity(line: int, cells: list[str], header: _Header, check, seen: dic
 
 @dataclass
 class Batch:
+    """Consecutive rows of the file, read and validated, to be applied in one transaction."""
+
     rows: list[Row]  # valid rows, to apply
     errors: list[dict]  # refused rows
     handled: int  # rows read, refused ones included
