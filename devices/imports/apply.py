@@ -141,7 +141,7 @@ def _certificate_changes(
             continue
         refusal = certificate_change_refusal(Device(pk=pk, lifecycle=lifecycle, auth_type=auth_type))
         if refusal:
-            refused.append({"line": row.line, "identity": row.identity[:200], "reason": refusal})
+            refused.append({"line": row.line, "identity": row.identity, "reason": refusal})
             continue
         device = Device(
             pk=pk, certificate=row.certificate, certificate_fingerprint=row.fingerprint,
@@ -173,7 +173,7 @@ def _apply(connector: Connector, rows: list[Row], deadline, before_commit=None) 
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off")
         replaced, rewhitelisted, refused = _certificate_changes(rows, existing, deadline)
-        refused_ids = {error["identity"] for error in refused}
+        refused_ids = {error["identity"] for error in refused}  # valid IDs, as the rows have them
         new_rows, tag_changes = [], {}
         for row in rows:
             if row.identity in refused_ids:
