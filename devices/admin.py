@@ -85,7 +85,7 @@ class DeviceAdmin(admin.ModelAdmin):
 
 
 def _copy_device_columns(tag: DeviceTag, device: Device) -> None:
-    # A tag carries its device's connector and identity (the tag indexes of devices/filters.py).
+    # A tag carries its device's connector and identity (the tag indexes of devices/filters/).
     tag.connector_id, tag.identity = device.connector_id, device.identity
 
 

@@ -55,7 +55,7 @@ class Device(models.Model):
             models.UniqueConstraint(fields=["connector", "identity"], name="device_unique_identity"),
             models.UniqueConstraint(fields=["token_hash"], name="device_unique_token"),
         ]
-        # For the device list at fleet scale (devices/filters.py). PostgreSQL also gets the
+        # For the device list at fleet scale (devices/filters/). PostgreSQL also gets the
         # identity, trigram and status indexes of migration 0002, which Django's index API
         # cannot express for both databases.
         indexes = [
@@ -97,7 +97,7 @@ class DeviceTag(models.Model):
     # on every tag a bulk import inserts).
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="tags", db_index=False)
     # Denormalised so tag searches stay inside one connector's rows, and a page of the devices
-    # with a tag, in identity order, is one range of one index (devices/filters.py). A device's
+    # with a tag, in identity order, is one range of one index (devices/filters/). A device's
     # identity never changes; every writer of tags sets it (``DeviceTag.of``, the bulk import).
     # A copy of the device's connector, without a constraint of its own in the database: the
     # device's key already ties the row to it (writers copy both, ``DeviceTag.of``), and the
@@ -114,7 +114,7 @@ class DeviceTag(models.Model):
         ordering = ["name", "value"]
         # Checking one device's tag is one probe of this constraint's index; a connector's
         # devices with a tag are read from ``tag_search_identity`` (connector, name, value,
-        # identity) including the device id, built by migration 0003 (devices/filters.py).
+        # identity) including the device id, built by migration 0003 (devices/filters/).
         constraints = [models.UniqueConstraint(fields=["device", "name", "value"], name="tag_unique_value")]
 
     def __str__(self):

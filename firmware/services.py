@@ -40,7 +40,7 @@ from firmware.models import (
     is_reportable_status,
 )
 
-# Targeting by filter reads these device-list parameters (devices/filters.py).
+# Targeting by filter reads these device-list parameters (devices/filters/).
 FILTER_PARAMETERS = ("status", "identity", "q", "tag")
 MAX_EXPLICIT_DEVICES = 10_000
 MAX_DEVICE_TIMEOUT = 30 * 24 * 3600

@@ -147,7 +147,7 @@ CURSOR_PARAMETER = query(
 
 
 class DeviceListView(APIView):
-    """Devices of a connector: filtered, ordered, cursor-paginated (``devices/filters.py``);
+    """Devices of a connector: filtered, ordered, cursor-paginated (``devices/filters/``);
     POST whitelists one."""
 
     @extend_schema(
