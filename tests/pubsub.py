@@ -25,9 +25,10 @@ async def until_subscribed(*channels: str, timeout: float = WITHIN) -> None:
 
 
 async def long_polls_waiting(count: int = 1, *, polls: Iterable[asyncio.Task] = (), timeout: float = WITHIN):
-    """Return once ``count`` long polls wait in this process's wake hub (``devices.device_api.
-    wakes``) and Redis holds the wake subscription of each of their devices: a change made from
-    now on wakes them. Fails if one of ``polls`` (the tasks making them) is answered first."""
+    """Return once ``count`` long polls wait for a change in this process's wake hub
+    (``devices.device_api.wakes``: their first value check is done, so a change from now on is
+    one they wait for) and Redis holds the wake subscription of each of their devices (so that
+    change wakes them). Fails if one of ``polls`` (the tasks making them) is answered first."""
     hub = wake_hub()
     polls = list(polls)
 

@@ -123,6 +123,7 @@ async def _long_poll(wait: handlers.LongPollWait, disconnected: asyncio.Future) 
         # A wake-up that arrives while a check runs stays set: the poll looks again, as the
         # check may have read the value just before the change it announces.
         response = await hub.checks.check(wait)
+        waiter.checked = True
         while response is None:
             remaining = wait.deadline - time.monotonic()
             if remaining <= 0:

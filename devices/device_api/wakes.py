@@ -31,13 +31,15 @@ _OUTAGE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSEr
 
 
 class Waiter:
-    """One waiting long poll: ``event`` is set when its device may have changed."""
+    """One waiting long poll: ``event`` is set when its device may have changed; ``checked``
+    once its first value check is done (a change from then on is one it waits for)."""
 
-    __slots__ = ("device_id", "event")
+    __slots__ = ("device_id", "event", "checked")
 
     def __init__(self, device_id: int):
         self.device_id = device_id
         self.event = asyncio.Event()
+        self.checked = False
 
 
 class WakeHub:
@@ -203,7 +205,8 @@ class WakeHub:
 
     @property
     def waiting(self) -> int:
-        return sum(len(group) for group in self.waiters.values())
+        """How many polls wait for a change: subscribed, and their first value check done."""
+        return sum(waiter.checked for group in self.waiters.values() for waiter in group)
 
 
 class _RedisWakes:
