@@ -15,12 +15,13 @@ their ASCII (punycode, IDNA 2008 with UTS #46 mapping) form; an ASCII ``xn--`` l
 the canonical punycode of its Unicode form.
 """
 
-import ipaddress
 import re
 from urllib.parse import urlsplit
 
 import idna
 from django.conf import settings
+
+from core.proxies import is_ip_address
 
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*$")
@@ -51,14 +52,6 @@ def _split_port(text: str) -> tuple[str, str | None]:
     return text, None
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _ascii(name: str) -> str:
     """The canonical ASCII spelling of a host name, or ``HostnameRefused``."""
     name = name.lower()
@@ -81,7 +74,7 @@ def platform_domains() -> set[str]:
     domains = set()
     for name in names:
         name = name.strip().lstrip(".")
-        if not name or _is_ip(name.strip("[]")):
+        if not name or is_ip_address(name.strip("[]")):
             continue  # IP addresses are refused whatever they are
         try:
             domains.add(_ascii(name))
@@ -94,7 +87,7 @@ def hostname_reserved(name: str) -> bool:
     """Whether ``name`` (a canonical name, or a ``Host`` header's host) belongs to the platform:
     no connector may route requests that arrive under it."""
     name = name.strip().lower().rstrip(".")
-    if name.startswith("[") or ":" in name or _is_ip(name):
+    if name.startswith("[") or ":" in name or is_ip_address(name):
         return True
     if _NUMERIC_LABEL.match(name.rsplit(".", 1)[-1]):
         return True
@@ -108,7 +101,7 @@ def hostname_clean(text: str) -> str:
     "not available" for the platform's own names, "not a valid host name" otherwise."""
     raw = str(text).strip()
     host, port = _split_port(raw)
-    if _is_ip(host):
+    if is_ip_address(host):
         raise HostnameRefused(NOT_AVAILABLE)
     if raw.startswith("["):
         raise HostnameRefused("is not a valid host name")

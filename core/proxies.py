@@ -36,8 +36,8 @@ def client_address(peer: str, forwarded_for: str | None, real_ip: str | None) ->
     if forwarded_for:
         for candidate in reversed([p.strip() for p in forwarded_for.split(",") if p.strip()]):
             if not _is_trusted(candidate):
-                return candidate if _valid(candidate) else peer
-    if real_ip and _valid(real_ip.strip()):
+                return candidate if is_ip_address(candidate) else peer
+    if real_ip and is_ip_address(real_ip.strip()):
         return real_ip.strip()
     return peer
 
@@ -62,7 +62,8 @@ def client_certificate(peer: str, forwarded_certificate: str | None) -> str | No
     return unquote(forwarded_certificate)
 
 
-def _valid(address: str) -> bool:
+def is_ip_address(address: str) -> bool:
+    """Whether ``address`` is an IPv4 or IPv6 address (no brackets, no port)."""
     try:
         ipaddress.ip_address(address)
     except ValueError:

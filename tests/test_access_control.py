@@ -27,23 +27,10 @@ from accounts.models import ApiToken
 from accounts.services import api_token_create
 from tests.api_world import FIRMWARE, World, csv_upload, file_upload
 from tests.conftest import basic_auth
-from tests.routes import api_routes
+from tests.routes import ADMIN, ALLOWED_ROLES, PERSONAL, PUBLIC, READ, WRITE, api_routes
 
 PROJECT_APPS = ["accounts", "connectors", "devices", "jobs"]
 ROLES = ["admin", "developer", "viewer", "outsider", "anonymous"]
-
-# Access rules.
-READ = "read"  # any member of the owning business
-WRITE = "write"  # admins and developers of the owning business
-ADMIN = "admin"  # admins of the owning business only (membership, deleting a connector)
-PERSONAL = "personal"  # any logged-in user, on their own things (tokens) or their own view (lists)
-PUBLIC = "public"  # no login needed
-
-ALLOWED_ROLES = {
-    READ: {"admin", "developer", "viewer"},
-    WRITE: {"admin", "developer"},
-    ADMIN: {"admin"},
-}
 
 
 @dataclass(frozen=True)

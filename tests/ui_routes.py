@@ -9,7 +9,6 @@ from functools import cached_property
 from io import BytesIO
 
 from django.contrib.auth.tokens import default_token_generator
-from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -20,6 +19,7 @@ from devices.services import device_update
 from firmware.services import rollout_start
 from tests.api_world import FIRMWARE
 from tests.pki.certs import make_leaf
+from tests.routes import url_patterns
 
 NOT_UI_PREFIXES = ("api/", "api:", "admin/")
 _PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -30,19 +30,7 @@ def ui_routes() -> set[str]:
 
     Function views do not say which methods they take; the access table names them and its
     meta-test asks each route for the others (they must answer ``405``)."""
-    routes = set()
-
-    def walk(patterns, prefix=""):
-        for entry in patterns:
-            if isinstance(entry, URLResolver):
-                walk(entry.url_patterns, prefix + str(entry.pattern))
-            elif isinstance(entry, URLPattern):
-                route = prefix + str(entry.pattern)
-                if not route.startswith(NOT_UI_PREFIXES):
-                    routes.add(route)
-
-    walk(get_resolver().url_patterns)
-    return routes
+    return {route for route, _ in url_patterns() if not route.startswith(NOT_UI_PREFIXES)}
 
 
 class UiWorld:

@@ -29,24 +29,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.factories import PASSWORD
 from tests.pki.certs import make_leaf
+from tests.routes import ADMIN, ALLOWED_ROLES, PERSONAL, PUBLIC, READ, WRITE
 from tests.ui_routes import UiWorld, ui_routes
 from tests.web.conftest import page_text
 
 PROJECT_APPS = ["accounts", "connectors", "devices", "jobs", "firmware"]
 ROLES = ["admin", "developer", "viewer", "outsider", "anonymous"]
-
-# Access rules.
-PUBLIC = "public"  # no login needed
-PERSONAL = "personal"  # any logged-in user, on their own things (password) or their own view (lists)
-READ = "read"  # any member of the connector's business
-WRITE = "write"  # admins and developers of the connector's business
-ADMIN = "admin"  # admins of the connector's business only (deleting the connector)
-
-ALLOWED_ROLES = {
-    READ: {"admin", "developer", "viewer"},
-    WRITE: {"admin", "developer"},
-    ADMIN: {"admin"},
-}
 
 
 @dataclass(frozen=True)
