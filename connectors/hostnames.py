@@ -69,7 +69,11 @@ def _ascii(name: str) -> str:
 
 def platform_domains() -> set[str]:
     """The domains the platform itself answers on (their sub-domains are reserved too)."""
-    names = {settings.DEVICE_API_DOMAIN, urlsplit(settings.MURANO_URL or "").hostname or ""}
+    names = {
+        settings.DEVICE_API_DOMAIN,
+        settings.PORTAL_DOMAIN,
+        urlsplit(settings.MURANO_URL or "").hostname or "",
+    }
     names.update(host for host in settings.ALLOWED_HOSTS if "*" not in host)
     domains = set()
     for name in names:

@@ -71,6 +71,14 @@ class Connector(models.Model):
         default=False,
         help_text="Deliver firmware updates through the config_otau resource; devices report on otau_in.",
     )
+    # claiming by end users and their portal (claiming/, portal/): the seeds' EveryCloud
+    claiming_enabled = models.BooleanField(
+        default=False, help_text="End users claim devices with claim codes, on the connector's portal."
+    )
+    # A DNS label, unique across the platform (NULL: never chosen; the connector id once enabled).
+    portal_subdomain = models.CharField(max_length=63, null=True, blank=True, unique=True)
+    # [{"id", "name", "description", "url", "logo"}]: applications end users may route data to.
+    managed_apps = models.JSONField(default=list, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -95,6 +103,13 @@ class Connector(models.Model):
         from django.conf import settings
 
         return f"{self.id}.{settings.DEVICE_API_DOMAIN}"
+
+    @property
+    def portal_host(self) -> str:
+        """The end users' portal's host name (``<portal_subdomain>.<PORTAL_DOMAIN>``)."""
+        from django.conf import settings
+
+        return f"{self.portal_subdomain or self.id}.{settings.PORTAL_DOMAIN}"
 
 
 class ConnectorHostname(models.Model):

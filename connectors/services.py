@@ -33,7 +33,12 @@ CONNECTOR_FIELDS = (
     "identity_casing", "provisioning_enabled", "auth_type", "presenter_identity",
     "generate_identity", "activation_window_hours", "ip_whitelisting_enabled", "ip_whitelist",
     "pki_enabled", "pki_ca_certificate", "pki_sign_csr", "firmware_update_enabled",
+    "claiming_enabled", "portal_subdomain", "managed_apps",
 )  # fmt: skip
+# A portal sub-domain is one DNS label (RFC 1123), stored in lower case.
+_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_MAX_MANAGED_APPS = 50
+_APP_TEXT_FIELDS = {"id": 64, "name": 100, "description": 1000, "url": 2000, "logo": 2000}
 
 
 def _clean_ip_whitelist(value) -> list[str]:
@@ -155,6 +160,52 @@ def connector_ca_generate(
     return connector
 
 
+def _clean_portal_subdomain(connector: Connector, value) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _DNS_LABEL.match(value.strip().lower()):
+        raise ValidationError(
+            {"portal_subdomain": "must be one DNS label: letters, digits and hyphens, at most 63, "
+                                 "not starting or ending with a hyphen"}
+        )  # fmt: skip
+    value = value.strip().lower()
+    if Connector.objects.filter(portal_subdomain=value).exclude(pk=connector.pk).exists():
+        raise _portal_subdomain_taken()
+    return value
+
+
+def _portal_subdomain_taken() -> ValidationError:
+    message = "this portal sub-domain is taken"
+    return ValidationError({"portal_subdomain": ValidationError(message, code="conflict")})
+
+
+def _clean_managed_apps(value) -> list[dict]:
+    """``[{"id", "name", "description", "url", "logo"}]``: ids unique, links http(s)."""
+    if not isinstance(value, list) or len(value) > _MAX_MANAGED_APPS:
+        raise ValidationError({"managed_apps": f"must be a list of at most {_MAX_MANAGED_APPS} applications"})
+    apps, ids = [], set()
+    for app in value:
+        if not isinstance(app, dict) or not isinstance(app.get("id"), str) or not app["id"].strip():
+            raise ValidationError({"managed_apps": 'each application needs an "id"'})
+        unknown = set(app) - set(_APP_TEXT_FIELDS)
+        if unknown:
+            raise ValidationError({"managed_apps": f"unknown field {sorted(unknown)[0]!r}"})
+        cleaned = {}
+        for name, limit in _APP_TEXT_FIELDS.items():
+            text = app.get(name, "")
+            if not isinstance(text, str) or len(text) > limit or "\x00" in text:
+                raise ValidationError({"managed_apps": f"{name} must be text of at most {limit} characters"})
+            cleaned[name] = text.strip()
+        for name in ("url", "logo"):
+            if cleaned[name] and not re.match(r"^https?://[^\s]+$", cleaned[name]):
+                raise ValidationError({"managed_apps": f"{name} must be an http(s) link"})
+        if cleaned["id"] in ids:
+            raise ValidationError({"managed_apps": f"application {cleaned['id']!r} is listed twice"})
+        ids.add(cleaned["id"])
+        apps.append(cleaned)
+    return apps
+
+
 def _apply_settings(connector: Connector, changes: dict) -> list[str]:
     unknown = set(changes) - set(CONNECTOR_FIELDS) - {"hostnames", "pki_ca_private_key"}
     if unknown:
@@ -170,16 +221,24 @@ def _apply_settings(connector: Connector, changes: dict) -> list[str]:
             value = _clean_ca_certificate(value or "")
         elif key == "identity_prefix":
             value = (value or "").strip()
+        elif key == "portal_subdomain":
+            value = _clean_portal_subdomain(connector, value)
+        elif key == "managed_apps":
+            value = _clean_managed_apps(value)
         setattr(connector, key, value)
         changed.append(key)
     changed += _apply_ca_private_key(connector, changes)
+    if connector.claiming_enabled and not connector.portal_subdomain:
+        # The portal's default sub-domain is the connector's id (a DNS label already).
+        connector.portal_subdomain = _clean_portal_subdomain(connector, connector.pk)
+        changed.append("portal_subdomain")
     if {"pki_enabled", "pki_ca_certificate", "pki_sign_csr", "pki_ca_private_key"} & set(changes):
         _check_pki(connector)
     if {"ip_whitelisting_enabled", "ip_whitelist"} & set(changes):
         _check_ip_whitelisting(connector)
     if connector.identity_type in _FIXED_LENGTH_TYPES:
         connector.identity_length = None
-    connector.full_clean(exclude=["business", "id"])
+    connector.full_clean(exclude=["business", "id"], validate_unique=False)
     if (
         connector.identity_prefix
         and (problem := connector.identity_format.problem(connector.identity_prefix + "0"))
@@ -210,7 +269,11 @@ def connector_create(*, business: Business, name: str, settings: dict | None = N
     changes["name"] = name
     hostnames = changes.pop("hostnames", None)
     _apply_settings(connector, changes)
-    connector.save()
+    try:
+        with transaction.atomic():
+            connector.save()
+    except IntegrityError:
+        raise _portal_subdomain_taken() from None
     if hostnames:
         _set_hostnames(connector, _clean_hostnames(connector, hostnames))
     hooks.settings_changed.send(connector=connector, fields={f.name for f in Connector._meta.concrete_fields},
@@ -247,7 +310,11 @@ def connector_settings_change(*, connector: Connector, changes: dict) -> Setting
     changes = dict(changes)
     hostnames = changes.pop("hostnames", None)
     fields = _apply_settings(connector, changes)
-    connector.save(update_fields=[*fields, "updated_at"])
+    try:
+        with transaction.atomic():
+            connector.save(update_fields=[*fields, "updated_at"])
+    except IntegrityError:
+        raise _portal_subdomain_taken() from None  # the one unique setting: a racing change took it
     if hostnames is not None:
         _set_hostnames(connector, _clean_hostnames(connector, hostnames))
     hooks.settings_changed.send(connector=connector, fields=set(fields), created=False)

@@ -56,6 +56,8 @@ TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 
 # --- Device API -------------------------------------------------------------------------------
 DEVICE_API_DOMAIN = env_str("DEVICE_API_DOMAIN", "devices.localhost").strip(".").lower()
+# End users' portals answer on <portal sub-domain>.<PORTAL_DOMAIN> (claiming/, portal/).
+PORTAL_DOMAIN = env_str("PORTAL_DOMAIN", "portal.localhost").strip(".").lower()
 # Where this deployment's web server answers, for command-line tools (``manage.py logs``).
 MURANO_URL = env_str("MURANO_URL", "http://127.0.0.1:8000")
 DEVICE_DEFAULT_CONNECTOR = env_str("DEVICE_DEFAULT_CONNECTOR")

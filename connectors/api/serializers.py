@@ -1,5 +1,8 @@
 """Connector and resource representations of the management API (shared/docs/management-api.md)."""
 
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -76,6 +79,48 @@ class FirmwareSettingsSerializer(serializers.Serializer):
     )  # fmt: skip
 
 
+class ManagedAppSerializer(StrictTypes, serializers.Serializer):
+    """An application end users may route their devices' data to (the seed's managed apps)."""
+
+    id = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    description = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
+    logo = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class ClaimingSettingsSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(
+        source="claiming_enabled", required=False,
+        help_text="end users claim devices with claim codes on the connector's portal; defines the "
+        "pdaas_claim_code, pdaas_user_email and pdaas_reset resources",
+    )  # fmt: skip
+    portal_subdomain = serializers.CharField(
+        max_length=63, required=False, allow_null=True,
+        help_text="the portal's host is <portal_subdomain>.<PORTAL_DOMAIN>; default: the connector id",
+    )  # fmt: skip
+    managed_apps = ManagedAppSerializer(many=True, required=False, max_length=50)
+    portal_url = serializers.SerializerMethodField(help_text="the portal's base URL")
+
+    def get_portal_url(self, connector) -> str | None:
+        if not connector.claiming_enabled:
+            return None
+        return portal_url(connector, self.context.get("request"))
+
+
+def portal_url(connector: Connector, request=None) -> str:
+    """``http(s)://<portal_subdomain>.<PORTAL_DOMAIN>[:port]/``, the scheme and port as the
+    platform is reached (the request's; without one, ``MURANO_URL``'s)."""
+    if request is not None:
+        scheme, port = request.scheme, request.get_port()
+    else:
+        parts = urlsplit(settings.MURANO_URL or "http://127.0.0.1:8000")
+        scheme, port = parts.scheme or "http", str(parts.port or "")
+    default = {"http": "80", "https": "443"}.get(scheme)
+    suffix = f":{port}" if port and port != default else ""
+    return f"{scheme}://{connector.portal_host}{suffix}/"
+
+
 class ConnectorSerializer(StrictTypes, serializers.ModelSerializer):
     """A connector with its settings grouped as in Murano; PATCH merges nested keys."""
 
@@ -91,12 +136,13 @@ class ConnectorSerializer(StrictTypes, serializers.ModelSerializer):
     provisioning = ProvisioningSerializer(source="*", required=False)
     pki = PkiSerializer(source="*", required=False)
     firmware = FirmwareSettingsSerializer(source="*", required=False)
+    claiming = ClaimingSettingsSerializer(source="*", required=False)
 
     class Meta:
         model = Connector
         fields = [
             "id", "name", "description", "business", "device_host", "hostnames", "protocol",
-            "identity_format", "provisioning", "pki", "firmware", "created_at", "updated_at",
+            "identity_format", "provisioning", "pki", "firmware", "claiming", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
 
