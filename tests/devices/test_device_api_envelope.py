@@ -9,6 +9,9 @@ import pytest
 from devices.device_api.envelope import status_line
 
 UPLOAD = "/provision/upload"
+# The servers tidy the database connections of their thread around every request: an xdist
+# worker that opened one in an earlier test must be allowed to touch it.
+pytestmark = pytest.mark.django_db
 
 
 def wsgi_call(method: str, path: str, *, content_length: str | None = None, body: bytes = b"", **extra):
