@@ -13,6 +13,7 @@ ERRORS_KEPT = 1000
 
 class JobKind(models.TextChoices):
     DEVICE_IMPORT = "device_import", "Device import (CSV)"
+    CLAIM_CODES = "claim_codes", "Claim code generation"
 
 
 class JobState(models.TextChoices):
@@ -57,6 +58,8 @@ class Job(models.Model):
     state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED)
     file = models.FileField(upload_to=_upload_to, max_length=300, blank=True)
     file_name = models.CharField(max_length=255, blank=True, help_text="the name the file was uploaded as")
+    # What a job without a file was asked (a claim code generation: the device filter).
+    params = models.JSONField(default=dict, blank=True)
     total = models.PositiveIntegerField(null=True, blank=True)
     done = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)

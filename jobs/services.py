@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 _COUNTS = ("total", "done", "created", "updated", "unchanged", "error_count")
 # The Celery task that runs each kind of job, by its registered name (the apps above this one
 # define them; ``task_send`` finds them by name, so this module imports none); it takes the job's id.
-_TASKS = {JobKind.DEVICE_IMPORT: "devices.import"}
+_TASKS = {JobKind.DEVICE_IMPORT: "devices.import", JobKind.CLAIM_CODES: "claiming.claim_codes"}
 # An upload in storage whose job does not exist (its connector was deleted while the file's
 # deletion failed, say) is deleted once it is this old: younger, its job may be being created.
 ORPHAN_UPLOAD_AGE = timedelta(hours=1)
@@ -56,10 +56,11 @@ def worker_name() -> str:
 
 
 def job_create(*, kind: str, business, connector=None, created_by=None, upload: File | None = None,
-               file_name: str = "") -> Job:  # fmt: skip
+               file_name: str = "", params: dict | None = None) -> Job:  # fmt: skip
     """A queued job; ``upload`` is stored with the default storage (S3 in production), where a
-    worker on another machine can read it. ``job_dispatch_on_commit`` hands it to a worker."""
-    job = Job(kind=kind, business=business, connector=connector, created_by=created_by)
+    worker on another machine can read it; ``params``, what a job without a file is asked.
+    ``job_dispatch_on_commit`` hands it to a worker."""
+    job = Job(kind=kind, business=business, connector=connector, created_by=created_by, params=params or {})
     if upload is not None:
         file_name = (file_name or getattr(upload, "name", "") or "upload")[:255]
         # The job's own folder keeps the name unique; only the base name of what the client sent.
