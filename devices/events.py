@@ -26,6 +26,14 @@ class EventType(StrEnum):
     DELETED = "deleted"
     CONNECT = "connect"
     DISCONNECT = "disconnect"
+    # Claiming (claiming.services): who did what is in the payload (end user id and e-mail).
+    CLAIMED = "claimed"
+    CLAIM_REFUSED = "claim_refused"
+    RELEASED = "released"
+    DEVICE_RESET = "device_reset"
+    OWNER_SET = "owner_set"
+    OWNER_REFUSED = "owner_refused"
+    CLAIM_CODE_SET = "claim_code_set"
 
 
 def now_us() -> int:

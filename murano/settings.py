@@ -58,6 +58,8 @@ TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 DEVICE_API_DOMAIN = env_str("DEVICE_API_DOMAIN", "devices.localhost").strip(".").lower()
 # End users' portals answer on <portal sub-domain>.<PORTAL_DOMAIN> (claiming/, portal/).
 PORTAL_DOMAIN = env_str("PORTAL_DOMAIN", "portal.localhost").strip(".").lower()
+if "*" not in ALLOWED_HOSTS and f".{PORTAL_DOMAIN}" not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(f".{PORTAL_DOMAIN}")  # every connector's portal host
 # Where this deployment's web server answers, for command-line tools (``manage.py logs``).
 MURANO_URL = env_str("MURANO_URL", "http://127.0.0.1:8000")
 DEVICE_DEFAULT_CONNECTOR = env_str("DEVICE_DEFAULT_CONNECTOR")
@@ -117,6 +119,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: the scheme (X-Forwarded-Proto from TRUSTED_PROXIES only) before anything asks for it.
     "murano.security.WebSecurityMiddleware",
+    # Then: a portal host (<sub>.<PORTAL_DOMAIN>) gets the portal's URLs only.
+    "portal.middleware.PortalHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -283,6 +287,15 @@ LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900, minimum=1)
 # How long a verified e-mail and password (as a keyed hash) spare HTTP Basic the password hash;
 # 0 checks the hash on every request.
 LOGIN_CACHE_SECONDS = env_int("LOGIN_CACHE_SECONDS", 300, minimum=0)
+
+# --- Portal (claiming/): claim attempts and end users' sessions
+# Refused claims per end user and per client address in a window, then 429 (claim codes are
+# short secrets); and a ceiling on every claim attempt of one end user in that window.
+CLAIM_FAILURES_PER_USER = env_int("CLAIM_FAILURES_PER_USER", 10, minimum=1)
+CLAIM_FAILURES_PER_ADDRESS = env_int("CLAIM_FAILURES_PER_ADDRESS", 30, minimum=1)
+CLAIM_ATTEMPTS_PER_USER = env_int("CLAIM_ATTEMPTS_PER_USER", 100, minimum=1)
+CLAIM_WINDOW = env_int("CLAIM_WINDOW", 900, minimum=1)
+PORTAL_SESSION_SECONDS = env_int("PORTAL_SESSION_SECONDS", 14 * 24 * 3600, minimum=60)
 
 # --- Cache: login throttling, verified credentials (shared by every process) ------------------
 if REDIS_URL:
