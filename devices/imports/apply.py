@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection, transaction
 
 from connectors.models import AuthType, Connector
+from devices import hooks
 from devices.imports.reader import BATCH_SIZE, Batch, Row
 from devices.models import Device, DeviceTag, Lifecycle
 from devices.services import certificate_change_refusal
@@ -211,6 +212,12 @@ def _apply(connector: Connector, rows: list[Row], deadline, before_commit=None) 
                 for name, value in sorted(wanted)
             ]
         _insert_tags(connector, new_tags)
+        if ids:  # claiming gives them a default claim code (once per batch)
+            added = [
+                Device(pk=pk, connector=connector, identity=r.identity)
+                for pk, r in zip(ids, new_rows, strict=True)
+            ]
+            hooks.devices_added.send(connector=connector, devices=added)
         unchanged = len(rows) - len(new_rows) - updated - len(refused)
         applied = Applied(len(new_rows), updated, unchanged, tuple(refused))
         if before_commit is not None:

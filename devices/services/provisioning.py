@@ -7,13 +7,14 @@ request, whatever its protocol.
 """
 
 import ipaddress
+from contextlib import nullcontext
 from typing import NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from connectors.models import AuthType, Connector
-from devices import credentials, seen
+from devices import credentials, hooks, seen
 from devices.errors import DeviceError, ProvisionDenied
 from devices.events import EventType, event_emit
 from devices.models import Device, Lifecycle
@@ -220,12 +221,18 @@ def _activate_at_once(connector: Connector, identity: str, issued: dict, *, inse
             fields = [f for f in meta.concrete_fields if not f.primary_key]
             columns = ", ".join(qn(f.column) for f in fields)
             values = [f.get_db_prep_save(f.pre_save(device, add=True), connection) for f in fields]
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
-                f"ON CONFLICT ({qn('connector_id')}, {qn('identity')}) DO NOTHING RETURNING {qn('id')}",
-                values,
-            )
-            row = cursor.fetchone()
+            # A new device: its receivers (a claiming connector's default claim code) write with
+            # it, in one transaction; other connectors keep the single statement.
+            with transaction.atomic() if connector.claiming_enabled else nullcontext():
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
+                    f"ON CONFLICT ({qn('connector_id')}, {qn('identity')}) DO NOTHING RETURNING {qn('id')}",
+                    values,
+                )
+                row = cursor.fetchone()
+                if row is not None:
+                    device.pk = row[0]
+                    hooks.devices_added.send(connector=connector, devices=[device])
     if row is None:
         return None
     return Device(pk=row[0], connector=connector, identity=identity, **issued)
@@ -233,13 +240,15 @@ def _activate_at_once(connector: Connector, identity: str, issued: dict, *, inse
 
 def _presented_device(connector: Connector, identity: str) -> Device:
     """A new device for an identity presented by a device (inside a transaction), locked; when
-    a racing first request created it first, that row."""
+    a racing first request created it first, that row. A device created here is "added"
+    (``devices.hooks.devices_added``, in the caller's transaction)."""
     device = Device(connector=connector, identity=identity)
     try:
         with transaction.atomic():
             device.save()
     except IntegrityError:
-        device = Device.objects.select_for_update().get(connector=connector, identity=identity)
+        return Device.objects.select_for_update().get(connector=connector, identity=identity)
+    hooks.devices_added.send(connector=connector, devices=[device])
     return device
 
 

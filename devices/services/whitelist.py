@@ -18,7 +18,7 @@ from connectors import pki
 from connectors.identity import IdentityType
 from connectors.models import AuthType, Connector
 from core.db import row_lock
-from devices import credentials
+from devices import credentials, hooks
 from devices.events import EventType, event_emit
 from devices.models import Device, DeviceTag, Lifecycle
 
@@ -188,6 +188,7 @@ def device_whitelist(
         raise ValidationError({"auth": "this token is already in use"}) from None
     if tag_pairs:
         DeviceTag.objects.bulk_create([DeviceTag.of(device, n, v) for n, v in tag_pairs])
+    hooks.devices_added.send(connector=connector, devices=[device])
     return device
 
 
