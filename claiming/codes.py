@@ -25,8 +25,9 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from claiming.models import EndUser
+from claiming.selectors import device_owners
+from claiming.services import TAG_CLAIM_CODE, TAG_EXPIRES
 from connectors.models import Connector
-from core.csv_safety import csv_cell_neutralise
 from devices.filters import FILTER_PARAMETERS, DeviceFilter
 from devices.models import Device, DeviceTag
 from jobs.leases import JobLease
@@ -44,9 +45,7 @@ from jobs.services import (
 
 logger = logging.getLogger(__name__)
 
-CLAIM_CODE_TAG = "claim_code"
-EXPIRES_TAG = "expires"
-USERS_TAG = "users"
+CLAIM_CODE_TAG, EXPIRES_TAG = TAG_CLAIM_CODE, TAG_EXPIRES
 
 # Random codes: no characters people confuse when they read a label aloud or type it (0/O,
 # 1/l/I), upper case only so a code is the same whichever way a phone's keyboard starts.
@@ -106,17 +105,6 @@ def device_claim_codes(device: Device) -> list[str]:
         .order_by("value")
         .values_list("value", flat=True)
     )
-
-
-def device_owners(device: Device) -> list[EndUser]:
-    """The end users named by the device's ``users`` tags (ids of another connector's users, or
-    of users since deleted, name nobody)."""
-    ids = [
-        int(value)
-        for value in DeviceTag.objects.filter(device=device, name=USERS_TAG).values_list("value", flat=True)
-        if value.isdigit()
-    ]
-    return list(EndUser.objects.filter(connector_id=device.connector_id, pk__in=ids).order_by("email", "id"))
 
 
 def device_claim_expires(device: Device) -> int | None:
@@ -210,8 +198,8 @@ def _in_chunks(devices: QuerySet, size: int) -> Iterator[list[tuple[int, str]]]:
 
 def claim_code_rows(*, connector: Connector, device_filter: DeviceFilter, portal_url: str) -> Iterator[list]:
     """The CSV of the matching devices' codes: a header, then ``identity, claim_code, claim_url``
-    per code (a device without a code: one row with empty cells), spreadsheet-safe cells, read a
-    chunk of devices at a time."""
+    per code (a device without a code: one row with empty cells), read a chunk of devices at a
+    time. Write them with ``core.csv_safety.csv_writer`` (spreadsheet-safe cells)."""
     yield CSV_HEADER
     for chunk in _in_chunks(device_filter.queryset(connector), 2000):
         codes: dict[int, list[str]] = {}
@@ -221,7 +209,7 @@ def claim_code_rows(*, connector: Connector, device_filter: DeviceFilter, portal
         for pk, identity in chunk:
             for code in codes.get(pk) or [None]:
                 url = claim_url(portal_url=portal_url, connector_id=connector.pk, code=code) if code else ""
-                yield [csv_cell_neutralise(cell) for cell in (identity, code or "", url)]
+                yield [identity, code or "", url]
 
 
 @transaction.atomic

@@ -23,11 +23,13 @@ urlpatterns = [
     path("connectors/", include("devices.urls")),
     path("connectors/", include("connectors.urls_content")),
     path("connectors/", include("firmware.urls")),
+    path("connectors/", include("claiming.urls")),
     path("api/v1/", include("connectors.api.urls")),
     path("api/v1/", include("devices.api.urls")),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("jobs.api.urls")),
     path("api/v1/", include("firmware.api.urls")),
+    path("api/v1/", include("claiming.api.management_urls")),
     path("api:1/", include("devices.api.device2_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file of its own (?script): no inline code.

@@ -55,6 +55,8 @@ class World:
         names = {a or b for a, b in _PARAMETER.findall(route)}
         if "/firmware/" in route:
             self.enable_firmware()
+        if "/claim" in route or "/end-users/" in route:
+            self.enable_claiming()
         known = {
             "connector_id": lambda: self.connector.pk,
             "alias": lambda: "setpoint",
@@ -65,6 +67,7 @@ class World:
             "job_id": lambda: self.job_id,
             "content_id": lambda: self.content_id,
             "rollout_id": lambda: self.rollout_id,
+            "user_id": lambda: self.end_user_id,
         }
         return {name: known[name]() for name in names}
 
@@ -107,6 +110,25 @@ class World:
     def enable_firmware(self) -> None:
         """Firmware updates on for the connector, as its admin turns them on (once)."""
         assert self.firmware_enabled
+
+    @cached_property
+    def claiming_enabled(self) -> bool:
+        self._admin_call("patch", "", {"claiming": {"enabled": True}}, 200, format="json")
+        # The device predates claiming: its default claim code (its identity), as its admin sets it.
+        tags = {"tags": [{"name": "claim_code", "value": self.device.identity}]}
+        self._admin_call("patch", f"devices/{self.device.identity}/", tags, 200, format="json")
+        return True
+
+    def enable_claiming(self) -> None:
+        """Claiming on for the connector, as its admin turns it on (once); the device has a claim code."""
+        assert self.claiming_enabled
+
+    @cached_property
+    def end_user_id(self) -> int:
+        """An end user of the connector, created through the API as the admin does."""
+        self.enable_claiming()
+        user = self._admin_call("post", "end-users/", {"email": "end.user@example.com"}, 201, format="json")
+        return user["id"]
 
     @cached_property
     def rollout_id(self) -> int:

@@ -29,7 +29,7 @@ from tests.api_world import FIRMWARE, World, csv_upload, file_upload
 from tests.conftest import basic_auth
 from tests.routes import ADMIN, ALLOWED_ROLES, PERSONAL, PUBLIC, READ, WRITE, api_routes
 
-PROJECT_APPS = ["accounts", "connectors", "devices", "jobs"]
+PROJECT_APPS = ["accounts", "connectors", "devices", "jobs", "claiming"]
 ROLES = ["admin", "developer", "viewer", "outsider", "anonymous"]
 
 
@@ -56,6 +56,7 @@ RESOURCE = CONNECTOR + "resources/<rest:alias>/"
 DEVICE = CONNECTOR + "devices/<segment:identity>/"
 CONTENT = CONNECTOR + "content/<segment:content_id>/"
 ROLLOUT = CONNECTOR + "firmware/rollouts/<int:rollout_id>/"
+END_USER = CONNECTOR + "end-users/<segment:user_id>/"
 BUSINESS = "api/v1/businesses/<int:business_id>/"
 MEMBER = BUSINESS + "members/<int:member_id>/"
 DEVICE2 = "api:1/service/<segment:connector_id>/device2/"
@@ -105,6 +106,18 @@ TABLE = [
     Case(ROLLOUT, "patch", WRITE, 200, {"state": "paused"}),
     Case(ROLLOUT + "devices/", "get", READ, 200),
     Case(CONNECTOR + "firmware/devices/<segment:identity>/", "get", READ, 200),
+    # Claiming: end users, claim codes, links and QR codes
+    Case(CONNECTOR + "end-users/", "get", READ, 200),
+    Case(CONNECTOR + "end-users/", "post", WRITE, 201, {"email": "new.end.user@example.com"}),
+    Case(END_USER, "get", READ, 200),
+    Case(END_USER, "patch", WRITE, 200, {"name": "Renamed"}),
+    Case(END_USER, "delete", WRITE, 204),
+    Case(END_USER + "password/", "post", WRITE, 204, {"password": "a-fresh-passphrase-for-2025"}),
+    Case(DEVICE + "claim/", "get", READ, 200),
+    Case(DEVICE + "claim/qr.svg", "get", READ, 200),
+    Case(DEVICE + "claim/qr.png", "get", READ, 200),
+    Case(CONNECTOR + "claim-codes/", "post", WRITE, 202, {"generate": True}),
+    Case(CONNECTOR + "claim-codes.csv", "get", READ, 200),
     # Background jobs (device imports): the list shows your businesses' jobs.
     Case("api/v1/jobs/", "get", PERSONAL, 200),
     Case("api/v1/jobs/<segment:job_id>/", "get", READ, 200),
