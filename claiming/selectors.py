@@ -11,7 +11,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.http import Http404
 
 from claiming.models import EndUser
-from claiming.services import TAG_USERS
+from claiming.services.claims import TAG_USERS
 from connectors.models import Connector
 from devices.filters.sql import tag_rows
 from devices.models import Device, DeviceTag

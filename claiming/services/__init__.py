@@ -37,6 +37,7 @@ from claiming.services.device_side import (
     reset_written,
     user_email_written,
 )
+from claiming.services.owners import owner_firmware_update, owner_state_set
 from claiming.services.sessions import SessionRefused, session_end, session_start, session_user
 from claiming.services.users import (
     end_user_create,
@@ -72,6 +73,8 @@ __all__ = [
     "end_user_update",
     "link_create",
     "link_use",
+    "owner_firmware_update",
+    "owner_state_set",
     "pdaas_resources_ensure",
     "release",
     "reset_written",
