@@ -3,11 +3,11 @@ Nothing of the platform is routed here."""
 
 from django.urls import include, path
 
-from core import api
+from portal import views
 
-handler400 = api.bad_request
-handler404 = api.page_not_found
-handler500 = api.server_error
+handler400 = views.bad_request
+handler404 = views.page_not_found
+handler500 = views.server_error
 
 urlpatterns = [
     path("api/", include("claiming.api.portal_urls")),
