@@ -1,6 +1,18 @@
-"""Web UI routes of claiming, under ``/connectors/``: the End Users tab, a device's claim QR
-image, the printable sheet of claim labels and the claim code generation page."""
+"""Web UI routes of claiming, under ``/connectors/``: the End Users tab and the claim codes page
+(printable labels, the CSV, fresh codes)."""
+
+from django.urls import path
+
+from claiming import views
 
 app_name = "claiming"
 
-urlpatterns: list = []
+_user = "<segment:connector_id>/end-users/<segment:user_id>/"
+
+urlpatterns = [
+    path("<segment:connector_id>/end-users/", views.end_user_list, name="end-user-list"),
+    path(_user, views.end_user_detail, name="end-user-detail"),
+    path(_user + "password/", views.end_user_password, name="end-user-password"),
+    path(_user + "delete/", views.end_user_remove, name="end-user-delete"),
+    path("<segment:connector_id>/claim-codes/", views.claim_codes_page, name="claim-codes"),
+]

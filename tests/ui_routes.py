@@ -13,6 +13,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.services import invitation_create
+from claiming.services import end_user_create
 from connectors.content.services import content_upload
 from connectors.services import connector_update
 from devices.services import device_update
@@ -37,7 +38,7 @@ class UiWorld:
     """The people of tests/conftest.py (an admin, a developer and a viewer of Acme; Globex's
     admin as the outsider) and a connector of Acme with a settable ``mode`` resource and the
     device ``dev-1`` (tagged, with a pinned certificate); what only some pages name (a content
-    item, a rollout, an invitation, a password reset link) is made on first use, before the
+    item, a rollout, an end user, an invitation, a password reset link) is made on first use, before the
     request under test, through the same services the pages use."""
 
     def __init__(self, *, users: dict, connector, device):
@@ -57,6 +58,7 @@ class UiWorld:
             "alias": lambda: "mode",
             "content_id": lambda: self.content_id,
             "rollout_id": lambda: self.rollout_id,
+            "user_id": lambda: self.end_user_id,
             "key": lambda: self.invitation_key,
             "uidb64": lambda: self.password_reset[0],
             "token": lambda: self.password_reset[1],
@@ -84,6 +86,13 @@ class UiWorld:
         self.firmware_enabled  # noqa: B018 - made on first use
         devices = [self.device.identity]
         return rollout_start(connector=self.connector, config_otau=FIRMWARE, devices=devices).pk
+
+    @cached_property
+    def end_user_id(self) -> int:
+        """An end user of the connector (claiming on)."""
+        connector_update(connector=self.connector, changes={"claiming_enabled": True})
+        self.connector.refresh_from_db()
+        return end_user_create(connector=self.connector, email="end.user@example.com").pk
 
     @cached_property
     def invitation_key(self) -> str:

@@ -10,11 +10,6 @@ connector's end users, a device's claim codes, links and QR codes, and claim cod
 Contract: shared/docs/claiming-and-portal.md.
 """
 
-import base64
-import binascii
-import json
-
-from django.db.models import Q
 from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -35,6 +30,7 @@ from claiming.api.serializers import (
     EndUserSerializer,
     EndUserUpdateSerializer,
 )
+from claiming.paging import MAX_CURSOR_LENGTH, end_user_page
 from claiming.selectors import end_user_get, end_users_for_connector, end_users_with_device_count
 from claiming.services import end_user_create, end_user_delete, end_user_password_set, end_user_update
 from connectors.api.serializers import portal_url
@@ -48,7 +44,6 @@ from jobs.api.serializers import JobSerializer
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-MAX_CURSOR_LENGTH = 1024
 MAX_Q_LENGTH = 254
 
 
@@ -58,23 +53,7 @@ def _connector(request, connector_id, action=None):
     ).connector
 
 
-# --- end users: keyset pages in (email, id) order ------------------------------------------------
-
-
-def _cursor_encode(user, forward: bool) -> str:
-    raw = json.dumps(["n" if forward else "p", user.email, user.pk]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _cursor_decode(cursor: str) -> tuple[bool, str, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        direction, email, pk = json.loads(raw)
-        if direction not in ("n", "p") or not isinstance(email, str) or not isinstance(pk, int):
-            raise ValueError
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise exceptions.ValidationError({"cursor": ["not a cursor of this list"]}) from None
-    return direction == "n", email, pk
+# --- end users -----------------------------------------------------------------------------------
 
 
 def _param(request, name: str, max_length: int) -> str | None:
@@ -95,26 +74,6 @@ def _limit(request) -> int:
     if not 1 <= value <= MAX_PAGE_SIZE:
         raise exceptions.ValidationError({"limit": [f"must be between 1 and {MAX_PAGE_SIZE}"]})
     return value
-
-
-def end_user_page(users, *, cursor: str | None, limit: int):
-    """A page of ``users`` in (e-mail, id) order from ``cursor``; ``(rows, next, previous)``."""
-    forward, email, pk = (True, None, None) if not cursor else _cursor_decode(cursor)
-    if email is not None:
-        after = Q(email__gt=email) | Q(email=email, pk__gt=pk)
-        before = Q(email__lt=email) | Q(email=email, pk__lt=pk)
-        users = users.filter(after if forward else before)
-    ordered = users.order_by("email", "pk") if forward else users.order_by("-email", "-pk")
-    rows = list(ordered[: limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if not forward:
-        rows.reverse()
-    has_next = more if forward else email is not None
-    has_previous = email is not None if forward else more
-    next_cursor = _cursor_encode(rows[-1], True) if rows and has_next else None
-    previous_cursor = _cursor_encode(rows[0], False) if rows and has_previous else None
-    return rows, next_cursor, previous_cursor
 
 
 def _page_url(url: str, cursor: str | None) -> str | None:

@@ -33,7 +33,7 @@ from tests.routes import ADMIN, ALLOWED_ROLES, PERSONAL, PUBLIC, READ, WRITE
 from tests.ui_routes import UiWorld, ui_routes
 from tests.web.conftest import page_text
 
-PROJECT_APPS = ["accounts", "connectors", "devices", "jobs", "firmware"]
+PROJECT_APPS = ["accounts", "connectors", "devices", "jobs", "firmware", "claiming"]
 ROLES = ["admin", "developer", "viewer", "outsider", "anonymous"]
 
 
@@ -58,6 +58,7 @@ CONNECTOR = "connectors/<segment:connector_id>/"
 DEVICE = CONNECTOR + "devices/<segment:identity>/"
 RESOURCE = CONNECTOR + "resources/<rest:alias>/"
 ROLLOUT = CONNECTOR + "firmware/rollouts/<int:rollout_id>/"
+END_USER = CONNECTOR + "end-users/<segment:user_id>/"
 NEW_PASSWORD = "a-fresh-passphrase-for-2026"
 SETTINGS = {"name": "Renamed", "identity_type": "opaque", "identity_casing": "mixed", "auth_type": "token",
             "activation_window_hours": "48"}  # fmt: skip
@@ -146,6 +147,16 @@ TABLE = [
     Case(CONNECTOR + "firmware/settings/", "post", WRITE, 302, {"enabled": "1"}),
     Case(ROLLOUT, "get", READ, 200),
     Case(ROLLOUT + "state/", "post", WRITE, 302, {"state": "paused"}),
+    # Claiming: the End Users tab, the claim codes page (labels; the CSV and the generation are
+    # the API's)
+    Case(CONNECTOR + "end-users/", "get", READ, 200),
+    Case(CONNECTOR + "end-users/", "post", WRITE, 302, {"email": "new.end.user@example.com"}),
+    Case(END_USER, "get", READ, 200),
+    Case(END_USER, "post", WRITE, 302, {"email": "end.user@example.com", "name": "Renamed",
+                                        "user_data": '{"app_x": {"default": true}}'}),
+    Case(END_USER + "password/", "post", WRITE, 302, {"password": NEW_PASSWORD}),
+    Case(END_USER + "delete/", "post", WRITE, 302),
+    Case(CONNECTOR + "claim-codes/", "get", READ, 200),
 ]  # fmt: skip
 TABLE_BY_KEY = {(case.route, case.method): case for case in TABLE}
 assert len(TABLE_BY_KEY) == len(TABLE), "a route and method is in the table twice"

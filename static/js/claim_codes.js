@@ -1,0 +1,117 @@
+/* The claim codes page: print the labels, and generate fresh codes with a live progress bar.
+ *
+ * "Generate new codes" posts {"generate": true} to the management API (data-generate-url: the
+ * page's filters as query parameters; session cookie + CSRF header), which answers a job. Its
+ * progress comes over the websocket /ws/jobs/<id>/ ({"kind": "job", "job": {...}}), as the CSV
+ * import's does; if websockets fail, the page polls /api/v1/jobs/<id>/ every second instead.
+ */
+(function () {
+  "use strict";
+
+  var printButton = document.querySelector("[data-print]");
+  if (printButton) printButton.addEventListener("click", function () { window.print(); });
+
+  var form = document.querySelector("[data-generate-form]");
+  if (!form) return;
+  var button = form.querySelector("button[type=submit]");
+  var panel = document.querySelector("[data-generate-progress]");
+  var bar = panel.querySelector("progress");
+  var text = panel.querySelector("[data-generate-text]");
+  var done = panel.querySelector("[data-generate-done]");
+  var FINAL = { finished: true, failed: true };
+
+  function render(job) {
+    panel.hidden = false;
+    var total = typeof job.total === "number" ? job.total : 0;
+    bar.max = Math.max(total, 1);
+    bar.value = Math.min(job.done || 0, bar.max);
+    if (job.state === "failed") {
+      text.textContent = "Stopped: " + (job.detail || "the generation failed") + " (" + (job.done || 0) + " of " + total + " devices have new codes).";
+    } else if (job.state === "finished") {
+      text.textContent = "Done: " + (job.done || 0) + " device" + (job.done === 1 ? "" : "s") + " got a new claim code.";
+    } else if (job.total === null || job.total === undefined) {
+      text.textContent = "Queued…";
+    } else {
+      text.textContent = (job.done || 0) + " of " + total + " devices";
+    }
+    if (FINAL[job.state]) {
+      done.hidden = false;
+      done.querySelector("a").href = window.location.href;
+      button.disabled = false;
+    }
+  }
+
+  function fetchJob(jobId) {
+    return fetch("/api/v1/jobs/" + encodeURIComponent(jobId) + "/", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); });
+  }
+
+  function poll(jobId) {
+    fetchJob(jobId).then(function (job) {
+      render(job);
+      if (!FINAL[job.state]) window.setTimeout(function () { poll(jobId); }, 1000);
+    }, function () {
+      window.setTimeout(function () { poll(jobId); }, 2000);
+    });
+  }
+
+  function follow(job) {
+    render(job);
+    if (FINAL[job.state]) return;
+    var finished = false;
+    var fellBack = false;
+    function fallBack() {
+      if (finished || fellBack) return;
+      fellBack = true;
+      poll(job.id);
+    }
+    var socket;
+    try {
+      var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+      socket = new WebSocket(scheme + window.location.host + "/ws/jobs/" + encodeURIComponent(job.id) + "/");
+    } catch (error) {
+      fallBack();
+      return;
+    }
+    socket.onmessage = function (message) {
+      var data;
+      try { data = JSON.parse(message.data); } catch (error) { return; }
+      if (data.kind !== "job" || !data.job) return;
+      if (FINAL[data.job.state]) {
+        finished = true;
+        socket.close();
+      }
+      render(data.job);
+    };
+    socket.onerror = fallBack;
+    socket.onclose = fallBack;
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (!window.confirm("Replace the claim codes of every matching device with a new random code? Codes already handed out stop working.")) return;
+    var token = form.querySelector("input[name=csrfmiddlewaretoken]");
+    button.disabled = true;
+    fetch(form.getAttribute("data-generate-url"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": token ? token.value : "" },
+      body: JSON.stringify({ generate: true })
+    }).then(function (response) {
+      return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+    }).then(function (result) {
+      if (!result.ok) {
+        panel.hidden = false;
+        var body = result.body || {};
+        text.textContent = body.detail || Object.keys(body).map(function (key) { return key + ": " + body[key]; }).join("; ") || "The generation was refused.";
+        button.disabled = false;
+        return;
+      }
+      follow(result.body);
+    }, function () {
+      panel.hidden = false;
+      text.textContent = "The server could not be reached; nothing was changed.";
+      button.disabled = false;
+    });
+  });
+})();
