@@ -27,6 +27,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import API_TOKEN_PREFIX, User
 from accounts.services import api_token_create, invitation_create
+from claiming.models import EndUser, LinkPurpose, key_hash
+from claiming.services import end_user_create, link_create, session_start
 from connectors.content.services import content_upload
 from connectors.models import ContentItem
 from connectors.runtime import resource_rules
@@ -220,6 +222,17 @@ def every_model(db, media_root):
     for device in devices:
         rollout_start(connector=connector, config_otau=config, devices=[device.identity])
         otau_report_received(device=device, value=report)
+
+    # End users of a claiming connector, with their sessions and one-time links.
+    connector_update(connector=connector, changes={"claiming_enabled": True})
+    for n in range(3):
+        email = f"owner{n}@example.com"
+        end_user = end_user_create(connector=connector, email=email, password="an-end-user-passphrase-7",
+                                   verified=True)  # fmt: skip
+        secrets.append(EndUser.objects.get(pk=end_user.pk).password_hash)
+        key = session_start(connector=connector, email=email, password="an-end-user-passphrase-7")
+        link = link_create(user=end_user, purpose=LinkPurpose.PASSWORD_RESET)
+        secrets += [key, key_hash(key), link, key_hash(link)]
 
     Group.objects.create(name="Support")
     every_minute = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.MINUTES)
