@@ -36,7 +36,9 @@ CONNECTOR_FIELDS = (
     "claiming_enabled", "portal_subdomain", "managed_apps",
 )  # fmt: skip
 # A portal sub-domain is one DNS label (RFC 1123), stored in lower case.
-_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# An application's link: http(s), printable ASCII without spaces (the API's schema says the same).
+LINK_PATTERN = "https?://[!-~]+"
 _MAX_MANAGED_APPS = 50
 _APP_TEXT_FIELDS = {"id": 64, "name": 100, "description": 1000, "url": 2000, "logo": 2000}
 
@@ -197,7 +199,7 @@ def _clean_managed_apps(value) -> list[dict]:
                 raise ValidationError({"managed_apps": f"{name} must be text of at most {limit} characters"})
             cleaned[name] = text.strip()
         for name in ("url", "logo"):
-            if cleaned[name] and not re.match(r"^https?://[^\s]+$", cleaned[name]):
+            if cleaned[name] and not re.fullmatch(LINK_PATTERN, cleaned[name]):
                 raise ValidationError({"managed_apps": f"{name} must be an http(s) link"})
         if cleaned["id"] in ids:
             raise ValidationError({"managed_apps": f"application {cleaned['id']!r} is listed twice"})

@@ -10,9 +10,10 @@ from rest_framework import serializers
 from connectors.identity import IdentityCasing, IdentityType
 from connectors.models import AuthType, Connector, Resource, ResourceFormat
 from connectors.selectors import connector_hostnames
+from connectors.services import LINK_PATTERN
 from connectors.values import FORMATS, cloud_value_to_text
 from core.api import StrictTypes
-from core.openapi import TEXT_PATTERN, WHITESPACE, documented
+from core.openapi import NONBLANK_TEXT_PATTERN, TEXT_PATTERN, WHITESPACE, documented
 
 
 class ProtocolSerializer(serializers.Serializer):
@@ -82,11 +83,19 @@ class FirmwareSettingsSerializer(serializers.Serializer):
 class ManagedAppSerializer(StrictTypes, serializers.Serializer):
     """An application end users may route their devices' data to (the seed's managed apps)."""
 
-    id = serializers.CharField(max_length=64)
+    id = documented(
+        serializers.CharField(max_length=64), {"type": "string", "pattern": NONBLANK_TEXT_PATTERN}
+    )
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     description = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
-    url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
-    logo = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
+    url = documented(
+        serializers.CharField(max_length=2000, required=False, allow_blank=True, default=""),
+        {"type": "string", "pattern": f"^({LINK_PATTERN})?$", "description": "an http(s) link"},
+    )
+    logo = documented(
+        serializers.CharField(max_length=2000, required=False, allow_blank=True, default=""),
+        {"type": "string", "pattern": f"^({LINK_PATTERN})?$", "description": "an http(s) link to an image"},
+    )
 
 
 class ClaimingSettingsSerializer(serializers.Serializer):
@@ -95,9 +104,12 @@ class ClaimingSettingsSerializer(serializers.Serializer):
         help_text="end users claim devices with claim codes on the connector's portal; defines the "
         "pdaas_claim_code, pdaas_user_email and pdaas_reset resources",
     )  # fmt: skip
-    portal_subdomain = serializers.CharField(
-        max_length=63, required=False, allow_null=True,
-        help_text="the portal's host is <portal_subdomain>.<PORTAL_DOMAIN>; default: the connector id",
+    portal_subdomain = documented(
+        serializers.CharField(
+            max_length=63, required=False, allow_null=True,
+            help_text="the portal's host is <portal_subdomain>.<PORTAL_DOMAIN>; default: the connector id",
+        ),
+        {"type": "string", "nullable": True, "pattern": "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},
     )  # fmt: skip
     managed_apps = ManagedAppSerializer(many=True, required=False, max_length=50)
     portal_url = serializers.SerializerMethodField(help_text="the portal's base URL")
