@@ -60,6 +60,15 @@ def end_user_by_email(connector: Connector, email: str) -> EndUser | None:
     return EndUser.objects.filter(connector=connector, email__iexact=(email or "").strip()).first()
 
 
+def users_tag_value(*, connector: Connector, text: str) -> str | None:
+    """The ``users`` tag value an owner's e-mail typed in the Devices tab stands for (their
+    end-user id), or None for anything else (``devices.hooks.tag_value_typed``)."""
+    if "@" not in text:
+        return None
+    user = end_user_by_email(connector, text)
+    return str(user.pk) if user else None
+
+
 def devices_of_end_user(user: EndUser) -> QuerySet:
     """The devices ``user`` owns (identity order), through the ``users`` tag's index."""
     owned = tag_rows(user.connector, TAG_USERS, str(user.pk)).filter(device=OuterRef("pk"))

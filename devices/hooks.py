@@ -13,3 +13,8 @@ value_written = KeyedHook("devices.value_written")
 # import (once per batch of new rows) and by the first provisioning of a presented identity (not
 # by the provisioning of a device already whitelisted). Claiming gives them a default claim code.
 devices_added = Hook("devices.devices_added")
+
+# What a person typed to find devices by one tag's value, turned into the value stored:
+# ``receiver(connector=<Connector>, text=<str>)`` returns it, or None when it means nothing to
+# the receiver. Claiming turns an owner's e-mail into their end-user id (the ``users`` tag).
+tag_value_typed = KeyedHook("devices.tag_value_typed")

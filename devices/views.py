@@ -21,7 +21,7 @@ from connectors import pki, runtime
 from connectors.selectors import connector_access, resource_list
 from connectors.values import NUMERIC_FORMATS
 from connectors.views import tab_context
-from devices import filters, services
+from devices import filters, hooks, services
 from devices.charts import line_chart
 from devices.events import EventType
 from devices.filters import DEFAULT_ORDERING, ORDERINGS, DeviceFilter
@@ -60,13 +60,18 @@ def _list_filters(params) -> dict:
     return {name: (params.get(name) or "").strip() for name in ("q", "status", "tag", "ordering", "cursor")}
 
 
-def _search_params(ui: dict) -> dict:
+def _search_params(ui: dict, connector) -> dict:
     """The tab's controls as ``devices.filters`` parameters (the API's): with a tag column
-    chosen, only devices having that tag are listed, and the search box names its value;
+    chosen, only devices having that tag are listed, and the search box names its value (as
+    typed, or as an app turns it into the stored value: an owner's e-mail for ``users``);
     otherwise the search box finds identities containing the text."""
     params = {"status": ui["status"], "ordering": ui["ordering"]}
     if ui["tag"]:
-        params["tag"] = f"{ui['tag']}:{ui['q']}" if ui["q"] else ui["tag"]
+        value = ui["q"]
+        if value:
+            stored = [v for v in hooks.tag_value_typed.send(ui["tag"], connector=connector, text=value) if v]
+            value = stored[0] if stored else value
+        params["tag"] = f"{ui['tag']}:{value}" if value else ui["tag"]
     else:
         params["q"] = ui["q"]
     return params
@@ -113,7 +118,7 @@ def device_list(request, connector_id):
     filter_errors: dict[str, list[str]] = {}
     rows, page, count = [], None, None
     try:
-        device_filter = DeviceFilter.from_params(_search_params(ui))
+        device_filter = DeviceFilter.from_params(_search_params(ui, connector))
         try:
             page = device_filter.page(connector, cursor=ui["cursor"] or None, limit=PAGE_SIZE)
         except ValidationError:
