@@ -7,7 +7,7 @@ from claiming import views
 
 app_name = "claiming"
 
-_user = "<segment:connector_id>/end-users/<segment:user_id>/"
+_user = "<segment:connector_id>/end-users/<int:user_id>/"
 
 urlpatterns = [
     path("<segment:connector_id>/end-users/", views.end_user_list, name="end-user-list"),

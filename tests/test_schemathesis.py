@@ -104,6 +104,8 @@ CONTEXTUAL = {
     "POST /api:1/service/{connector_id}/device2/identities": {"identities": "a CSV file"},
     "POST /api/v1/connectors/{connector_id}/pki/generate-ca/": {"common_name": "at most 64 UTF-8 bytes"},
     "POST /api/v1/invitations/accept/": {"token": "a pending invitation's", "password": "a strong one"},
+    "POST /api/v1/connectors/{connector_id}/end-users/": {"password": "a strong one"},
+    "POST /api/v1/connectors/{connector_id}/end-users/{user_id}/password/": {"password": "a strong one"},
 }
 
 

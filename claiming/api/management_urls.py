@@ -7,7 +7,7 @@ from claiming.api import management as views
 app_name = "claiming-api"
 
 _connector = "connectors/<segment:connector_id>/"
-_user = _connector + "end-users/<segment:user_id>/"
+_user = _connector + "end-users/<int:user_id>/"
 _claim = _connector + "devices/<segment:identity>/claim/"
 
 urlpatterns = [

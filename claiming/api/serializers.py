@@ -80,4 +80,7 @@ class ClaimInfoSerializer(serializers.Serializer):
 
 
 class ClaimCodesGenerateSerializer(StrictTypes, serializers.Serializer):
-    generate = serializers.BooleanField(help_text="true: give every matching device a fresh random code")
+    generate = documented(
+        serializers.BooleanField(help_text="true: give every matching device a fresh random code"),
+        {"type": "boolean", "enum": [True]},
+    )

@@ -58,7 +58,7 @@ CONNECTOR = "connectors/<segment:connector_id>/"
 DEVICE = CONNECTOR + "devices/<segment:identity>/"
 RESOURCE = CONNECTOR + "resources/<rest:alias>/"
 ROLLOUT = CONNECTOR + "firmware/rollouts/<int:rollout_id>/"
-END_USER = CONNECTOR + "end-users/<segment:user_id>/"
+END_USER = CONNECTOR + "end-users/<int:user_id>/"
 NEW_PASSWORD = "a-fresh-passphrase-for-2026"
 SETTINGS = {"name": "Renamed", "identity_type": "opaque", "identity_casing": "mixed", "auth_type": "token",
             "activation_window_hours": "48"}  # fmt: skip
