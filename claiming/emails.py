@@ -11,7 +11,7 @@ from django.template import Context, Template
 from django.utils.html import strip_tags
 
 from claiming.models import EndUser
-from connectors.api.serializers import portal_url
+from connectors.selectors import portal_url
 
 DEFAULT_SUBJECT = "{% autoescape off %}Welcome to {{ title }}{% endautoescape %}"
 DEFAULT_HTML = """<p>Hello{% if name %} {{ name }}{% endif %},</p>

@@ -32,8 +32,7 @@ from claiming.services import (
     end_user_password_set,
     end_user_update,
 )
-from connectors.api.serializers import portal_url
-from connectors.selectors import connector_access
+from connectors.selectors import connector_access, portal_url
 from connectors.views import tab_context
 from devices.filters import DeviceFilter, device_tags
 from devices.models import Status

@@ -1,7 +1,9 @@
 """Reads about connectors, always through the one scoping function and the one access check."""
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
@@ -111,3 +113,16 @@ def resources_by_alias(*, connector: Connector, aliases: list[str]) -> dict[str,
     nothing (PostgreSQL cannot even look it up), so it is not looked up."""
     named = [alias for alias in aliases if "\x00" not in alias]
     return {r.alias: r for r in Resource.objects.filter(connector=connector, alias__in=named)}
+
+
+def portal_url(connector: Connector, request=None) -> str:
+    """``http(s)://<portal_subdomain>.<PORTAL_DOMAIN>[:port]/``, the scheme and port as the
+    platform is reached (the request's; without one, ``MURANO_URL``'s)."""
+    if request is not None:
+        scheme, port = request.scheme, request.get_port()
+    else:
+        parts = urlsplit(settings.MURANO_URL or "http://127.0.0.1:8000")
+        scheme, port = parts.scheme or "http", str(parts.port or "")
+    default = {"http": "80", "https": "443"}.get(scheme)
+    suffix = f":{port}" if port and port != default else ""
+    return f"{scheme}://{connector.portal_host}{suffix}/"

@@ -33,8 +33,7 @@ from claiming.api.serializers import (
 from claiming.paging import MAX_CURSOR_LENGTH, end_user_page
 from claiming.selectors import end_user_get, end_users_for_connector, end_users_with_device_count
 from claiming.services import end_user_create, end_user_delete, end_user_password_set, end_user_update
-from connectors.api.serializers import portal_url
-from connectors.selectors import connector_access
+from connectors.selectors import connector_access, portal_url
 from core.csv_safety import csv_writer
 from core.openapi import conflict, integer_schema, query, text_schema
 from devices.api.views import FILTER_PARAMETERS

@@ -36,6 +36,7 @@ from claiming.services.device_side import (
     pdaas_resources_ensure,
     reset_written,
     user_email_written,
+    welcome_email,
 )
 from claiming.services.owners import owner_firmware_update, owner_state_set
 from claiming.services.sessions import SessionRefused, session_end, session_start, session_user
@@ -82,4 +83,5 @@ __all__ = [
     "session_start",
     "session_user",
     "user_email_written",
+    "welcome_email",
 ]

@@ -5,7 +5,7 @@ of it: the device page loads the tag only where claiming is installed."""
 from django import template
 
 from claiming import codes
-from connectors.api.serializers import portal_url
+from connectors.selectors import portal_url
 
 register = template.Library()
 

@@ -1,15 +1,12 @@
 """Connector and resource representations of the management API (shared/docs/management-api.md)."""
 
-from urllib.parse import urlsplit
-
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from connectors.identity import IdentityCasing, IdentityType
 from connectors.models import AuthType, Connector, Resource, ResourceFormat
-from connectors.selectors import connector_hostnames
+from connectors.selectors import connector_hostnames, portal_url
 from connectors.services import LINK_PATTERN
 from connectors.values import FORMATS, cloud_value_to_text
 from core.api import StrictTypes
@@ -118,19 +115,6 @@ class ClaimingSettingsSerializer(serializers.Serializer):
         if not connector.claiming_enabled:
             return None
         return portal_url(connector, self.context.get("request"))
-
-
-def portal_url(connector: Connector, request=None) -> str:
-    """``http(s)://<portal_subdomain>.<PORTAL_DOMAIN>[:port]/``, the scheme and port as the
-    platform is reached (the request's; without one, ``MURANO_URL``'s)."""
-    if request is not None:
-        scheme, port = request.scheme, request.get_port()
-    else:
-        parts = urlsplit(settings.MURANO_URL or "http://127.0.0.1:8000")
-        scheme, port = parts.scheme or "http", str(parts.port or "")
-    default = {"http": "80", "https": "443"}.get(scheme)
-    suffix = f":{port}" if port and port != default else ""
-    return f"{scheme}://{connector.portal_host}{suffix}/"
 
 
 class ConnectorSerializer(StrictTypes, serializers.ModelSerializer):
