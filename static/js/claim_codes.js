@@ -2,8 +2,7 @@
  *
  * "Generate new codes" posts {"generate": true} to the management API (data-generate-url: the
  * page's filters as query parameters; session cookie + CSRF header), which answers a job. Its
- * progress comes over the websocket /ws/jobs/<id>/ ({"kind": "job", "job": {...}}), as the CSV
- * import's does; if websockets fail, the page polls /api/v1/jobs/<id>/ every second instead.
+ * progress is followed as the CSV import's is (window.Murano.followJob, site.js).
  */
 (function () {
   "use strict";
@@ -18,7 +17,6 @@
   var bar = panel.querySelector("progress");
   var text = panel.querySelector("[data-generate-text]");
   var done = panel.querySelector("[data-generate-done]");
-  var FINAL = { finished: true, failed: true };
 
   function render(job) {
     panel.hidden = false;
@@ -34,57 +32,15 @@
     } else {
       text.textContent = (job.done || 0) + " of " + total + " devices";
     }
-    if (FINAL[job.state]) {
+    if (window.Murano.jobIsFinal(job)) {
       done.hidden = false;
       done.querySelector("a").href = window.location.href;
       button.disabled = false;
     }
   }
 
-  function fetchJob(jobId) {
-    return fetch("/api/v1/jobs/" + encodeURIComponent(jobId) + "/", { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); });
-  }
-
-  function poll(jobId) {
-    fetchJob(jobId).then(function (job) {
-      render(job);
-      if (!FINAL[job.state]) window.setTimeout(function () { poll(jobId); }, 1000);
-    }, function () {
-      window.setTimeout(function () { poll(jobId); }, 2000);
-    });
-  }
-
   function follow(job) {
-    render(job);
-    if (FINAL[job.state]) return;
-    var finished = false;
-    var fellBack = false;
-    function fallBack() {
-      if (finished || fellBack) return;
-      fellBack = true;
-      poll(job.id);
-    }
-    var socket;
-    try {
-      var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-      socket = new WebSocket(scheme + window.location.host + "/ws/jobs/" + encodeURIComponent(job.id) + "/");
-    } catch (error) {
-      fallBack();
-      return;
-    }
-    socket.onmessage = function (message) {
-      var data;
-      try { data = JSON.parse(message.data); } catch (error) { return; }
-      if (data.kind !== "job" || !data.job) return;
-      if (FINAL[data.job.state]) {
-        finished = true;
-        socket.close();
-      }
-      render(data.job);
-    };
-    socket.onerror = fallBack;
-    socket.onclose = fallBack;
+    window.Murano.followJob(job, { render: render });
   }
 
   form.addEventListener("submit", function (event) {

@@ -20,7 +20,6 @@
   var report = panel.querySelector("[data-import-report]");
   var errorBox = form.querySelector("[data-import-error]");
   var done = panel.querySelector("[data-import-done]");
-  var FINAL = { finished: true, failed: true };
 
   function showError(message) {
     errorBox.textContent = message;
@@ -90,63 +89,19 @@
     else if (job.state === "failed") text.textContent = "Failed: " + (job.detail || job.error || summary);
     else text.textContent = (job.state === "queued" || job.state === "pending" ? "Waiting… " : "Importing… ") + summary;
     panel.setAttribute("data-state", job.state || "");
-    if (FINAL[job.state]) {
+    if (window.Murano.jobIsFinal(job)) {
       renderReport(job);
       done.hidden = false;
       submit.disabled = false;
     }
   }
 
-  function fetchJob(jobId) {
-    return fetch("/api/v1/jobs/" + encodeURIComponent(jobId) + "/", { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); });
-  }
-
-  function poll(jobId) {
-    fetchJob(jobId)
-      .then(function (job) {
-        render(job);
-        if (!FINAL[job.state]) window.setTimeout(function () { poll(jobId); }, 1000);
-      }, function () {
-        window.setTimeout(function () { poll(jobId); }, 2000);
-      });
-  }
-
   function follow(job) {
-    render(job);
-    if (FINAL[job.state]) return;
-    var finished = false;
-    var fellBack = false;
-    function fallBack() {
-      if (finished || fellBack) return;
-      fellBack = true;
-      poll(job.id);
-    }
-    var socket;
-    try {
-      var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-      socket = new WebSocket(scheme + window.location.host + "/ws/jobs/" + encodeURIComponent(job.id) + "/");
-    } catch (error) {
-      fallBack();
-      return;
-    }
-    socket.onmessage = function (message) {
-      var data;
-      try { data = JSON.parse(message.data); } catch (error) { return; }
-      if (data.kind !== "job" || !data.job) return;
-      if (FINAL[data.job.state]) {
-        finished = true;
-        socket.close();
-        if (!Array.isArray(data.job.errors)) {
-          // Pushes carry the counts; the refused rows themselves are read from the API once.
-          fetchJob(job.id).then(render, function () { render(data.job); });
-          return;
-        }
-      }
-      render(data.job);
-    };
-    socket.onerror = fallBack;
-    socket.onclose = fallBack;
+    // Pushes carry the counts; the refused rows themselves are read from the API once.
+    window.Murano.followJob(job, {
+      render: render,
+      finalFromApi: function (pushed) { return !Array.isArray(pushed.errors); }
+    });
   }
 
   form.addEventListener("submit", function (event) {

@@ -64,8 +64,67 @@
     return request;
   }
 
+  var FINAL_JOB_STATES = { finished: true, failed: true };
+
+  function fetchJob(jobId) {
+    return fetch("/api/v1/jobs/" + encodeURIComponent(jobId) + "/", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); });
+  }
+
+  /* Follow a background job (a CSV import, a claim code generation) until it ends:
+   * options.render(job) at every step. Progress comes over the websocket /ws/jobs/<id>/
+   * ({"kind": "job", "job": {...}}); if websockets fail, the job is polled every second
+   * instead. options.finalFromApi: the final state is read once more from the API (pushes
+   * carry counts only; an import's refused rows are read from there). */
+  function followJob(job, options) {
+    var render = options.render;
+    render(job);
+    if (FINAL_JOB_STATES[job.state]) return;
+    var finished = false;
+    var fellBack = false;
+    function poll() {
+      fetchJob(job.id).then(function (current) {
+        render(current);
+        if (!FINAL_JOB_STATES[current.state]) window.setTimeout(poll, 1000);
+      }, function () {
+        window.setTimeout(poll, 2000);
+      });
+    }
+    function fallBack() {
+      if (finished || fellBack) return;
+      fellBack = true;
+      poll();
+    }
+    var socket;
+    try {
+      var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+      socket = new WebSocket(scheme + window.location.host + "/ws/jobs/" + encodeURIComponent(job.id) + "/");
+    } catch (error) {
+      fallBack();
+      return;
+    }
+    socket.onmessage = function (message) {
+      var data;
+      try { data = JSON.parse(message.data); } catch (error) { return; }
+      if (data.kind !== "job" || !data.job) return;
+      if (FINAL_JOB_STATES[data.job.state]) {
+        finished = true;
+        socket.close();
+        if (options.finalFromApi && options.finalFromApi(data.job)) {
+          fetchJob(job.id).then(render, function () { render(data.job); });
+          return;
+        }
+      }
+      render(data.job);
+    };
+    socket.onerror = fallBack;
+    socket.onclose = fallBack;
+  }
+
   window.Murano = window.Murano || {};
   window.Murano.uploadWithProgress = uploadWithProgress;
+  window.Murano.followJob = followJob;
+  window.Murano.jobIsFinal = function (job) { return Boolean(FINAL_JOB_STATES[job.state]); };
 
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);

@@ -314,3 +314,25 @@ def test_the_api_docs_list_the_operations_without_the_internet(page, live_url, s
     assert operations.count() > 20
     screenshot(page, "api-docs")
     assert elsewhere == []
+
+
+def test_fresh_claim_codes_are_generated_with_a_live_progress_bar(page, api, celery_worker, screenshot):
+    connector_id = api.connector("Claiming fleet", claiming={"enabled": True})
+    for i in range(30):
+        response = api.client.post(f"/api/v1/connectors/{connector_id}/devices/", json={"identity": f"unit-{i:03d}"})
+        assert response.status_code == 201, response.text
+    before = api.client.get(f"/api/v1/connectors/{connector_id}/claim-codes.csv").text
+
+    page.goto(f"/connectors/{connector_id}/claim-codes/")
+    expect(page.get_by_text("unit-000", exact=True).first).to_be_visible()  # its label: the default code
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Generate new codes…").click()
+
+    status = page.locator("[data-generate-text]")
+    expect(status).to_have_text("Done: 30 devices got a new claim code.", timeout=60_000)
+    assert page.locator("[data-generate-progress] progress").evaluate("bar => [bar.value, bar.max]") == [30, 30]
+    screenshot(page, "claim-codes-generated")
+    after = api.client.get(f"/api/v1/connectors/{connector_id}/claim-codes.csv").text
+    codes = [line.split(",")[1] for line in after.splitlines()[1:]]
+    assert len(codes) == 30 and len(set(codes)) == 30 and after != before
+    assert all(len(code) >= 10 and not set(code) & set("0O1lI") for code in codes)
