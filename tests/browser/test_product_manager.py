@@ -318,8 +318,9 @@ def test_the_api_docs_list_the_operations_without_the_internet(page, live_url, s
 
 def test_fresh_claim_codes_are_generated_with_a_live_progress_bar(page, api, celery_worker, screenshot):
     connector_id = api.connector("Claiming fleet", claiming={"enabled": True})
+    devices = f"/api/v1/connectors/{connector_id}/devices/"
     for i in range(30):
-        response = api.client.post(f"/api/v1/connectors/{connector_id}/devices/", json={"identity": f"unit-{i:03d}"})
+        response = api.client.post(devices, json={"identity": f"unit-{i:03d}"})
         assert response.status_code == 201, response.text
     before = api.client.get(f"/api/v1/connectors/{connector_id}/claim-codes.csv").text
 
@@ -330,7 +331,8 @@ def test_fresh_claim_codes_are_generated_with_a_live_progress_bar(page, api, cel
 
     status = page.locator("[data-generate-text]")
     expect(status).to_have_text("Done: 30 devices got a new claim code.", timeout=60_000)
-    assert page.locator("[data-generate-progress] progress").evaluate("bar => [bar.value, bar.max]") == [30, 30]
+    bar = page.locator("[data-generate-progress] progress")
+    assert bar.evaluate("bar => [bar.value, bar.max]") == [30, 30]
     screenshot(page, "claim-codes-generated")
     after = api.client.get(f"/api/v1/connectors/{connector_id}/claim-codes.csv").text
     codes = [line.split(",")[1] for line in after.splitlines()[1:]]

@@ -14,8 +14,9 @@ def _identities(response) -> list[str]:
     return sorted(set(re.findall(r'href="/connectors/[^/]+/devices/([^/"]+)/"', response.content.decode())))
 
 
-def test_the_users_column_finds_an_owners_devices_by_e_mail_or_by_id(web, owner, claiming_connector, alice, bob,
-                                                                     coded_devices):  # fmt: skip
+def test_the_users_column_finds_an_owners_devices_by_e_mail_or_by_id(
+    web, owner, claiming_connector, alice, bob, coded_devices
+):
     coded_devices("ALICE-1", 2)
     coded_devices("BOB-1", 1)
     alices = claim(user=alice, claim_code="ALICE-1")
