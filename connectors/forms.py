@@ -169,6 +169,23 @@ class ConnectorSettingsForm(UiForm):
     )  # fmt: skip
     pki_ca_private_key_clear = forms.BooleanField(required=False, label="Remove the stored CA private key")
     pki_sign_csr = forms.BooleanField(required=False, label="Sign CSRs submitted at whitelisting")
+    claiming_enabled = forms.BooleanField(
+        required=False, label="End users claim devices on the connector's portal",
+        help_text="Defines the pdaas_claim_code, pdaas_user_email and pdaas_reset resources, gives new "
+        "devices a claim code (their identity, unless they have one) and opens the End Users tab.",
+    )  # fmt: skip
+    portal_subdomain = forms.CharField(
+        required=False, max_length=63, label="Portal sub-domain",
+        help_text="The portal answers at <sub-domain>.<PORTAL_DOMAIN>: one DNS label (letters, digits, "
+        "hyphens), not taken by another connector. Empty: the connector id.",
+    )  # fmt: skip
+    managed_apps = forms.JSONField(
+        required=False, label="Managed applications (JSON)",
+        help_text='A list of {"id", "name", "description", "url", "logo"}: applications end users may '
+        "route their devices' data to.",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocapitalize": "off",
+                                     "class": "mono"}),
+    )  # fmt: skip
 
     # Groups of the page, in order (fieldsets with a legend each).
     SECTIONS = (
@@ -181,6 +198,7 @@ class ConnectorSettingsForm(UiForm):
         ("Public key infrastructure", ("pki_enabled", "pki_ca_certificate", "pki_ca_certificate_file",
                                        "pki_ca_private_key", "pki_ca_private_key_file",
                                        "pki_ca_private_key_clear", "pki_sign_csr")),
+        ("Claiming", ("claiming_enabled", "portal_subdomain", "managed_apps")),
     )  # fmt: skip
     # Given by pasting or by a file; the changes carry the one text as the service's field.
     _PEM_INPUTS = {
@@ -211,6 +229,8 @@ class ConnectorSettingsForm(UiForm):
             changes["pki_ca_private_key"] = key
         elif data.get("pki_ca_private_key_clear"):
             changes["pki_ca_private_key"] = ""
+        if "managed_apps" in changes and changes["managed_apps"] is None:
+            changes["managed_apps"] = []  # an emptied box: no applications
         return changes
 
     def service_error_field(self, key, errors):
