@@ -63,7 +63,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: fleet.py, device_api.py
 
 import fleet  # noqa: E402  (re-executes with the venv's Python if psycopg is missing)
-from device_api import Processes, background_busy, free_port, server_env, wait_http  # noqa: E402
+from device_api import CpuMeter, Processes, free_port, server_env, wait_http, wait_quiet  # noqa: E402
 from fleet import log, percentile, summary  # noqa: E402
 
 ROOT = fleet.ROOT
@@ -180,21 +180,27 @@ def claiming_connector(business, name: str):
 
 
 class Portal:
-    """The portal's JSON API of one connector on the local gunicorn (Host: the portal's host)."""
+    """The portal's JSON API of one connector on the local gunicorn (Host: the portal's host).
+    One httpx client per thread: a client costs an SSL context to make (tens of ms of CPU),
+    which per request would make the load generator the bottleneck."""
 
     def __init__(self, port: int, host: str):
         import httpx
 
         self.base, self.host, self.httpx = f"http://127.0.0.1:{port}", host, httpx
+        self.local = threading.local()
 
     def call(
         self, method: str, path: str, *, token: str | None = None, body=None
     ) -> tuple[int, object, float]:
+        client = getattr(self.local, "client", None)
+        if client is None:
+            client = self.local.client = self.httpx.Client(base_url=self.base, timeout=30)
         headers = {"Host": self.host}
         if token:
             headers["Authorization"] = f"Token {token}"
         started = time.perf_counter()
-        answer = self.httpx.request(method, self.base + path, headers=headers, json=body, timeout=30)
+        answer = client.request(method, path, headers=headers, json=body)
         elapsed = (time.perf_counter() - started) * 1000
         try:
             data = answer.json() if answer.content else None
@@ -203,8 +209,9 @@ class Portal:
         return answer.status_code, data, elapsed
 
 
-def in_threads(count: int, work) -> list:
-    """``work(i)`` in ``count`` threads; their results in order (an exception is re-raised)."""
+def in_threads(count: int, work, meanwhile=None) -> list:
+    """``work(i)`` in ``count`` threads, ``meanwhile()`` in this one while they run; their
+    results in order (an exception is re-raised)."""
     results: list = [None] * count
     errors: list[BaseException] = []
 
@@ -217,6 +224,8 @@ def in_threads(count: int, work) -> list:
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
     for thread in threads:
         thread.start()
+    if meanwhile:
+        meanwhile()
     for thread in threads:
         thread.join()
     if errors:
@@ -244,9 +253,10 @@ def log_in(portal: Portal, emails: list[str], concurrency: int) -> tuple[list[st
 
 
 def claim_load(portal: Portal, keys: list[str], codes: list[str], *, concurrency: int, warmup: float,
-               duration: float) -> dict:  # fmt: skip
+               duration: float, meter: CpuMeter) -> dict:  # fmt: skip
     """Threads claiming distinct codes until the time is up; the answers of requests started
-    in the measured window (after the warm-up) make the figures."""
+    in the measured window (after the warm-up) make the figures, and ``meter`` counts the CPU
+    each component used in that window (a figure other load on the machine disturbs less)."""
     pending = iter(codes)
     lock = threading.Lock()
     started = time.monotonic()
@@ -270,15 +280,31 @@ def claim_load(portal: Portal, keys: list[str], codes: list[str], *, concurrency
             turn += 1
         return records
 
-    records = [r for rs in in_threads(concurrency, work) for r in rs]
+    cpu: dict = {}
+
+    def metered() -> None:
+        time.sleep(max(0.0, window_start - time.monotonic()))
+        meter.start()
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        cpu.update(meter.stop())
+
+    records = [r for rs in in_threads(concurrency, work, metered) for r in rs]
     measured = [r for r in records if r[0] >= window_start]
     statuses = Counter(str(r[1]) for r in measured)
     claimed = [r for r in measured if r[3]]
     times = [r[2] for r in claimed]
     if not times:
         raise SystemExit(f"no claim succeeded in the measured window: {dict(statuses)}")
+    per_claim = {k: round(1000 * v / len(claimed), 1) for k, v in cpu["cpu_s"].items()}
+    servers = sum(v for k, v in per_claim.items() if k in ("gunicorn", "postgres", "redis"))
     return {
         "claims_per_s": round(len(claimed) / duration, 1),
+        # CPU ms per claim by component in the window ("bench": the clients, "other": the rest
+        # of the machine), and the rate the cores would allow at the servers' cost alone.
+        "cpu_ms_per_claim": per_claim,
+        "servers_cpu_ms_per_claim": round(servers, 1),
+        "cpu_bound_ceiling_claims_per_s": round(1000 * cpu["cores"] / servers, 1) if servers else None,
+        "machine_busy_pct": round(cpu["machine_busy_pct"], 1),
         "claims": len(claimed),
         "requests": len(measured),
         "warmup_requests": len(records) - len(measured),
@@ -334,7 +360,7 @@ def portal_phase(args, url: str, connector, codes: list[str], emails: list[str],
     procs = Processes(workdir)
     port = free_port()
     try:
-        procs.start(
+        gunicorn = procs.start(
             "gunicorn",
             [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
              "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}", "murano.wsgi:application"],
@@ -350,11 +376,12 @@ def portal_phase(args, url: str, connector, codes: list[str], emails: list[str],
             f"  {users + 1} end users logged in: p50 {percentile(login_ms, 0.5):.0f} ms each "
             "(the password hash)"
         )
-        busy = background_busy(1.0)
+        busy = wait_quiet(args.wait_quiet)
         log(f"claims: {args.concurrency} clients over {users} users, {args.warmup:g} s warm-up + "
             f"{args.duration:g} s (the machine was {busy:.0f}% busy before)")  # fmt: skip
         claims = claim_load(portal, keys, codes[LIST_DEVICES:], concurrency=args.concurrency,
-                            warmup=args.warmup, duration=args.duration)  # fmt: skip
+                            warmup=args.warmup, duration=args.duration,
+                            meter=CpuMeter({"gunicorn": gunicorn.pid}))  # fmt: skip
         claims["background_busy_pct_before"] = round(busy, 1)
         log(f"  {claims['claims_per_s']:,.1f} claims/s, p50 {claims['p50_ms']} p95 {claims['p95_ms']} "
             f"p99 {claims['p99_ms']} ms; answers {claims['by_status']}")  # fmt: skip
@@ -405,6 +432,8 @@ def owner_lists(client, connector_id: str, owner_ids: list[int], requests: int) 
     rng = random.Random(9)
     picks = rng.sample(owner_ids, min(len(owner_ids), requests + 5))
     first, following, counts = [], [], []
+    meter = CpuMeter({})
+    meter.start()
     for n, owner in enumerate(picks):
         started = time.perf_counter()
         response = client.get(url, {"tag": f"users:{owner}"})
@@ -422,9 +451,17 @@ def owner_lists(client, connector_id: str, owner_ids: list[int], requests: int) 
             following.append((time.perf_counter() - started) * 1000)
             if response.status_code != 200:
                 raise SystemExit(f"next page: {response.status_code} {response.content[:300]!r}")
+    cpu = meter.stop()
+    served = len(picks) + len(following)
     return {
         "first_page": summary(first),
         "next_page": summary(following) if following else None,
+        # CPU ms per request (warm-up and next pages included) of this process (the whole Django
+        # stack) and PostgreSQL: what the latency would be on idle cores, roughly.
+        "cpu_ms_per_request": {
+            k: round(1000 * cpu["cpu_s"].get(k, 0.0) / served, 1) for k in ("bench", "postgres")
+        },
+        "machine_busy_pct": round(cpu["machine_busy_pct"], 1),
         "devices_per_owner": {
             "median": int(statistics.median(counts)),
             "min": min(counts),
@@ -444,7 +481,9 @@ def fleet_phase(args, business, client_for) -> dict:
     log(f"  {loaded['devices']:,} devices + {loaded['tags']:,} tags in {loaded['total_s']} s")
     owners = owners_add(connector.pk, 0.5)
     log(f"  {owners['devices_owned']:,} devices got an owner (users tag) in {owners['with_analyze_s']} s")
-    log(f"GET /api/v1/connectors/{connector.pk}/devices/?tag=users:<id>, {args.requests} owners")
+    busy = wait_quiet(args.wait_quiet)
+    log(f"GET /api/v1/connectors/{connector.pk}/devices/?tag=users:<id>, {args.requests} owners "
+        f"(the machine was {busy:.0f}% busy before)")  # fmt: skip
     lists = owner_lists(client_for(), connector.pk, [u for u, _ in users["users"]], args.requests)
     log(f"  p50 {lists['first_page']['p50_ms']} p95 {lists['first_page']['p95_ms']} "
         f"mean {lists['first_page']['mean_ms']} ms")  # fmt: skip
@@ -455,6 +494,7 @@ def fleet_phase(args, business, client_for) -> dict:
         "owners": owners,
         "load_total_s": round(loaded["total_s"] + owners["with_analyze_s"], 1),
         "list": lists,
+        "background_busy_pct_before": round(busy, 1),
         "client": "django.test.Client in this process (middleware, token auth, DRF view, serializer)",
     }
 
@@ -474,6 +514,11 @@ def print_report(report: dict) -> None:
         )
         print(f"  {'claims/s':<28}{c['claims_per_s']:>10,.1f}")
         print(f"  {'latency p50 / p95 / p99 ms':<28}{c['p50_ms']:>10} / {c['p95_ms']} / {c['p99_ms']}")
+        print(
+            f"  {'server CPU ms per claim':<28}{c['servers_cpu_ms_per_claim']:>10}  (gunicorn + PostgreSQL "
+            f"+ Redis; by component {c['cpu_ms_per_claim']}; the cores allow "
+            f"~{c['cpu_bound_ceiling_claims_per_s']}/s at that cost; machine {c['machine_busy_pct']}% busy)"
+        )
         print(f"  {'answers by status':<28}{c['by_status']}  (unexpected bodies {c['unexpected_bodies']})")
         print(
             "  claim throttle raised for the bench (CLAIM_ATTEMPTS_PER_USER="
@@ -501,6 +546,9 @@ def print_report(report: dict) -> None:
         if nxt:
             print(f"  {'next page':<28} p50 {nxt['p50_ms']} / p95 {nxt['p95_ms']} / mean {nxt['mean_ms']} ms")
         print(f"  devices per owner: median {per['median']}, {per['min']}–{per['max']}")
+        cpu = by_owner["list"]["cpu_ms_per_request"]
+        print(f"  CPU ms per request: Django {cpu['bench']}, PostgreSQL {cpu['postgres']} "
+              f"(machine {by_owner['list']['machine_busy_pct']}% busy)")  # fmt: skip
     print(f"load average at start {report['load_average_at_start']}, at end {report['load_average_at_end']}")
 
 
@@ -524,6 +572,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of measured claims")
     parser.add_argument("--requests", type=int, default=200, help="timed device-list requests")
     parser.add_argument("--fleet-devices", type=int, default=1_000_000, help="0 skips the fleet phase")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=30,
+        help="wait up to this long for other load to stop before measuring",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
     args = parser.parse_args()
 
