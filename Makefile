@@ -44,7 +44,7 @@ lint: install-dev
 bench: install-dev
 	$(PY) bench/device_api.py
 
-# Claims/s through the portal API and the device list by owner at 1,000,000 devices (~5 minutes;
+# Claims/s through the portal API and the device list by owner at 1,000,000 devices (~7 minutes;
 # PostgreSQL and Redis db 7; docs/operations.md "Claiming benchmark").
 .PHONY: bench-claiming
 bench-claiming: install-dev

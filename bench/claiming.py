@@ -158,6 +158,7 @@ def owners_add(connector_id: str, fraction: float) -> dict:
 
 
 def analyze() -> None:
+    """``VACUUM ANALYZE`` the loaded tables (in autocommit: VACUUM cannot run in a transaction)."""
     from django.db import connection
 
     connection.ensure_connection()
@@ -170,6 +171,7 @@ def analyze() -> None:
 
 
 def claiming_connector(business, name: str):
+    """A new connector with claiming on, through the services (the portal's resources defined)."""
     from connectors.services import connector_create, connector_update
 
     connector = connector_create(business=business, name=name)
@@ -339,6 +341,7 @@ def device_list_user(portal: Portal, key: str, codes: list[str], connector) -> l
 
 
 def time_device_list(portal: Portal, key: str, requests: int) -> dict:
+    """``GET /api/devices`` one request after another (5 warm-up requests not counted)."""
     times = []
     for n in range(requests + 5):
         status, body, ms = portal.call("GET", "/api/devices", token=key)
@@ -434,6 +437,7 @@ def _redis_clean(redis_url: str, channel_prefix: str, connector_id: str) -> None
 
 
 def owner_lists(client, connector_id: str, owner_ids: list[int], requests: int) -> dict:
+    """The management API's device list filtered by ``requests`` different owners."""
     url = f"/api/v1/connectors/{connector_id}/devices/"
     rng = random.Random(9)
     picks = rng.sample(owner_ids, min(len(owner_ids), requests + 5))
@@ -478,6 +482,7 @@ def owner_lists(client, connector_id: str, owner_ids: list[int], requests: int) 
 
 
 def fleet_phase(args, business, client_for) -> dict:
+    """A second claiming connector at fleet scale, half of its devices owned; lists by owner."""
     from django.contrib.auth.hashers import make_password
 
     connector = claiming_connector(business, "Claiming fleet bench")
