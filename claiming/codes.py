@@ -30,17 +30,15 @@ from claiming.services import TAG_CLAIM_CODE, TAG_EXPIRES
 from connectors.models import Connector
 from devices.filters import FILTER_PARAMETERS, DeviceFilter
 from devices.models import Device, DeviceTag
-from jobs.leases import JobLease
+from jobs.leases import job_run
 from jobs.models import Job, JobKind
 from jobs.services import (
     JobLost,
-    job_claim,
     job_create,
     job_dispatch_on_commit,
     job_fail,
     job_finish,
     job_progress,
-    worker_name,
 )
 
 logger = logging.getLogger(__name__)
@@ -265,15 +263,7 @@ def claim_codes_job_run(*, job_id: str) -> None:
     lease, report ``total``, ``done`` and ``updated`` after each batch; ``finished``, or
     ``failed`` with the reason. A job resumed after its worker died starts again from the first
     device (every device then gets one fresh code, as asked)."""
-    job = job_claim(job_id=job_id, worker=worker_name())
-    if job is None:
-        logger.info("claim code job %s: not queued, nothing to do", job_id)
-        return
-    with JobLease(job):
-        try:
-            _run(job)
-        except JobLost:
-            logger.warning("claim code job %s was resumed elsewhere meanwhile; this worker stops", job_id)
+    job_run(job_id=job_id, label="claim code", work=_run)
 
 
 def _run(job) -> None:

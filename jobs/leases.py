@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection
 
 from jobs.models import Job
-from jobs.services import job_heartbeat
+from jobs.services import JobLost, job_claim, job_heartbeat, worker_name
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +53,19 @@ class JobLease:
                     logger.warning("job %s: could not renew its lease", self.job.pk, exc_info=True)
         finally:
             connection.close()  # this thread's own connection
+
+
+def job_run(*, job_id, label: str, work) -> None:
+    """Run queued job ``job_id`` on this worker (what a job's Celery task calls): claim it (a
+    second delivery of the task finds it taken, or a job deleted with its connector gone, and
+    does nothing), hold its lease while ``work(job)`` runs, and stop quietly when the job was
+    resumed elsewhere meanwhile (``JobLost``). ``label`` names the kind of job in the log."""
+    job = job_claim(job_id=job_id, worker=worker_name())
+    if job is None:
+        logger.info("%s job %s: not queued, nothing to do", label, job_id)
+        return
+    with JobLease(job):
+        try:
+            work(job)
+        except JobLost:
+            logger.warning("%s job %s was resumed elsewhere meanwhile; this worker stops", label, job_id)

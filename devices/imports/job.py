@@ -11,17 +11,15 @@ from connectors.models import Connector
 from devices.imports.reader import ImportFileError, ImportFileTooLarge, import_header_check
 from devices.imports.run import ImportResult, device_import
 from jobs.events import job_push
-from jobs.leases import JobLease
+from jobs.leases import job_run
 from jobs.models import JobKind
 from jobs.services import (
     JobLost,
-    job_claim,
     job_create,
     job_dispatch_on_commit,
     job_fail,
     job_finish,
     job_progress,
-    worker_name,
 )
 
 logger = logging.getLogger(__name__)
@@ -59,16 +57,7 @@ def device_import_job_run(*, job_id: str) -> None:
     A job taken again after its worker died resumes from its last committed batch
     (``device_import``'s ``resume``): the rows before it are not applied twice and the counts
     come out as one run's. A second delivery of a job already taken does nothing."""
-    job = job_claim(job_id=job_id, worker=worker_name())
-    if job is None:
-        # Deleted with its connector, over, or taken by another delivery of the same task.
-        logger.info("device import job %s: not queued, nothing to do", job_id)
-        return
-    with JobLease(job):
-        try:
-            _device_import_job(job)
-        except JobLost:
-            logger.warning("device import job %s was resumed elsewhere meanwhile; this worker stops", job_id)
+    job_run(job_id=job_id, label="device import", work=_device_import_job)
 
 
 def _device_import_job(job) -> None:
