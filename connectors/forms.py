@@ -177,7 +177,7 @@ class ConnectorSettingsForm(UiForm):
     portal_subdomain = forms.CharField(
         required=False, max_length=63, label="Portal sub-domain",
         help_text="The portal answers at <sub-domain>.<PORTAL_DOMAIN>: one DNS label (letters, digits, "
-        "hyphens), not taken by another connector. Empty: the connector id.",
+        "hyphens), unique across the platform. Empty: the connector id.",
     )  # fmt: skip
     managed_apps = forms.JSONField(
         required=False, label="Managed applications (JSON)",
