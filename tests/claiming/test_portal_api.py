@@ -1,10 +1,12 @@
 """The portal's JSON API on the portal host, as an end user's app sees it: log-in, claiming and
 its refusals, releasing, values, history and firmware (shared/docs/claiming-and-portal.md)."""
 
+import re
 import time
 
 import pytest
 
+from claiming.api.portal_urls import urlpatterns as portal_urlpatterns
 from claiming.models import EndUserSession
 from claiming.services import end_user_update
 from devices.models import Device
@@ -64,6 +66,9 @@ def test_every_call_but_log_in_needs_a_session(portal, claiming_connector):
         response = getattr(client, method)(path, {}, format="json")
         assert response.status_code == 401, (method, path)
         assert "detail" in response.json()
+    # Every route of the portal API is in the list (a new one must say who may call it).
+    called = {re.sub(r"/x(?=/|$)", "/<path:identity>", path.removeprefix("/api/")) for _, path in calls}
+    assert called == {str(route.pattern) for route in portal_urlpatterns}
 
 
 def test_wrong_passwords_are_throttled(portal, claiming_connector, alice, settings):
