@@ -40,6 +40,8 @@ class EndUser(models.Model):
     blocked = models.BooleanField(default=False, help_text="Cannot log in; sessions are revoked.")
     # Free-form options; ``app_<app id>`` → ``{"default": true}`` adds that app to claimed devices.
     user_data = models.JSONField(default=dict, blank=True)
+    # Tell them by e-mail when a newer firmware package is uploaded (they can turn it off).
+    firmware_emails = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_login = models.DateTimeField(null=True, blank=True)
 

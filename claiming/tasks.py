@@ -18,6 +18,6 @@ def claim_codes_job(job_id: str) -> None:
 # its owner does not ask again.
 @shared_task(name="claiming.welcome_email", ignore_result=True, autoretry_for=(OSError,), retry_backoff=30,
              max_retries=5)  # fmt: skip
-def welcome_email_task(user_id: int) -> None:
+def welcome_email_task(user_id: int, next_path: str = "") -> None:
     """Send end user ``user_id`` the welcome e-mail with a one-time link (``services.welcome_email``)."""
-    welcome_email(user_id=user_id)
+    welcome_email(user_id=user_id, next_path=next_path)

@@ -147,10 +147,13 @@ def user_email_written(*, device: Device, value: str) -> None:
     return None
 
 
-def welcome_email(*, user_id: int) -> None:
+def welcome_email(*, user_id: int, next_path: str = "") -> None:
     """Send the end user the welcome e-mail with a fresh one-time link (``verify``: confirm the
-    address and choose a password). A user deleted meanwhile gets nothing."""
+    address and choose a password; then go to ``next_path`` of the portal). A user deleted
+    meanwhile gets nothing."""
     user = EndUser.objects.select_related("connector").filter(pk=user_id).first()
     if user is None or user.blocked:
         return
-    welcome_email_send(user=user, link_key=link_create(user=user, purpose=LinkPurpose.VERIFY))
+    welcome_email_send(
+        user=user, link_key=link_create(user=user, purpose=LinkPurpose.VERIFY), next_path=next_path
+    )

@@ -1,0 +1,39 @@
+"""The portal's pages. (Being built: the pages helper fills this in.)"""
+
+from django.http import Http404
+
+
+def landing(request, *args, **kwargs):
+    raise Http404
+
+
+def claim(request, *args, **kwargs):
+    raise Http404
+
+
+def device_list(request, *args, **kwargs):
+    raise Http404
+
+
+def device_state(request, *args, **kwargs):
+    raise Http404
+
+
+def device_firmware(request, *args, **kwargs):
+    raise Http404
+
+
+def device_release(request, *args, **kwargs):
+    raise Http404
+
+
+def device_detail(request, *args, **kwargs):
+    raise Http404
+
+
+def apps(request, *args, **kwargs):
+    raise Http404
+
+
+def notice_dismiss(request, *args, **kwargs):
+    raise Http404
