@@ -11,6 +11,9 @@ from rest_framework.test import APIClient
 
 from tests.factories import PASSWORD, make_connector, make_member
 
+# The claiming connector, its portal clients and end users (tests/claiming, tests/portal).
+pytest_plugins = ["tests.portal_fixtures"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _embedded_redis():
