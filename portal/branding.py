@@ -55,3 +55,17 @@ def branding_of(connector: Connector) -> dict:
 def assets_of(connector: Connector) -> dict[str, Asset]:
     """The images the device maker uploaded, by name (absent names use the defaults)."""
     return {asset.name: asset for asset in Asset.objects.filter(connector=connector)}
+
+
+def asset_urls(connector: Connector) -> dict[str, str]:
+    """``{name: URL path on the portal host}`` of the three images (``/vendor/<name>``), with a
+    version in the query so browsers fetch a new upload at once and cache the rest."""
+    rows = Asset.objects.filter(connector=connector).values_list("name", "sha256")
+    uploaded = {name: sha256[:12] for name, sha256 in rows}
+    return {name: f"/vendor/{name}?v={uploaded.get(name, 'default')}" for name in ASSET_NAMES}
+
+
+def theme_css_url(connector: Connector) -> str:
+    """The portal host's theme style sheet (``/theme.css``), versioned by the branding's last save."""
+    row = Branding.objects.filter(connector=connector).only("updated_at").first()
+    return f"/theme.css?v={int(row.updated_at.timestamp()) if row else 0}"
