@@ -2,7 +2,12 @@ from django.apps import AppConfig
 
 
 class PortalConfig(AppConfig):
-    """The branded end-user portal; pages arrive with the portal issue."""
+    """The branded end-user portal of claiming connectors: its pages, branding and firmware
+    notices. Follows other apps through hooks (connected in ``ready``)."""
 
     name = "portal"
     verbose_name = "Portal"
+
+    def ready(self):
+        # Each receiver is connected on its own line (helpers add theirs).
+        pass
