@@ -326,7 +326,8 @@ def _email_settings() -> dict:
     """Console output unless SMTP is configured, by ``EMAIL_URL`` or by ``EMAIL_HOST`` & co.
 
     ``EMAIL_URL``: ``smtp://user:password@host:587?tls=1`` (STARTTLS), ``smtps://…`` (implicit
-    TLS), ``console://`` or ``dummy://``; user and password percent-encoded.
+    TLS), ``console://``, ``dummy://`` or ``file:///absolute/folder`` (each message a file
+    there: a mail trap for staging and the browser tests); user and password percent-encoded.
     """
     from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -338,9 +339,14 @@ def _email_settings() -> dict:
             "smtps": "django.core.mail.backends.smtp.EmailBackend",
             "console": "django.core.mail.backends.console.EmailBackend",
             "dummy": "django.core.mail.backends.dummy.EmailBackend",
+            "file": "django.core.mail.backends.filebased.EmailBackend",
         }
         if parts.scheme not in backends:
             raise ImproperlyConfigured(f"EMAIL_URL: unknown scheme {parts.scheme!r} ({', '.join(backends)})")
+        if parts.scheme == "file":
+            if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+                raise ImproperlyConfigured("EMAIL_URL: a file URL needs an absolute folder (file:///path)")
+            return {"EMAIL_BACKEND": backends["file"], "EMAIL_FILE_PATH": unquote(parts.path)}
         if parts.scheme not in ("smtp", "smtps"):
             return {"EMAIL_BACKEND": backends[parts.scheme]}
         if not parts.hostname:
@@ -386,6 +392,8 @@ EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+if "EMAIL_FILE_PATH" in _email:
+    EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "IoT Connector <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

@@ -106,6 +106,21 @@ def test_email_url_configures_smtp(monkeypatch):
     assert settings["EMAIL_PORT"] == 465 and settings["EMAIL_USE_SSL"] and not settings["EMAIL_USE_TLS"]
 
 
+def test_email_url_can_write_each_message_to_a_folder(monkeypatch, tmp_path, settings):
+    monkeypatch.setenv("EMAIL_URL", f"file://{tmp_path}/mail")
+    configured = _email_settings()
+    assert configured == {
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": f"{tmp_path}/mail",
+    }
+    settings.EMAIL_BACKEND, settings.EMAIL_FILE_PATH = configured.values()
+    from django.core.mail import send_mail
+
+    send_mail("Hello", "The body.", "from@example.com", ["to@example.com"])
+    [written] = (tmp_path / "mail").iterdir()
+    assert "Subject: Hello" in written.read_text() and "The body." in written.read_text()
+
+
 def test_email_host_settings_configure_smtp(monkeypatch):
     monkeypatch.delenv("EMAIL_URL", raising=False)
     monkeypatch.setenv("EMAIL_HOST", "mail.internal")
@@ -121,6 +136,7 @@ def test_email_host_settings_configure_smtp(monkeypatch):
         ({"EMAIL_URL": "carrier-pigeon://coop"}, "unknown scheme"),
         ({"EMAIL_URL": "smtp://"}, "needs a host name"),
         ({"EMAIL_URL": "smtp://host:port"}, "port must be a number"),
+        ({"EMAIL_URL": "file://relative/folder"}, "needs an absolute folder"),
         ({"EMAIL_HOST": "h", "EMAIL_PORT": "x"}, "EMAIL_PORT must be an integer"),
         ({"EMAIL_HOST": "h", "EMAIL_USE_TLS": "1", "EMAIL_USE_SSL": "1"}, "cannot both be on"),
     ],
