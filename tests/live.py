@@ -60,11 +60,11 @@ def migrate_and_create_admin(env: dict, email: str, password: str, business: str
     )  # fmt: skip
 
 
-def start_daphne(env: dict, log: Path) -> tuple[str, subprocess.Popen]:
-    """A Daphne process serving the ASGI application on a free port: ``(base URL, process)``.
-    Its output goes to the file ``log``, not a pipe: nobody reads it while tests run, and a full
-    pipe would block the server."""
-    port = free_port()
+def start_daphne(env: dict, log: Path, port: int | None = None) -> tuple[str, subprocess.Popen]:
+    """A Daphne process serving the ASGI application on ``port`` (a free one by default):
+    ``(base URL, process)``. Its output goes to the file ``log``, not a pipe: nobody reads it
+    while tests run, and a full pipe would block the server."""
+    port = port or free_port()
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "murano.asgi:application"],

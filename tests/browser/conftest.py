@@ -6,6 +6,8 @@ import progress need the ASGI application, so the suite starts Daphne like produ
 Tests here never touch the test database: everything goes through the live server.
 """
 
+import email
+import email.policy
 import os
 import signal
 import subprocess
@@ -21,6 +23,7 @@ from playwright.sync_api import expect, sync_playwright
 from tests.live import (
     MANAGE,
     ROOT,
+    free_port,
     migrate_and_create_admin,
     own_database,
     start_daphne,
@@ -50,10 +53,16 @@ SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "test-output" / "scre
 @pytest.fixture(scope="session")
 def platform_env(tmp_path_factory):
     """Environment of the live processes: their own database (SQLite file, or a PostgreSQL
-    database of their own on the PostgreSQL stack), channel prefix and task folder."""
+    database of their own on the PostgreSQL stack), channel prefix and task folder; their port
+    chosen now, so the links the worker's e-mails carry (``MURANO_URL``) point at the server; and
+    e-mails written as files to ``MAIL_DIR`` (the suite's outbox, ``mail_outbox``)."""
     var_dir = tmp_path_factory.mktemp("browser-live")
+    port = free_port()
     env = {
         **os.environ,
+        "MURANO_URL": f"http://127.0.0.1:{port}",
+        "LIVE_PORT": str(port),
+        "EMAIL_URL": f"file://{var_dir / 'mail'}",
         "MURANO_VAR_DIR": str(var_dir),
         "DJANGO_SETTINGS_MODULE": "tests.browser.live_settings",
         "PYTHONPATH": str(ROOT),
@@ -79,7 +88,7 @@ def live_url(platform_env):
     """The live platform's base URL: one Daphne process serving pages, APIs, websockets and
     the device API."""
     log = Path(platform_env["MURANO_VAR_DIR"]) / "daphne.log"
-    url, process = start_daphne(platform_env, log)
+    url, process = start_daphne(platform_env, log, port=int(platform_env["LIVE_PORT"]))
     try:
         wait_until_up(url + "/healthz", process, log, timeout=60)
         yield url
@@ -103,6 +112,25 @@ def celery_worker(platform_env, live_url):
     finally:
         # Cold shutdown: the tests are over, no task is worth finishing.
         stop(process, sig=signal.SIGQUIT)
+
+
+@pytest.fixture
+def mail_outbox(platform_env):
+    """``mail_outbox(to)`` → the e-mails the live platform sent to ``to`` so far, oldest first
+    (``email.message.EmailMessage``; the file backend writes one file per connection)."""
+    folder = Path(platform_env["MURANO_VAR_DIR"]) / "mail"
+
+    def read(to: str) -> list:
+        messages = []
+        for path in sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime) if folder.exists() else []:
+            for raw in path.read_bytes().split(b"\n" + b"-" * 79 + b"\n"):
+                if raw.strip():
+                    message = email.message_from_bytes(raw.lstrip(), policy=email.policy.default)
+                    if to in (message["To"] or ""):
+                        messages.append(message)
+        return messages
+
+    return read
 
 
 @pytest.fixture(scope="module")
