@@ -16,3 +16,9 @@ identity_format_changed = Hook("connectors.identity_format_changed")
 # Devices lock their rows (a change in flight commits first), jobs discard their uploads and
 # content its stored files once that commits.
 connector_deleting = Hook("connectors.connector_deleting")
+
+# A firmware package (a ``package_`` content item with valid metadata) was uploaded, new or
+# replaced with different metadata, inside the transaction that saved it:
+# ``receiver(connector=<Connector>, content_id=<str>, package=<the metadata document>)``.
+# The portal tells the owners of the connector's devices about a newer version this way.
+package_uploaded = Hook("connectors.package_uploaded")

@@ -10,4 +10,7 @@ class PortalConfig(AppConfig):
 
     def ready(self):
         # Each receiver is connected on its own line (helpers add theirs).
-        pass
+        from connectors.hooks import package_uploaded
+        from portal.notices import firmware_package_uploaded
+
+        package_uploaded.connect(firmware_package_uploaded)  # owners hear of newer firmware

@@ -24,6 +24,7 @@ from connectors.content.packages import (
     is_package_id,
     package_metadata_parse,
 )
+from connectors.hooks import package_uploaded
 from connectors.models import CONTENT_ID_MAX_LENGTH, Connector, ContentItem
 from core.db import row_lock
 
@@ -164,13 +165,16 @@ def _content_row_save(connector: Connector, content_id: str, *, storage_name: st
         try:
             with transaction.atomic():
                 item.save(force_insert=True)
-            return item, True
         except IntegrityError:
             # A concurrent upload of the same id created it first: replace that one.
             item = ContentItem.objects.select_for_update().get(connector=connector, content_id=content_id)
+        else:
+            _package_uploaded(connector, content_id, package, previous=None)
+            return item, True
     if device_identity and item.uploaded_by_device != device_identity:
         raise ContentForbidden("this content item was not uploaded by this device")
     replaced = item.storage_name
+    previous_package = item.package
     item.storage_name = storage_name
     item.content_type = content_type
     item.size = size
@@ -191,7 +195,15 @@ def _content_row_save(connector: Connector, content_id: str, *, storage_name: st
         ]
     )
     transaction.on_commit(lambda: storage.content_delete_object(replaced))
+    _package_uploaded(connector, content_id, package, previous=previous_package)
     return item, created
+
+
+def _package_uploaded(connector: Connector, content_id: str, package: dict | None, *, previous: dict | None):
+    """Announce a firmware package whose metadata is new (``connectors.hooks.package_uploaded``);
+    the same document uploaded again announces nothing."""
+    if package is not None and package != previous:
+        package_uploaded.send(connector=connector, content_id=content_id, package=package)
 
 
 @transaction.atomic
