@@ -10,6 +10,13 @@ class PortalConfig(AppConfig):
 
     def ready(self):
         # Each receiver is connected on its own line (helpers add theirs).
+        from claiming.hooks import welcome_email_compose
+        from connectors.hooks import connector_deleting
+        from portal import services as branding_services
+
+        welcome_email_compose.connect(branding_services.welcome_email_compose)
+        connector_deleting.connect(branding_services.assets_discard_on_commit)
+
         from connectors.hooks import package_uploaded
         from portal.notices import firmware_package_uploaded
 
