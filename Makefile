@@ -49,3 +49,9 @@ bench: install-dev
 .PHONY: bench-claiming
 bench-claiming: install-dev
 	$(PY) bench/claiming.py
+
+# The portal's pages (landing, device list, device page) under 16 logged-in end users (~2 minutes;
+# PostgreSQL and Redis db 13; docs/operations.md "Portal benchmark").
+.PHONY: bench-portal
+bench-portal: install-dev
+	$(PY) bench/portal.py
