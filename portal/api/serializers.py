@@ -57,10 +57,13 @@ def branding_schema(*, complete: bool) -> dict:
 class EmailTemplateSerializer(StrictTypes, serializers.Serializer):
     """The welcome e-mail: ``<%NAME%>`` variables (``EMAIL``, ``NAME``, ``LINK``, ``TITLE``,
     ``COMPANY``, ``PORTAL_URL``) are replaced by their values, HTML-escaped in ``html``. The
-    subject is one line; ``html`` must have ``<%LINK%>``."""
+    subject is one line; ``html`` must have ``<%LINK%>``. (Blank text is the service's to refuse:
+    "cannot render: the subject is empty".)"""
 
     subject = documented(
-        serializers.CharField(max_length=services.SUBJECT_MAX_LENGTH),
+        serializers.CharField(
+            max_length=services.SUBJECT_MAX_LENGTH, allow_blank=True, trim_whitespace=False
+        ),
         {"type": "string", "maxLength": services.SUBJECT_MAX_LENGTH, "pattern": NONBLANK_TEXT_PATTERN},
     )
     html = serializers.CharField(max_length=services.EMAIL_HTML_MAX_LENGTH, trim_whitespace=False)
