@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import Http404
 
 from claiming.models import EndUser
+from claiming.services import end_user_update
 from connectors.services import connector_update
 from portal.branding import branding_default
 from portal.models import Branding
@@ -211,3 +212,33 @@ def test_dismissing_hides_the_notice_and_another_users_is_not_found(firmware_con
     notice_dismiss(user=alice, notice_id=notice.pk)  # twice: still fine
     with pytest.raises(Http404):
         notice_dismiss(user=alice, notice_id=notice.pk + 1000)
+
+
+def test_blocked_or_unverified_owners_get_the_notice_without_an_email(firmware_connector, owners,
+                                                                     upload_package):  # fmt: skip
+    end_user_update(user=owners["alice"], blocked=True)
+    end_user_update(user=owners["carol"], verified=False)
+    # Carol (unverified now) owns a device the product manager tagged by hand.
+    make_device(connector=firmware_connector, identity="hand-1",
+                tags=[{"name": "users", "value": str(owners["carol"].pk)}])  # fmt: skip
+    mail.outbox.clear()
+
+    upload_package(firmware_connector, "package_fw_2", "2.0.0")
+
+    assert versions(owners["alice"]) == ["2.0.0"] and versions(owners["carol"]) == ["2.0.0"]
+    assert mail.outbox == []
+
+
+def test_content_that_is_not_a_valid_package_tells_nobody(firmware_connector, owners, api, owner,
+                                                          django_capture_on_commit_callbacks):  # fmt: skip
+    mail.outbox.clear()
+    url = f"/api/v1/connectors/{firmware_connector.pk}/content/"
+    with django_capture_on_commit_callbacks(execute=True):
+        image = SimpleUploadedFile("fw.bin", b"\x00" * 64, "application/octet-stream")
+        stored = api(owner).post(url, {"id": "fw-3.0.0.bin", "file": image}, format="multipart")
+        no_name = b'{"config_otau": {"version": "3.0.0"}}'
+        broken = SimpleUploadedFile("package.json", no_name, "application/json")
+        refused = api(owner).post(url, {"id": "package_fw_3", "file": broken}, format="multipart")
+    assert (stored.status_code, refused.status_code) == (201, 400)
+    assert versions(owners["alice"]) == []
+    assert mail.outbox == []
