@@ -2,10 +2,12 @@
 a business with a member of each role, a connector with a resource and a device, another
 business, and on demand the things some routes name (a job, a content item, a rollout)."""
 
+import io
 import re
 from functools import cached_property
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_create, invitation_create
@@ -20,6 +22,13 @@ _PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>|\{(\w+)\}")
 
 def file_upload(name: str) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, b"\x7fELF firmware bytes", content_type="application/octet-stream")
+
+
+def png_image() -> bytes:
+    """A small PNG image (a portal image upload)."""
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
 
 
 def csv_upload() -> SimpleUploadedFile:
@@ -68,6 +77,7 @@ class World:
             "content_id": lambda: self.content_id,
             "rollout_id": lambda: self.rollout_id,
             "user_id": lambda: self.end_user_id,
+            "asset_name": lambda: "brandlogo.png",
         }
         return {name: known[name]() for name in names}
 

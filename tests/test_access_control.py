@@ -25,11 +25,11 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from accounts.services import api_token_create
-from tests.api_world import FIRMWARE, World, csv_upload, file_upload
+from tests.api_world import FIRMWARE, World, csv_upload, file_upload, png_image
 from tests.conftest import basic_auth
 from tests.routes import ADMIN, ALLOWED_ROLES, PERSONAL, PUBLIC, READ, WRITE, api_routes
 
-PROJECT_APPS = ["accounts", "connectors", "devices", "jobs", "claiming"]
+PROJECT_APPS = ["accounts", "connectors", "devices", "jobs", "claiming", "portal"]
 ROLES = ["admin", "developer", "viewer", "outsider", "anonymous"]
 
 
@@ -57,6 +57,7 @@ DEVICE = CONNECTOR + "devices/<segment:identity>/"
 CONTENT = CONNECTOR + "content/<segment:content_id>/"
 ROLLOUT = CONNECTOR + "firmware/rollouts/<int:rollout_id>/"
 END_USER = CONNECTOR + "end-users/<int:user_id>/"
+PORTAL = CONNECTOR + "portal/"
 BUSINESS = "api/v1/businesses/<int:business_id>/"
 MEMBER = BUSINESS + "members/<int:member_id>/"
 DEVICE2 = "api:1/service/<segment:connector_id>/device2/"
@@ -118,6 +119,15 @@ TABLE = [
     Case(DEVICE + "claim/qr.png", "get", READ, 200),
     Case(CONNECTOR + "claim-codes/", "post", WRITE, 202, {"generate": True}),
     Case(CONNECTOR + "claim-codes.csv", "get", READ, 200),
+    # The portal's branding, images (a raw PNG body) and welcome e-mail template
+    Case(PORTAL + "branding/", "get", READ, 200),
+    Case(PORTAL + "branding/", "put", WRITE, 200, {"title": "Renamed"}),
+    Case(PORTAL + "branding/", "delete", WRITE, 204),
+    Case(PORTAL + "assets/<str:asset_name>", "get", READ, 200),
+    Case(PORTAL + "assets/<str:asset_name>", "put", WRITE, 204, lambda w: png_image(), format="raw"),
+    Case(PORTAL + "assets/<str:asset_name>", "delete", WRITE, 204),
+    Case(PORTAL + "email-template/", "get", READ, 200),
+    Case(PORTAL + "email-template/", "put", WRITE, 200, {"subject": "Hi", "html": "<a href='<%LINK%>'>"}),
     # Background jobs (device imports): the list shows your businesses' jobs.
     Case("api/v1/jobs/", "get", PERSONAL, 200),
     Case("api/v1/jobs/<segment:job_id>/", "get", READ, 200),
@@ -176,7 +186,8 @@ def expected_status(case: Case, role: str) -> int:
 
 
 @pytest.fixture
-def world(db):
+def world(db, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")  # uploads land in this test's directory
     return World()
 
 
@@ -188,7 +199,9 @@ def test_access(world, case, role):
     url = world.url(case.route, role, case.url)
     before = _snapshot()
 
-    response = getattr(world.client(role), case.method)(url, body, format=case.format)
+    # "raw": the body as it is (an image), else encoded in that format.
+    encoding = {"content_type": "image/png"} if case.format == "raw" else {"format": case.format}
+    response = getattr(world.client(role), case.method)(url, body, **encoding)
 
     assert response.status_code == expected, response.content
     if expected >= 400:
