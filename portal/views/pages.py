@@ -1,10 +1,15 @@
 """The portal's pages. (Being built: the pages helper fills this in.)"""
 
 from django.http import Http404
+from django.views.decorators.http import require_safe
+
+from portal.presenters import render_page
 
 
-def landing(request, *args, **kwargs):
-    raise Http404
+@require_safe
+def landing(request):
+    """``/``: the device maker's landing page (slogans, the device, its specs)."""
+    return render_page(request, "portal/landing.html", {"nav": "home"})
 
 
 def claim(request, *args, **kwargs):

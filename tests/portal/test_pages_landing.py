@@ -1,0 +1,52 @@
+"""The portal's landing page: the device maker's branding, phone-ready, with its own CSP."""
+
+import pytest
+from django.test import Client
+
+from portal.branding import branding_default
+from portal.models import Branding
+
+pytestmark = pytest.mark.django_db
+
+HOST = "acme.portal.localhost"
+
+
+def test_landing_shows_branding_and_sign_up(claiming_connector):
+    response = Client(HTTP_HOST=HOST).get("/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    defaults = branding_default()
+    assert f"<title>Welcome · {defaults['title']}</title>" in page
+    assert defaults["landingPage"]["mainSlogan"] in page
+    assert defaults["landingPage"]["deviceSpecs"][0] in page
+    assert 'name="viewport"' in page
+    assert 'href="/signup/"' in page and 'href="/login/"' in page
+    assert 'href="/claim/"' in page  # the no-JavaScript way to a claim
+    assert "/vendor/device.png?v=" in page and "/vendor/brandlogo.png?v=" in page
+    assert "/static/portal/landing.js" in page
+
+
+def test_landing_has_portal_csp(claiming_connector):
+    response = Client(HTTP_HOST=HOST).get("/")
+    csp = response["Content-Security-Policy"]
+    assert "img-src 'self' data: https:" in csp
+    assert "base-uri 'none'" in csp
+    assert "frame-ancestors 'none'" in csp
+
+
+def test_branding_script_is_escaped(claiming_connector):
+    evil = "<script>alert(1)</script>"
+    document = branding_default()
+    document["title"] = evil
+    document["companyName"] = evil
+    document["description"] = evil
+    document["landingPage"] = {
+        "mainSlogan": evil,
+        "secondarySlogan": evil,
+        "deviceName": evil,
+        "deviceSpecs": [evil],
+    }
+    Branding.objects.create(connector=claiming_connector, document=document)
+    page = Client(HTTP_HOST=HOST).get("/").content.decode()
+    assert evil not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
