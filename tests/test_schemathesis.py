@@ -106,6 +106,17 @@ CONTEXTUAL = {
     "POST /api/v1/invitations/accept/": {"token": "a pending invitation's", "password": "a strong one"},
     "POST /api/v1/connectors/{connector_id}/end-users/": {"password": "a strong one"},
     "POST /api/v1/connectors/{connector_id}/end-users/{user_id}/password/": {"password": "a strong one"},
+    "PUT /api/v1/connectors/{connector_id}/portal/branding/": {
+        f"links.{name}": "an http(s) address (a schema pattern cannot say what a URL is)"
+        for name in ("info", "terms", "contactUs", "help", "helpDevice", "helpApp")
+    },
+    "PUT /api/v1/connectors/{connector_id}/portal/assets/{asset_name}": {
+        "file": "an image, decoded: PNG (ICO or PNG for favicon.ico)"
+    },
+    "PUT /api/v1/connectors/{connector_id}/portal/email-template/": {
+        "subject": "a template that renders: known <%VARIABLES%>, every <% closed",
+        "html": "a template that renders, with <%LINK%>",
+    },
 }
 
 
