@@ -24,6 +24,7 @@ urlpatterns = [
     path("connectors/", include("connectors.urls_content")),
     path("connectors/", include("firmware.urls")),
     path("connectors/", include("claiming.urls")),
+    path("connectors/", include("portal.manage_urls")),
     path("api/v1/", include("connectors.api.urls")),
     path("api/v1/", include("devices.api.urls")),
     path("api/v1/", include("accounts.api.urls")),
