@@ -62,6 +62,7 @@ class UiWorld:
             "key": lambda: self.invitation_key,
             "uidb64": lambda: self.password_reset[0],
             "token": lambda: self.password_reset[1],
+            "asset_name": lambda: "brandlogo.png",
         }
         return "/" + _PARAMETER.sub(lambda m: str(values[m.group(1)]()), route)
 

@@ -21,19 +21,22 @@ tests/web/test_access.py.
 """
 
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Any
 
 import pytest
 from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
 
+from portal.branding import branding_default
 from tests.factories import PASSWORD
 from tests.pki.certs import make_leaf
 from tests.routes import ADMIN, ALLOWED_ROLES, PERSONAL, PUBLIC, READ, WRITE
 from tests.ui_routes import UiWorld, ui_routes
 from tests.web.conftest import page_text
 
-PROJECT_APPS = ["accounts", "connectors", "devices", "jobs", "firmware", "claiming"]
+PROJECT_APPS = ["accounts", "connectors", "devices", "jobs", "firmware", "claiming", "portal"]
 ROLES = ["admin", "developer", "viewer", "outsider", "anonymous"]
 
 
@@ -59,6 +62,7 @@ DEVICE = CONNECTOR + "devices/<segment:identity>/"
 RESOURCE = CONNECTOR + "resources/<rest:alias>/"
 ROLLOUT = CONNECTOR + "firmware/rollouts/<int:rollout_id>/"
 END_USER = CONNECTOR + "end-users/<int:user_id>/"
+PORTAL = CONNECTOR + "portal/"
 NEW_PASSWORD = "a-fresh-passphrase-for-2026"
 SETTINGS = {"name": "Renamed", "identity_type": "opaque", "identity_casing": "mixed", "auth_type": "token",
             "activation_window_hours": "48"}  # fmt: skip
@@ -66,6 +70,30 @@ SETTINGS = {"name": "Renamed", "identity_type": "opaque", "identity_casing": "mi
 
 def _certificate(world: UiWorld) -> dict:
     return {"certificate": make_leaf(world.device.identity).pem}
+
+
+def _branding_fields() -> dict:
+    """The Portal tab's branding form, filled with the defaults and a new title."""
+    d = branding_default()
+    return {
+        "title": "Renamed", "description": d["description"], "companyName": d["companyName"],
+        "themeType": d["themeType"], "deviceSpecs": "\n".join(d["landingPage"]["deviceSpecs"]),
+        **{k: d["landingPage"][k] for k in ("mainSlogan", "secondarySlogan", "deviceName")},
+        **{f"theme_{k}": v for k, v in d["theme"].items()},
+        **{f"links_{k}": v for k, v in d["links"].items()},
+    }  # fmt: skip
+
+
+def _branding_file(world: UiWorld) -> dict:
+    return {
+        "file": SimpleUploadedFile("branding.json", b'{"title": "Loaded"}', content_type="application/json")
+    }
+
+
+def _png_file(world: UiWorld) -> dict:
+    out = BytesIO()
+    Image.new("RGB", (4, 4), (10, 200, 10)).save(out, format="PNG")
+    return {"file": SimpleUploadedFile("logo.png", out.getvalue(), content_type="image/png")}
 
 
 def _content_file(world: UiWorld) -> dict:
@@ -157,6 +185,22 @@ TABLE = [
     Case(END_USER + "password/", "post", WRITE, 302, {"password": NEW_PASSWORD}),
     Case(END_USER + "delete/", "post", WRITE, 302),
     Case(CONNECTOR + "claim-codes/", "get", READ, 200),
+    # The Portal tab: branding (form, reset, branding.json), the preview and its theme, images,
+    # the welcome e-mail (save, reset, test, preview), the generic claim QR code
+    Case(PORTAL, "get", READ, 200),
+    Case(PORTAL + "qr.svg", "get", READ, 200),
+    Case(PORTAL + "branding/", "post", WRITE, 302, lambda w: _branding_fields()),
+    Case(PORTAL + "branding/reset/", "post", WRITE, 302),
+    Case(PORTAL + "branding.json", "get", READ, 200),
+    Case(PORTAL + "branding/upload/", "post", WRITE, 302, _branding_file),
+    Case(PORTAL + "preview/", "get", READ, 200),
+    Case(PORTAL + "preview/theme.css", "get", READ, 200),
+    Case(PORTAL + "images/<str:asset_name>/", "post", WRITE, 302, _png_file),
+    Case(PORTAL + "images/<str:asset_name>/restore/", "post", WRITE, 302),
+    Case(PORTAL + "email/", "post", WRITE, 302, {"subject": "Hi", "html": "<a href='<%LINK%>'>go</a>"}),
+    Case(PORTAL + "email/reset/", "post", WRITE, 302),
+    Case(PORTAL + "email/test/", "post", WRITE, 302),
+    Case(PORTAL + "email/preview/", "get", READ, 200),
 ]  # fmt: skip
 TABLE_BY_KEY = {(case.route, case.method): case for case in TABLE}
 assert len(TABLE_BY_KEY) == len(TABLE), "a route and method is in the table twice"
