@@ -9,8 +9,9 @@ another, is a plain 404 to them: never "exists but not yours".
 from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, Coalesce
 from django.http import Http404
+from django.utils import timezone
 
-from claiming.models import EndUser
+from claiming.models import EndUser, EndUserLink, key_hash
 from claiming.services.claims import TAG_USERS
 from connectors.models import Connector
 from devices.filters.sql import tag_rows
@@ -98,3 +99,21 @@ def device_owners(device: Device) -> list[EndUser]:
         if v.isdigit()
     ]
     return list(EndUser.objects.filter(connector_id=device.connector_id, pk__in=ids).order_by("email"))
+
+
+def link_user(connector: Connector, key: str, purpose: str) -> EndUser | None:
+    """The end user of a one-time link that ``link_use`` would accept now (unused, unexpired,
+    of ``purpose`` and of ``connector``), without using it: the portal's pages show a link's
+    form on GET and use the link on POST only (mail scanners fetch links)."""
+    link = (
+        EndUserLink.objects.select_related("user")
+        .filter(
+            key_hash=key_hash(key or ""),
+            purpose=purpose,
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+            user__connector=connector,
+        )
+        .first()
+    )
+    return link.user if link is not None else None

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from portal.accounts import account_exists_email, password_reset_email
 from portal.notices import firmware_notices_send
 
 
@@ -10,9 +11,14 @@ from portal.notices import firmware_notices_send
              retry_backoff=30, max_retries=5)  # fmt: skip
 def password_reset_email_task(user_id: int) -> None:
     """Send end user ``user_id`` a one-time link to choose a new password."""
-    from portal.accounts import password_reset_email
-
     password_reset_email(user_id=user_id)
+
+
+@shared_task(name="portal.account_exists_email", ignore_result=True, autoretry_for=(OSError,),
+             retry_backoff=30, max_retries=5)  # fmt: skip
+def account_exists_email_task(user_id: int) -> None:
+    """Tell end user ``user_id``, who signed up again, that they have an account."""
+    account_exists_email(user_id=user_id)
 
 
 # Not retried: the notices are created before the e-mails, and an e-mail goes only with a notice

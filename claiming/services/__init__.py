@@ -39,7 +39,14 @@ from claiming.services.device_side import (
     welcome_email,
 )
 from claiming.services.owners import owner_firmware_update, owner_state_set
-from claiming.services.sessions import SessionRefused, session_end, session_start, session_user
+from claiming.services.sessions import (
+    SessionRefused,
+    session_create,
+    session_end,
+    session_start,
+    session_user,
+    sessions_end_all,
+)
 from claiming.services.users import (
     end_user_create,
     end_user_delete,
@@ -79,9 +86,11 @@ __all__ = [
     "pdaas_resources_ensure",
     "release",
     "reset_written",
+    "session_create",
     "session_end",
     "session_start",
     "session_user",
+    "sessions_end_all",
     "user_email_written",
     "welcome_email",
 ]

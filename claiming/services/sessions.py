@@ -67,6 +67,12 @@ def session_start(*, connector: Connector, email: str, password: str, ip: str = 
         raise SessionRefused(
             403, "Confirm your e-mail address first (see the welcome e-mail).", reason="not_verified"
         )
+    return session_create(user=user)
+
+
+def session_create(*, user: EndUser) -> str:
+    """A new session of ``user`` (already authenticated: by their password, or by a one-time
+    link they just used on the portal's pages); its key."""
     key = key_new(SESSION_TOKEN_PREFIX)
     now = timezone.now()
     EndUserSession.objects.create(
@@ -82,6 +88,11 @@ def session_start(*, connector: Connector, email: str, password: str, ip: str = 
 def session_end(*, key: str) -> None:
     """Log out: the session of ``key`` ends (nothing happens for an unknown key)."""
     EndUserSession.objects.filter(key_hash=key_hash(key or "")).delete()
+
+
+def sessions_end_all(*, user: EndUser) -> None:
+    """Log out everywhere: every session of ``user`` ends."""
+    EndUserSession.objects.filter(user=user).delete()
 
 
 def session_user(key: str) -> EndUser | None:

@@ -104,13 +104,13 @@ def end_user_create(
     return user
 
 
-_UPDATABLE = ("name", "email", "verified", "blocked", "user_data")
+_UPDATABLE = ("name", "email", "verified", "blocked", "user_data", "firmware_emails")
 
 
 @transaction.atomic
 def end_user_update(*, user: EndUser, **fields) -> EndUser:
-    """Change ``name``, ``email``, ``verified``, ``blocked`` or ``user_data``. Blocking ends
-    the user's sessions (they cannot log in until unblocked)."""
+    """Change ``name``, ``email``, ``verified``, ``blocked``, ``firmware_emails`` or ``user_data``.
+    Blocking ends the user's sessions (they cannot log in until unblocked)."""
     unknown = sorted(set(fields) - set(_UPDATABLE))
     if unknown:
         raise ValidationError({name: "cannot be changed" for name in unknown})
@@ -130,7 +130,7 @@ def end_user_update(*, user: EndUser, **fields) -> EndUser:
             raise ValidationError({"name": "a text of at most 200 characters"})
         user.name = name.strip()
         changed.append("name")
-    for flag in ("verified", "blocked"):
+    for flag in ("verified", "blocked", "firmware_emails"):
         if flag in fields:
             if not isinstance(fields[flag], bool):
                 raise ValidationError({flag: "must be true or false"})
