@@ -32,6 +32,7 @@ from portal import services
 from portal.branding import ASSET_NAMES, assets_of, branding_of
 from portal.forms import AssetForm, BrandingFileForm, BrandingForm, EmailTemplateForm
 from portal.models import AssetName
+from portal.presenters import preview_context
 from portal.theme import theme_css
 
 TAB = "portal"
@@ -293,12 +294,10 @@ def landing_preview(request, connector_id):
         request,
         "portal/landing.html",
         {
+            **preview_context(connector),
             "branding": branding,
             "asset_urls": {name: _asset_url(connector, name) for name in ASSET_NAMES},
             "theme_css_url": theme_url + "?" + urlencode({**colours, "themeType": branding["themeType"]}),
-            "portal_connector": connector,
-            "end_user": None,
-            "preview": True,
         },
     )
     return _framed(response)
