@@ -6,14 +6,25 @@ Pages render through ``render_page`` so that the base template (``portal/base.ht
 ``notices``. The Portal tab's live preview renders ``portal/landing.html`` from ``preview_context``
 instead (no request, no user)."""
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from connectors.models import Connector
+from claiming import selectors
+from claiming.models import EndUser
+from connectors.models import Connector, Resource
+from connectors.runtime import connector_rules
+from devices.models import Device
+from devices.selectors import device_is_online, device_state
 from portal.branding import asset_urls, branding_of, theme_css_url
 from portal.notices import notices_for
 from portal.security import portal_csp
 from portal.sessions import page_end_user
+
+# The device list shows at most this many devices (as the JSON API's list).
+MAX_DEVICES_LISTED = 1000
 
 
 def branding_context(connector: Connector) -> dict:
@@ -48,3 +59,79 @@ def render_page(
     """A portal page: ``template`` with the page context and ``context``, under the portal's
     Content-Security-Policy."""
     return portal_csp(render(request, template, {**page_context(request), **(context or {})}, status=status))
+
+
+# ---- Devices ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ValueRow:
+    """One value of a device as its pages show it."""
+
+    alias: str
+    reported: str | None
+    set: str | None
+    timestamp: datetime | None
+    unit: str
+    format: str
+    settable: bool
+
+    @property
+    def current(self) -> str | None:
+        """What the device has (its report), else what was set for it."""
+        return self.reported if self.reported is not None else self.set
+
+
+@dataclass
+class DeviceCard:
+    device: Device
+    online: bool
+    values: list[ValueRow]
+
+    @property
+    def identity(self) -> str:
+        return self.device.identity
+
+
+def resources_of(connector: Connector) -> dict[str, Resource]:
+    """The connector's resources by alias (units, allowed values), in one query."""
+    return {r.alias: r for r in Resource.objects.filter(connector=connector).order_by("alias")}
+
+
+def _when(timestamp_us: int | None) -> datetime | None:
+    return datetime.fromtimestamp(timestamp_us / 1_000_000, tz=UTC) if timestamp_us else None
+
+
+def device_values(device: Device, rules: dict, resources: dict[str, Resource]) -> list[ValueRow]:
+    """The device's values (``devices.selectors.device_state``, as the JSON API), with units;
+    ``device.states`` prefetched when there are many devices."""
+    rows = []
+    for alias, state in device_state(device=device, rules=rules).items():
+        rule, resource = rules[alias], resources.get(alias)
+        rows.append(
+            ValueRow(
+                alias=alias,
+                reported=state["reported"],
+                set=state["set"],
+                timestamp=_when(state["timestamp"]),
+                unit=resource.unit if resource else "",
+                format=rule.format,
+                settable=rule.settable,
+            )  # fmt: skip
+        )
+    return rows
+
+
+def device_cards(user: EndUser, connector: Connector) -> list[DeviceCard]:
+    """The user's devices with their values: a fixed number of queries however many there are."""
+    devices = list(selectors.devices_of_end_user(user).prefetch_related("states")[:MAX_DEVICES_LISTED])
+    rules, resources = connector_rules(connector), resources_of(connector)
+    return [
+        DeviceCard(device=d, online=device_is_online(d), values=device_values(d, rules, resources))
+        for d in devices
+    ]
+
+
+def managed_apps(connector: Connector) -> list[dict]:
+    """The connector's managed applications (id, name, description, url, logo)."""
+    return [app for app in (connector.managed_apps or []) if isinstance(app, dict)]

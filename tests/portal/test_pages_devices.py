@@ -1,0 +1,293 @@
+"""The portal's claim, device list, device page (values, settings, history, firmware, release),
+apps and notices — as an end user sees them in the browser."""
+
+import json
+import re
+import time
+
+import pytest
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from connectors.runtime import connector_rules
+from connectors.services import connector_settings_change
+from devices.models import ValuePoint
+from devices.services import device_write
+from firmware.models import DeviceUpdate, Rollout
+from portal.models import FirmwareNotice
+from tests.factories import make_resource
+from tests.portal.pages_client import PageClient, log_in
+from tests.portal_fixtures import portal_host, tags_of
+
+pytestmark = pytest.mark.django_db
+
+NEW_PASSWORD = "another-long-password-42"
+
+
+@pytest.fixture
+def alice_browser(alice):
+    browser = PageClient()
+    assert log_in(browser, alice.email).status_code == 302
+    return browser
+
+
+def claim(browser, code, **extra):
+    return browser.post("/claim/", {"claim_code": code, **extra})
+
+
+def test_sign_up_from_a_claim_link_to_the_claimed_device(claiming_connector, coded_devices):
+    [device] = coded_devices("BOX123")
+    browser = PageClient()
+    page = browser.get("/claim/?claim=BOX123&product=" + claiming_connector.pk).content.decode()
+    assert "BOX123" in page
+    signup = re.search(r'href="(/signup/\?next=[^"]+)"', page).group(1)
+    page = browser.get(signup.replace("&amp;", "&")).content.decode()
+    next_path = re.search(r'name="next" value="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert next_path.startswith("/claim/?claim=BOX123")
+    response = browser.post("/signup/", {
+        "email": "gina@example.com", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD,
+        "next": next_path,
+    })  # fmt: skip
+    assert "Check your e-mail" in response.content.decode()
+    [message] = mail.outbox
+    link = re.search(r"https?://[^/\s]+(/verify/[^\s\"<]+)", message.body).group(1)
+    assert browser.get(link).status_code == 200  # shows a button, uses nothing
+    response = browser.post(link, {})
+    assert response.status_code == 302
+    page = browser.get(response["Location"]).content.decode()
+    assert 'id="claim-form"' in page and 'value="BOX123"' in page
+    response = claim(browser, "BOX123", product=claiming_connector.pk)
+    assert response.status_code == 302 and response["Location"] == "/devices/"
+    page = browser.get("/devices/").content.decode()
+    assert f"Claimed: {device.identity}" in page
+    assert f'href="/devices/{device.identity}/"' in page
+
+
+def test_anonymous_claim_page_sends_to_sign_up_and_back(claiming_connector):
+    page = PageClient().get("/claim/?claim=ABC").content.decode()
+    assert 'href="/signup/?next=/claim/%3Fclaim%3DABC"' in page
+    assert 'href="/login/?next=/claim/%3Fclaim%3DABC"' in page
+
+
+@pytest.mark.parametrize(
+    ("setup", "status", "message"),
+    [
+        ("unknown", 404, "No device has this claim code."),
+        ("expired", 410, "This claim code has expired."),
+        ("owned", 409, "The devices with this claim code already have an owner."),
+    ],
+)
+def test_claim_refusals_are_messages_on_the_page(
+    claiming_connector, alice_browser, bob, coded_devices, portal, setup, status, message
+):
+    if setup == "expired":
+        coded_devices("CODE", extra_tags=[{"name": "expires", "value": str(int(time.time()) - 60)}])
+    elif setup == "owned":
+        coded_devices("CODE")
+        assert (
+            portal(claiming_connector, bob)
+            .post("/api/claim", {"claim_code": "CODE"}, format="json")
+            .status_code
+            == 200
+        )
+    response = claim(alice_browser, "CODE")
+    assert response.status_code == status
+    page = response.content.decode()
+    assert message in page
+    assert 'id="claim-form"' in page and 'id="portal-footer"' in page  # the full page
+
+
+def test_claim_throttle_is_a_message_on_the_page(claiming_connector, alice_browser, settings):
+    settings.CLAIM_FAILURES_PER_USER = 2
+    for _ in range(2):
+        assert claim(alice_browser, "NOPE").status_code == 404
+    response = claim(alice_browser, "NOPE")
+    assert response.status_code == 429
+    assert re.search(r"Too many claim attempts; try again in \d+ minutes?\.", response.content.decode())
+
+
+def test_a_code_of_another_product_is_not_claimed(claiming_connector, alice_browser, coded_devices):
+    [device] = coded_devices("XYZ")
+    page = alice_browser.get("/claim/?claim=XYZ&product=other-product").content.decode()
+    assert "this claim code is for another product" in page.lower()
+    response = claim(alice_browser, "XYZ", product="other-product")
+    assert response.status_code == 400
+    assert tags_of(device, "users") == []
+
+
+def test_device_list_empty_state_and_apps(claiming_connector, alice_browser):
+    connector_settings_change(connector=claiming_connector, changes={"managed_apps": [
+        {"id": "app1", "name": "Thermo App", "description": "Control it", "url": "https://app.example.com",
+         "logo": "https://app.example.com/logo.png"},
+    ]})  # fmt: skip
+    page = alice_browser.get("/devices/").content.decode()
+    assert "No devices yet" in page and 'href="/claim/"' in page
+    assert "Thermo App" in page
+    page = alice_browser.get("/apps/").content.decode()
+    assert 'href="https://app.example.com" rel="noopener noreferrer"' in page
+    assert 'src="https://app.example.com/logo.png"' in page
+    assert "Control it" in page
+
+
+def test_apps_empty_state(claiming_connector, alice_browser):
+    assert "No apps for this product yet." in alice_browser.get("/apps/").content.decode()
+
+
+def test_device_list_queries_do_not_grow_with_devices(
+    claiming_connector, alice, alice_browser, coded_devices, django_assert_max_num_queries
+):
+    make_resource(connector=claiming_connector, alias="temp", format="number", unit="°C")
+    rules = connector_rules(claiming_connector)
+    devices = coded_devices("MANY", 20)
+    for i, device in enumerate(devices):
+        device_write(device=device, values={"temp": str(20 + i)}, rules=rules)
+    assert claim(alice_browser, "MANY").status_code == 302
+    alice_browser.get("/devices/")  # warm caches (rules)
+    with django_assert_max_num_queries(15):
+        page = alice_browser.get("/devices/").content.decode()
+    assert page.count('class="card device-card"') == 20
+    assert "39 °C" in page
+    assert "<time datetime=" in page or "never" in page
+
+
+def test_another_users_device_is_404_and_values_are_escaped(
+    claiming_connector, alice_browser, bob, coded_devices, portal
+):
+    evil = "<script>alert(1)</script>"
+    make_resource(connector=claiming_connector, alias="label", format="string")
+    [mine] = coded_devices("MINE")
+    [theirs] = coded_devices("THEIRS")
+    device_write(device=mine, values={"label": evil}, rules=connector_rules(claiming_connector))
+    assert claim(alice_browser, "MINE").status_code == 302
+    portal(claiming_connector, bob).post("/api/claim", {"claim_code": "THEIRS"}, format="json")
+    response = alice_browser.get(f"/devices/{theirs.identity}/")
+    assert response.status_code == 404
+    assert "Not found" in response.content.decode() and 'id="portal-header"' in response.content.decode()
+    assert alice_browser.get("/devices/nope/").status_code == 404
+    for path in ("/devices/", f"/devices/{mine.identity}/"):
+        page = alice_browser.get(path).content.decode()
+        assert evil not in page and "&lt;script&gt;" in page
+
+
+@pytest.fixture
+def mine(claiming_connector, alice_browser, coded_devices):
+    make_resource(connector=claiming_connector, alias="temp", format="number", unit="°C")
+    make_resource(connector=claiming_connector, alias="target", format="number", settable=True, unit="°C")
+    make_resource(connector=claiming_connector, alias="mode", format="string", settable=True,
+                  allowed=["eco", "comfort"])  # fmt: skip
+    make_resource(connector=claiming_connector, alias="power", format="boolean", settable=True)
+    [device] = coded_devices("MINE")
+    assert claim(alice_browser, "MINE").status_code == 302
+    return device
+
+
+def test_device_page_sets_values(claiming_connector, alice, alice_browser, mine, portal):
+    page = alice_browser.get(f"/devices/{mine.identity}/").content.decode()
+    assert '<label for="value-target">' in page and 'type="number"' in page
+    assert re.search(r'<select name="value"[^>]*id="value-mode"', page)
+    assert '<option value="comfort"' in page and '<option value="true"' in page
+    response = alice_browser.post(f"/devices/{mine.identity}/state/", {"alias": "target", "value": "21.5"})
+    assert response.status_code == 302
+    assert "target set to 21.5" in alice_browser.get(response["Location"]).content.decode()
+    api = portal(claiming_connector, alice)
+    state = api.get("/api/devices").json()[0]["state"]
+    assert state["target"]["set"] == "21.5"
+
+    bad = alice_browser.post(f"/devices/{mine.identity}/state/", {"alias": "target", "value": "warm"})
+    assert bad.status_code == 400
+    assert "is not a valid number" in bad.content.decode()
+    fixed = alice_browser.post(f"/devices/{mine.identity}/state/", {"alias": "temp", "value": "1"})
+    assert fixed.status_code == 403
+    assert "These values cannot be set: temp." in fixed.content.decode()
+
+
+def test_history_chart_and_its_table(claiming_connector, alice_browser, mine):
+    now_us = int(time.time() * 1_000_000)
+    for i, value in enumerate(["20", "22.5", "21"]):
+        ValuePoint.objects.create(
+            device=mine, alias="temp", timestamp=now_us - (3 - i) * 60_000_000, value=value
+        )
+    page = alice_browser.get(f"/devices/{mine.identity}/?alias=temp&range=1h").content.decode()
+    assert 'role="img"' in page and "History of temp over the last 1 hour: 3 points" in page
+    assert "<polyline" in page and page.count("<circle") == 3
+    assert ": 22.5 °C</title>" in page
+    assert "<details" in page and "<td>22.5</td>" in page
+    assert 'style="' not in page
+    empty = alice_browser.get(f"/devices/{mine.identity}/?alias=target&range=30d").content.decode()
+    assert "No data for target in the last 30 days." in empty
+
+
+def test_firmware_choice_starts_a_rollout_for_the_device(
+    claiming_connector,
+    alice_browser,
+    mine,
+    api,
+    owner,
+    settings,
+    tmp_path,
+    django_capture_on_commit_callbacks,
+):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    connector_settings_change(connector=claiming_connector, changes={"firmware_update_enabled": True})
+    config = {"version": "2.0.0", "name": "Release 2.0.0", "description": None, "type": "URL_LIST",
+              "payload": ["https://fw.example.com/2.0.0.bin"]}  # fmt: skip
+    document = json.dumps({"author": "Acme", "config_otau": config}).encode()
+    body = {"id": "package_fw_2", "file": SimpleUploadedFile("package.json", document, "application/json")}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(owner).post(
+            f"/api/v1/connectors/{claiming_connector.pk}/content/", body, format="multipart"
+        )
+    assert response.status_code in (200, 201), response.content
+    package_id = "package_fw_2"
+    page = alice_browser.get(f"/devices/{mine.identity}/").content.decode()
+    assert 'id="firmware-form"' in page and "2.0.0" in page
+    response = alice_browser.post(f"/devices/{mine.identity}/firmware/", {"package": package_id})
+    assert response.status_code == 302
+    rollout = Rollout.objects.get(connector=claiming_connector)
+    assert rollout.version == "2.0.0"
+    assert list(DeviceUpdate.objects.filter(rollout=rollout).values_list("device__identity", flat=True)) == [
+        mine.identity
+    ]
+    page = alice_browser.get(f"/devices/{mine.identity}/").content.decode()
+    assert "Latest update: version 2.0.0" in page
+    assert alice_browser.post(f"/devices/{mine.identity}/firmware/", {"package": "nope"}).status_code == 400
+
+
+def test_release_asks_then_releases(claiming_connector, alice_browser, mine):
+    page = alice_browser.get(f"/devices/{mine.identity}/release/").content.decode()
+    assert 'id="release-form"' in page
+    response = alice_browser.post(f"/devices/{mine.identity}/release/")
+    assert response.status_code == 302 and response["Location"] == "/devices/"
+    assert f"Released: {mine.identity}" in alice_browser.get("/devices/").content.decode()
+    assert tags_of(mine, "users") == []
+    assert alice_browser.get(f"/devices/{mine.identity}/").status_code == 404
+
+
+def test_notices_show_and_dismiss(claiming_connector, alice, alice_browser):
+    notice = FirmwareNotice.objects.create(user=alice, package_id="fw-3", version="3.0.0")
+    page = alice_browser.get("/devices/").content.decode()
+    assert "New firmware <strong>3.0.0</strong>" in page and "Update from the device page" in page
+    response = alice_browser.post(f"/notices/{notice.pk}/dismiss/", {"next": "/apps/"})
+    assert response.status_code == 302 and response["Location"] == "/apps/"
+    assert "3.0.0" not in alice_browser.get("/devices/").content.decode()
+
+
+def test_cookies_of_another_portal_and_of_the_platform_mean_nothing(
+    claiming_connector, business, alice, end_user, client, owner
+):
+    from tests.factories import make_connector
+
+    other = make_connector(business=business, devmode=True, claiming_enabled=True, portal_subdomain="other")
+    stranger = end_user(other, "alice@example.com")
+    elsewhere = PageClient(host=portal_host(other))
+    assert log_in(elsewhere, stranger.email).status_code == 302
+    browser = PageClient()
+    browser.cookies = elsewhere.cookies  # the other portal's session cookie, sent here
+    response = browser.get("/devices/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+    # The platform's session (a product manager logged in) means nothing on a portal.
+    client.force_login(owner)
+    platform = PageClient()
+    platform.cookies = client.cookies
+    assert platform.get("/devices/").status_code == 302
+    assert 'id="nav-login"' in platform.get("/").content.decode()
