@@ -439,6 +439,8 @@ SECURE_PROXY_SSL_HEADER = ("MURANO_CLIENT_SCHEME", "https")
 # plain-HTTP requests too (then they are not sent back over HTTP at all).
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Django's page on the platform; a branded one on portal hosts (their pages never link here).
+CSRF_FAILURE_VIEW = "portal.views.errors.csrf_failure"
 # Strict-Transport-Security on HTTPS responses (not for *.localhost); 0 sends none.
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)

@@ -8,6 +8,7 @@ from django.urls import include, path
 from portal.views import accounts, errors, files, pages
 
 handler400 = errors.bad_request
+handler403 = errors.permission_denied
 handler404 = errors.page_not_found
 handler500 = errors.server_error
 
