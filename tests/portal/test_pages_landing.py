@@ -50,3 +50,26 @@ def test_branding_script_is_escaped(claiming_connector):
     page = Client(HTTP_HOST=HOST).get("/").content.decode()
     assert evil not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_links_show_when_set_and_only_http_ones(claiming_connector):
+    document = branding_default()
+    document["links"] = {
+        **document["links"],
+        "help": "https://help.example.com",
+        "terms": "javascript:alert(1)",
+    }
+    Branding.objects.create(connector=claiming_connector, document=document)
+    page = Client(HTTP_HOST=HOST).get("/").content.decode()
+    assert 'href="https://help.example.com"' in page
+    assert "javascript:" not in page and ">Terms<" not in page and ">About<" not in page
+
+
+def test_landing_for_a_logged_in_user_links_my_devices(claiming_connector, alice):
+    from tests.portal.pages_client import PageClient, log_in
+
+    browser = PageClient()
+    log_in(browser, alice.email)
+    page = browser.get("/").content.decode()
+    assert 'id="landing-devices"' in page and 'id="landing-signup"' not in page
+    assert 'id="nav-logout"' in page
