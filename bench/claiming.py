@@ -95,12 +95,15 @@ def load_end_users(connector_id: str, count: int, password_hash: str) -> dict:
     created = datetime.now(UTC).isoformat()
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        columns = "connector_id, email, name, password_hash, verified, blocked, user_data, created_at"
+        columns = (
+            "connector_id, email, name, password_hash, verified, blocked, user_data, firmware_emails, "
+            "created_at"
+        )
         with cursor.copy(f"COPY claiming_enduser ({columns}) FROM STDIN") as copy:
             for n in range(count):
                 copy.write_row(
                     [connector_id, f"owner-{n:06d}@example.com", f"Owner {n}", password_hash, True, False,
-                     "{}", created]
+                     "{}", True, created]
                 )  # fmt: skip
         cursor.execute(
             "SELECT id, email FROM claiming_enduser WHERE connector_id = %s ORDER BY id", [connector_id]
