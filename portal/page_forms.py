@@ -118,6 +118,8 @@ class ValueForm(UiForm):
 
     def __init__(self, *args, alias: str, format: str, choices: list[str], current: str | None, **kwargs):
         kwargs.setdefault("prefix", None)
+        # A page has a form per settable value: ids (``value-<alias>``, its errors' ids) differ.
+        kwargs.setdefault("auto_id", f"%s-{alias}")
         super().__init__(*args, **kwargs)
         self.alias = alias
         label = f"New value of {alias}"
@@ -133,7 +135,6 @@ class ValueForm(UiForm):
         else:
             field = forms.CharField(label=label, max_length=65536)
         field.initial = current
-        field.widget.attrs["id"] = f"value-{alias}"
         self.fields["value"] = field
 
     def service_error_field(self, key, errors):

@@ -12,7 +12,7 @@ handler403 = errors.permission_denied
 handler404 = errors.page_not_found
 handler500 = errors.server_error
 
-_device = "devices/<path:identity>/"
+_device = "devices/<rest:identity>/"
 
 urlpatterns = [
     path("", pages.landing, name="portal-landing"),
@@ -20,9 +20,9 @@ urlpatterns = [
     path("signup/", accounts.signup, name="portal-signup"),
     path("login/", accounts.login, name="portal-login"),
     path("logout/", accounts.logout, name="portal-logout"),
-    path("verify/<str:key>/", accounts.verify, name="portal-verify"),
+    path("verify/<segment:key>/", accounts.verify, name="portal-verify"),
     path("password-reset/", accounts.password_reset_request, name="portal-password-reset"),
-    path("password-reset/<str:key>/", accounts.password_reset_confirm, name="portal-password-reset-confirm"),
+    path("password-reset/<segment:key>/", accounts.password_reset_confirm, name="portal-password-reset-confirm"),
     path("account/", accounts.account, name="portal-account"),
     # Claiming and the user's devices.
     path("claim/", pages.claim, name="portal-claim"),

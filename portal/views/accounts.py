@@ -30,6 +30,9 @@ from portal.sessions import (
     session_cookie_set,
 )
 
+# The log-in page has two forms with an e-mail field: the resend form's ids differ.
+RESEND_IDS = "id_resend_%s"
+
 NOT_VERIFIED = "Confirm your e-mail address first: open the link in the welcome e-mail."
 
 
@@ -109,7 +112,9 @@ def login(request):
                     form.add_error(None, _throttled_text(exc, "Too many failed log-ins"))
                 elif exc.reason == "not_verified":
                     form.add_error(None, NOT_VERIFIED)
-                    context["resend_form"] = EmailForm(initial={"email": form.cleaned_data["email"]})
+                    context["resend_form"] = EmailForm(
+                        initial={"email": form.cleaned_data["email"]}, auto_id=RESEND_IDS
+                    )
                 else:
                     form.add_error(None, exc.message)
             else:
@@ -120,7 +125,7 @@ def login(request):
 
 
 def _resend(request, next_path: str):
-    form = EmailForm(request.POST)
+    form = EmailForm(request.POST, auto_id=RESEND_IDS)
     status = 200
     if form.is_valid():
         try:

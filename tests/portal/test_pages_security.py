@@ -91,6 +91,20 @@ def test_every_form_field_has_a_label(claiming_connector, alice_browser, end_use
     )
     for path in ("/claim/?claim=X", "/account/", "/devices/MINE-1/", "/logout/"):
         pages.append(alice_browser.get(path).content.decode())
+    # A log-in refused for an unconfirmed address shows the log-in and the "send again" forms.
+    refused = log_in(anonymous, pending.email)
+    assert refused.status_code == 403 and 'id="id_resend_email"' in refused.content.decode()
+    pages.append(refused.content.decode())
     for page in pages:
         assert _fields_without_labels(page) == []
-    assert '<label for="value-target">' in pages[-2]
+        ids = re.findall(r'\sid="([^"]+)"', page)
+        assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert '<label for="value-target">' in pages[-3]
+
+
+def test_paths_with_a_nul_are_not_found(claiming_connector, alice_browser):
+    # PostgreSQL refuses a NUL even in a lookup: such a path names nothing (404, never 500).
+    for path in ("/devices/%00/", "/devices/MINE-1%00/release/", "/verify/%00/", "/password-reset/a%00b/"):
+        response = alice_browser.get(path)
+        assert response.status_code == 404, path
+        assert 'id="portal-header"' in response.content.decode()
