@@ -22,7 +22,9 @@ urlpatterns = [
     path("logout/", accounts.logout, name="portal-logout"),
     path("verify/<segment:key>/", accounts.verify, name="portal-verify"),
     path("password-reset/", accounts.password_reset_request, name="portal-password-reset"),
-    path("password-reset/<segment:key>/", accounts.password_reset_confirm, name="portal-password-reset-confirm"),
+    path(
+        "password-reset/<segment:key>/", accounts.password_reset_confirm, name="portal-password-reset-confirm"
+    ),
     path("account/", accounts.account, name="portal-account"),
     # Claiming and the user's devices.
     path("claim/", pages.claim, name="portal-claim"),
