@@ -73,3 +73,30 @@ def test_landing_for_a_logged_in_user_links_my_devices(claiming_connector, alice
     page = browser.get("/").content.decode()
     assert 'id="landing-devices"' in page and 'id="landing-signup"' not in page
     assert 'id="nav-logout"' in page
+
+
+def test_branding_script_is_escaped_on_other_pages_and_in_the_emails(claiming_connector, alice):
+    from django.core import mail
+
+    from tests.portal.pages_client import PageClient
+
+    evil = "<script>alert(1)</script>"
+    document = branding_default()
+    document["title"] = evil
+    document["companyName"] = evil
+    Branding.objects.create(connector=claiming_connector, document=document)
+    browser = PageClient()
+    for path in ("/login/", "/signup/", "/claim/?claim=<b>x</b>", "/no/such/page/"):
+        page = browser.get(path).content.decode()
+        assert evil not in page and "<b>x</b>" not in page, path
+        assert "&lt;script&gt;" in page, path
+    assert browser.post("/password-reset/", {"email": alice.email}).status_code == 200
+    browser.post(
+        "/signup/",
+        {"email": alice.email, "password": "a-long-pass-987", "password_confirm": "a-long-pass-987"},
+    )
+    assert [m.to for m in mail.outbox] == [[alice.email], [alice.email]]
+    for message in mail.outbox:
+        html = message.alternatives[0][0]
+        assert evil not in html and "&lt;script&gt;" in html
+        assert evil in message.body  # the plain-text part is text, not HTML
