@@ -248,6 +248,9 @@ def test_firmware_choice_starts_a_rollout_for_the_device(
     assert list(DeviceUpdate.objects.filter(rollout=rollout).values_list("device__identity", flat=True)) == [
         mine.identity
     ]
+    # The device reads the package's config_otau (the value the firmware update set for it).
+    state = api(owner).get(f"/api/v1/connectors/{claiming_connector.pk}/devices/{mine.identity}/state/")
+    assert json.loads(state.json()["config_otau"]["set"]) == config
     page = alice_browser.get(f"/devices/{mine.identity}/").content.decode()
     assert "Latest update: version 2.0.0" in page
     assert alice_browser.post(f"/devices/{mine.identity}/firmware/", {"package": "nope"}).status_code == 400
