@@ -39,6 +39,9 @@ from devices.services import device_write
 from firmware.services import otau_report_received, rollout_start
 from jobs.models import JobKind
 from jobs.services import job_create
+from portal.models import FirmwareNotice
+from portal.services import asset_put, branding_set
+from tests.api_world import png_image
 from tests.factories import PASSWORD, make_connector, make_device, make_member, make_resource
 
 
@@ -233,6 +236,14 @@ def every_model(db, media_root):
         key = session_start(connector=connector, email=email, password="an-end-user-passphrase-7")
         link = link_create(user=end_user, purpose=LinkPurpose.PASSWORD_RESET)
         secrets += [key, key_hash(key), link, key_hash(link)]
+    # The portal: branded connectors, their images, firmware notices to owners.
+    for n, branded in enumerate([connector, make_connector(business=connector.business),
+                                 make_connector(business=connector.business)]):  # fmt: skip
+        branding_set(connector=branded, document={"title": f"Acme devices {n}"})
+    for name in ("brandlogo.png", "device.png", "favicon.ico"):
+        asset_put(connector=connector, name=name, data=png_image())
+    for owner in EndUser.objects.filter(connector=connector):
+        FirmwareNotice.objects.create(user=owner, package_id="package_fw", version="2.0.0")
 
     Group.objects.create(name="Support")
     every_minute = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.MINUTES)
