@@ -14,6 +14,7 @@ from django.shortcuts import render
 
 from claiming import selectors
 from claiming.models import EndUser
+from claiming.services import PLATFORM_ALIASES
 from connectors.models import Connector, Resource
 from connectors.runtime import connector_rules
 from devices.models import Device
@@ -25,6 +26,14 @@ from portal.sessions import page_end_user
 
 # The device list shows at most this many devices (as the JSON API's list).
 MAX_DEVICES_LISTED = 1000
+
+
+def owner_rules(connector: Connector) -> dict:
+    """The connector's value rules by alias, without the platform's own resources (firmware
+    updates, shown as versions in the device page's Firmware section; device-side claiming):
+    the values owners read and set."""
+    rules = connector_rules(connector)
+    return {alias: rule for alias, rule in rules.items() if alias not in PLATFORM_ALIASES}
 
 
 def branding_context(connector: Connector) -> dict:
@@ -107,6 +116,8 @@ def device_values(device: Device, rules: dict, resources: dict[str, Resource]) -
     ``device.states`` prefetched when there are many devices."""
     rows = []
     for alias, state in device_state(device=device, rules=rules).items():
+        if alias not in rules:
+            continue
         rule, resource = rules[alias], resources.get(alias)
         rows.append(
             ValueRow(
@@ -125,7 +136,7 @@ def device_values(device: Device, rules: dict, resources: dict[str, Resource]) -
 def device_cards(user: EndUser, connector: Connector) -> list[DeviceCard]:
     """The user's devices with their values: a fixed number of queries however many there are."""
     devices = list(selectors.devices_of_end_user(user).prefetch_related("states")[:MAX_DEVICES_LISTED])
-    rules, resources = connector_rules(connector), resources_of(connector)
+    rules, resources = owner_rules(connector), resources_of(connector)
     return [
         DeviceCard(device=d, online=device_is_online(d), values=device_values(d, rules, resources))
         for d in devices

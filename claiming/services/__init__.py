@@ -38,7 +38,7 @@ from claiming.services.device_side import (
     user_email_written,
     welcome_email,
 )
-from claiming.services.owners import owner_firmware_update, owner_state_set
+from claiming.services.owners import PLATFORM_ALIASES, owner_firmware_update, owner_state_set
 from claiming.services.sessions import (
     SessionRefused,
     session_create,
@@ -58,6 +58,7 @@ from claiming.services.users import (
 
 __all__ = [
     "PDAAS_RESOURCES",
+    "PLATFORM_ALIASES",
     "RESOURCE_CLAIM_CODE",
     "RESOURCE_RESET",
     "RESOURCE_USER_EMAIL",

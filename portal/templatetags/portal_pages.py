@@ -1,6 +1,8 @@
 """Template helpers of the portal's pages."""
 
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -18,3 +20,11 @@ def http_link(url) -> str:
     keeps a ``javascript:`` link written to the database by other means off the pages)."""
     text = url if isinstance(url, str) else ""
     return text if text.lower().startswith(("https://", "http://")) else ""
+
+
+@register.filter
+def ago(when) -> str:
+    """``{{ when|ago }}``: "just now" within a minute, else "3 minutes ago", "2 days ago"."""
+    if (timezone.now() - when).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(when)} ago"

@@ -13,7 +13,6 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from accounts.backends import request_address
 from claiming import selectors, services
-from connectors.runtime import connector_rules
 from devices.selectors import device_history
 from firmware.selectors import device_firmware as firmware_of_device
 from firmware.selectors import package_list
@@ -21,7 +20,14 @@ from firmware.services import FirmwareDisabled
 from portal import charts
 from portal.notices import notice_dismiss as dismiss
 from portal.page_forms import ClaimForm, FirmwareForm, ValueForm
-from portal.presenters import device_cards, device_values, managed_apps, render_page, resources_of
+from portal.presenters import (
+    device_cards,
+    device_values,
+    managed_apps,
+    owner_rules,
+    render_page,
+    resources_of,
+)
 from portal.sessions import end_user_required, page_end_user, safe_next
 
 FIRMWARE_OFF = "Firmware updates are not available for this product."
@@ -124,12 +130,19 @@ def _value_forms(rules, rows, resources, data=None, failed_alias: str | None = N
 
 def _device_page(request, device, *, value_forms=None, firmware_form=None, status=200, errors=()):
     connector = request.portal_connector
-    rules, resources = connector_rules(connector), resources_of(connector)
+    rules, resources = owner_rules(connector), resources_of(connector)
     rows = device_values(device, rules, resources)
     forms = _value_forms(rules, rows, resources)
     forms.update(value_forms or {})
-    # History: the numeric values (a chosen one, else the first).
-    numeric = [alias for alias, rule in sorted(rules.items()) if rule.format in charts.NUMERIC_FORMATS]
+    # History: the numeric values (a chosen one, else the first): what the device measures
+    # before the settings owners change, and on/off values last.
+    numeric = [
+        alias
+        for alias, rule in sorted(
+            rules.items(), key=lambda item: (item[1].settable, item[1].format == "boolean", item[0])
+        )
+        if rule.format in charts.NUMERIC_FORMATS
+    ]
     alias = (
         request.GET.get("alias") if request.GET.get("alias") in numeric else (numeric[0] if numeric else None)
     )
@@ -200,7 +213,7 @@ def device_state(request, identity):
         return _device_page(request, device, status=403, errors=[str(exc) or "This value cannot be set."])
     except ValidationError as exc:
         connector = request.portal_connector
-        rules, resources = connector_rules(connector), resources_of(connector)
+        rules, resources = owner_rules(connector), resources_of(connector)
         forms = _value_forms(rules, device_values(device, rules, resources), resources, request.POST, alias)
         if alias in forms:
             forms[alias].is_valid()

@@ -217,6 +217,37 @@ def test_history_chart_and_its_table(claiming_connector, alice_browser, mine):
     assert "No data for target in the last 30 days." in empty
 
 
+def test_the_platforms_own_resources_are_not_values_owners_read_or_set(
+    claiming_connector, alice, alice_browser, mine, portal
+):
+    # Firmware updates on: config_otau and otau_in exist (settable config_otau), as do pdaas_*.
+    connector_settings_change(connector=claiming_connector, changes={"firmware_update_enabled": True})
+    rules = connector_rules(claiming_connector)
+    device_write(device=mine, values={"temp": "20.5", "pdaas_reset": "false"}, rules=rules)
+    page = alice_browser.get(f"/devices/{mine.identity}/").content.decode()
+    for alias in ("config_otau", "otau_in", "pdaas_reset", "pdaas_claim_code", "pdaas_user_email"):
+        assert f"value-{alias}" not in page and f"value-row-{alias}" not in page
+        assert f'<option value="{alias}"' not in page
+    assert 'id="value-row-temp"' in page and "20.5 °C" in page
+    # The chart starts with a measurement, not an on/off value.
+    assert "History of temp over the last 24 hours" in page
+    devices = alice_browser.get("/devices/").content.decode()
+    assert "pdaas_reset" not in devices and "otau_in" not in devices
+
+    # Owners choose a firmware version; they do not write config_otau themselves, on the page or the API.
+    message = json.dumps({"version": "6.6.6", "type": "URL_LIST", "payload": ["https://evil.example/x"]})
+    page_set = alice_browser.post(
+        f"/devices/{mine.identity}/state/", {"alias": "config_otau", "value": message}
+    )
+    assert page_set.status_code == 403
+    api_set = portal(claiming_connector, alice).patch(
+        f"/api/devices/{mine.identity}/state", {"config_otau": message}, format="json"
+    )
+    assert api_set.status_code == 403
+    assert api_set.json() == {"detail": "These values cannot be set: config_otau."}
+    assert rules["config_otau"].settable  # the device maker's rollouts still set it
+
+
 def test_firmware_choice_starts_a_rollout_for_the_device(
     claiming_connector,
     alice_browser,
