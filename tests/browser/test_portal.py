@@ -216,3 +216,31 @@ def test_scan_sign_up_verify_claim_set_a_value_update_firmware_and_get_blocked(
     second.close()
     context.close()
     assert errors == [], f"JavaScript errors: {errors}"
+
+
+def test_the_portal_tab_previews_the_branding_as_it_is_typed(page, api, screenshot):
+    connector_id = api.connector(
+        "Preview T1", protocol={"devmode": True},
+        claiming={"enabled": True, "portal_subdomain": f"preview-{uuid.uuid4().hex[:8]}"},
+    )  # fmt: skip
+    page.goto(f"/connectors/{connector_id}/portal/")
+    preview = page.frame_locator("#branding-preview")
+    expect(preview.get_by_role("heading", level=1)).to_be_visible()
+    # The saved welcome e-mail, rendered with sample values in its sandboxed frame.
+    email_preview = page.frame_locator(".portal-email-frame")
+    expect(email_preview.get_by_text("Product portal").first).to_be_visible()
+
+    # Typed, not saved: the preview follows; markup in a field stays text.
+    page.get_by_label("Main slogan").fill("Warm homes <script>alert(1)</script>")
+    expect(preview.get_by_text("Warm homes <script>alert(1)</script>")).to_be_visible()
+    page.get_by_label("Secondary slogan").fill("Heating that learns")
+    expect(preview.get_by_text("Heating that learns")).to_be_visible()
+    screenshot(page, "portal-tab")
+    saved = api.client.get(f"/api/v1/connectors/{connector_id}/portal/branding/").json()
+    assert saved["landingPage"]["mainSlogan"] == "This is your main slogan here"
+
+    page.get_by_role("button", name="Save branding").click()
+    expect(page.get_by_role("status").first).to_contain_text("Branding saved.")
+    saved = api.client.get(f"/api/v1/connectors/{connector_id}/portal/branding/").json()
+    assert saved["landingPage"]["mainSlogan"] == "Warm homes <script>alert(1)</script>"
+    assert saved["landingPage"]["secondarySlogan"] == "Heating that learns"
