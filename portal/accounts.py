@@ -15,7 +15,6 @@ e-mail address too), in Django's cache like the claim and log-in throttles
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
@@ -70,14 +69,6 @@ def minutes(seconds: int) -> int:
     return max(1, -(-int(seconds) // 60))
 
 
-def password_check(password: str, *, email: str = "", name: str = "", user: EndUser | None = None) -> None:
-    """Django's password validators, as ``claiming.services`` applies them (errors on ``password``)."""
-    try:
-        validate_password(password, user=user or EndUser(email=email, name=name))
-    except ValidationError as exc:
-        raise ValidationError({"password": exc.messages}) from None
-
-
 def _welcome_again(user: EndUser, next_path: str) -> None:
     task_send_on_commit(
         "claiming.welcome_email", user.pk, next_path,
@@ -85,20 +76,21 @@ def _welcome_again(user: EndUser, next_path: str) -> None:
     )  # fmt: skip
 
 
-def signup(*, connector: Connector, email: str, name: str, password: str, ip: str, next_path: str) -> None:
-    """Sign up on ``connector``'s portal. A new address becomes an unverified end user with
-    ``password`` and gets the welcome e-mail (its link leads to ``next_path`` once used). A known
-    address changes nothing: an unverified user gets a new welcome link, a verified one an
-    e-mail saying they have an account (with the log-in and password reset pages); a blocked
-    one nothing. ``ValidationError`` for a bad address or password (the same for every address),
-    ``AccountRefused`` (429) past the sign-ups allowed per client address."""
+def signup(*, connector: Connector, email: str, name: str, ip: str, next_path: str) -> None:
+    """Sign up on ``connector``'s portal. A new address becomes an unverified end user without a
+    password and gets the welcome e-mail, whose link confirms the address, asks for the password
+    and leads to ``next_path``. The password is chosen there, never here: whoever signs up an
+    address first must not hold the account its owner confirms later (the account
+    pre-hijacking attack). A known address changes nothing: an unverified user gets a new welcome
+    link, a verified one an e-mail saying they have an account (with the log-in and password
+    reset pages); a blocked one nothing. ``ValidationError`` for a bad address (the same for
+    every address), ``AccountRefused`` (429) past the sign-ups allowed per client address."""
     email = email_clean(email)
-    password_check(password, email=email, name=name)
     _count(_signup_checks(ip), "Too many sign-ups from this network; try again later.")
     user = selectors.end_user_by_email(connector, email)
     if user is None:
         try:
-            user = claiming.end_user_create(connector=connector, email=email, name=name, password=password)
+            user = claiming.end_user_create(connector=connector, email=email, name=name)
         except ValidationError as exc:
             if "email" not in getattr(exc, "error_dict", {}):
                 raise
@@ -128,15 +120,22 @@ def welcome_resend(*, connector: Connector, email: str, ip: str, next_path: str)
         _welcome_again(user, next_path)
 
 
+def verify_needs_password(user: EndUser) -> bool:
+    """Whether using a verify link must set the password: always while the address is not
+    confirmed (a password set before that was not chosen by the mailbox's owner: a product
+    manager's, or someone's who signed the address up first), and for a user who has none."""
+    return not user.verified or not user.password_hash
+
+
 def verify(*, connector: Connector, key: str, password: str | None) -> tuple[EndUser, str] | None:
-    """Use a ``verify`` link: the address is confirmed (and ``password`` set, when given: a user
-    without one must choose it) and the user is logged in. ``(user, session key)``; None for a
+    """Use a ``verify`` link: the address is confirmed (and ``password`` set: required when
+    ``verify_needs_password``) and the user is logged in. ``(user, session key)``; None for a
     link that is unknown, used, expired or another portal's, or a blocked user's.
     ``ValidationError`` on ``password`` (the link is left unused)."""
     user = selectors.link_user(connector, key, LinkPurpose.VERIFY)
     if user is None or user.blocked:
         return None
-    if password is None and not user.password_hash:
+    if password is None and verify_needs_password(user):
         raise ValidationError({"password": "Choose a password."})
     user = claiming.link_use(connector=connector, key=key, purpose=LinkPurpose.VERIFY, password=password)
     if user is None:

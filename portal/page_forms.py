@@ -50,12 +50,12 @@ class _NewPasswordForm(UiForm):
         return data
 
 
-class SignupForm(_NewPasswordForm):
+class SignupForm(UiForm):
+    """An address and a name: the password is chosen from the welcome e-mail's link, by whoever
+    holds the mailbox (``portal.accounts.signup``)."""
+
     email = _email()
     name = _text("Your name (optional)", "name", required=False)
-    password = _password("Password", "new-password", NEW_PASSWORD_HELP)
-    password_confirm = _password("Password again", "new-password")
-    field_order = ["email", "name", "password", "password_confirm"]
 
 
 class LoginForm(UiForm):

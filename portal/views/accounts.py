@@ -61,8 +61,8 @@ def _throttled_text(exc: services.Refused, what: str) -> str:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def signup(request):
-    """``/signup/``: e-mail, name, password twice → "check your e-mail" (the same page whether or
-    not the address already has an account)."""
+    """``/signup/``: e-mail and name → "check your e-mail" (the same page whether or not the
+    address already has an account); the password is chosen from the e-mail's link."""
     next_path = _next(request, "")
     form = SignupForm(_posted(request))
     status = 200
@@ -71,7 +71,7 @@ def signup(request):
         try:
             accounts.signup(
                 connector=request.portal_connector, email=data["email"], name=data["name"],
-                password=data["password"], ip=_ip(request), next_path=next_path,
+                ip=_ip(request), next_path=next_path,
             )  # fmt: skip
         except ValidationError as exc:
             form.add_service_errors(exc)
@@ -169,7 +169,7 @@ def verify(request, key):
     user = selectors.link_user(connector, key, LinkPurpose.VERIFY)
     if user is None or user.blocked:
         return _link_gone(request, purpose="verify")
-    needs_password = not user.password_hash
+    needs_password = accounts.verify_needs_password(user)
     form = VerifyForm(_posted(request), needs_password=needs_password)
     next_path = _next(request)
     status = 200

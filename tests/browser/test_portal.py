@@ -121,10 +121,9 @@ def test_scan_sign_up_verify_claim_set_a_value_update_firmware_and_get_blocked(
     screenshot(page, f"portal-claim-anonymous-{name}")
     page.locator("#claim-signup").click()
 
-    # Sign up; the welcome e-mail's link brings the new owner back to the claim.
+    # Sign up; the welcome e-mail's link (the password is chosen there) brings the new owner
+    # back to the claim.
     page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password", exact=True).fill(END_USER_PASSWORD)
-    page.get_by_label("Password again").fill(END_USER_PASSWORD)
     page.locator("#signup-submit").click()
     expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
     [welcome] = wait_for_mail(mail_outbox, email)
@@ -133,6 +132,8 @@ def test_scan_sign_up_verify_claim_set_a_value_update_firmware_and_get_blocked(
     link = links[0].replace("&amp;", "&")
     assert link.startswith(portal + "/verify/"), link
     page.goto(link)
+    page.get_by_label("New password", exact=True).fill(END_USER_PASSWORD)
+    page.get_by_label("New password again").fill(END_USER_PASSWORD)
     page.locator("#verify-submit").click()
     page.wait_for_url(re.compile(r"/claim/\?claim="))
 

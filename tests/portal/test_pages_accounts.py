@@ -8,7 +8,7 @@ from django.core import mail
 
 from claiming.authentication import PORTAL_SESSION_COOKIE
 from claiming.models import EndUser
-from claiming.services import end_user_create, end_user_update
+from claiming.services import end_user_create, end_user_update, link_create
 from tests.portal.pages_client import HOST, PageClient, log_in
 from tests.portal_fixtures import PORTAL_PASSWORD
 
@@ -31,13 +31,12 @@ def link_in(message, path: str) -> str:
 def test_sign_up_sends_welcome_and_verify_link_works_once_on_post(claiming_connector):
     c = client()
     page = c.get("/signup/?next=/claim/%3Fclaim%3DABC").content.decode()
-    for field in ("email", "name", "password", "password_confirm"):
+    for field in ("email", "name"):
         assert f'<label for="id_{field}">' in page
-    assert 'autocomplete="new-password"' in page
-    response = c.post("/signup/", {
-        "email": "carol@example.com", "name": "Carol", "password": NEW_PASSWORD,
-        "password_confirm": NEW_PASSWORD, "next": "/claim/?claim=ABC",
-    })  # fmt: skip
+    assert 'name="password"' not in page  # chosen from the e-mail's link, by the mailbox's owner
+    response = c.post(
+        "/signup/", {"email": "carol@example.com", "name": "Carol", "next": "/claim/?claim=ABC"}
+    )
     assert response.status_code == 200
     assert "Check your e-mail" in response.content.decode()
     user = EndUser.objects.get(connector=claiming_connector, email="carol@example.com")
@@ -49,16 +48,18 @@ def test_sign_up_sends_welcome_and_verify_link_works_once_on_post(claiming_conne
     # GET (a mail scanner) does not use the link.
     page = c.get(link)
     assert page.status_code == 200 and "Confirm carol@example.com" in page.content.decode()
-    assert 'name="password"' not in page.content.decode()  # she chose one at sign-up
+    assert '<label for="id_password">' in page.content.decode()
     user.refresh_from_db()
-    assert not user.verified
+    assert not user.verified and not user.password_hash
 
-    response = c.post(link, {})
+    assert c.post(link, {}).status_code == 400  # the password is required
+    response = c.post(link, {"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/claim/?claim=ABC"
     assert response.cookies[PORTAL_SESSION_COOKIE].value
     user.refresh_from_db()
     assert user.verified
     assert "carol@example.com" in c.get("/account/").content.decode()
+    assert log_in(client(), "carol@example.com", NEW_PASSWORD).status_code == 302
 
     # The link works once.
     gone = client().get(link)
@@ -66,29 +67,40 @@ def test_sign_up_sends_welcome_and_verify_link_works_once_on_post(claiming_conne
     assert "This link has expired or was already used" in gone.content.decode()
 
 
-def test_sign_up_password_rules_and_confirmation(claiming_connector):
-    response = client().post("/signup/", {
-        "email": "dan@example.com", "password": "123", "password_confirm": "1234",
-    })  # fmt: skip
+def test_the_password_chosen_on_the_verify_page_follows_the_rules(claiming_connector):
+    user = end_user_create(connector=claiming_connector, email="dan@example.com")
+    key = link_create(user=user, purpose="verify")
+    c = client()
+    response = c.post(f"/verify/{key}/", {"password": "123", "password_confirm": "1234"})
     assert response.status_code == 400
-    page = response.content.decode()
-    assert "The two passwords differ." in page
-    assert not EndUser.objects.filter(email="dan@example.com").exists()
-    response = client().post("/signup/", {
-        "email": "dan@example.com", "password": "12345678", "password_confirm": "12345678",
-    })  # fmt: skip
+    assert "The two passwords differ." in response.content.decode()
+    response = c.post(f"/verify/{key}/", {"password": "12345678", "password_confirm": "12345678"})
     assert response.status_code == 400
     assert "too common" in response.content.decode() or "entirely numeric" in response.content.decode()
-    assert not mail.outbox
+    user.refresh_from_db()
+    assert not user.verified and not user.password_hash  # the link is still unused
+
+
+def test_whoever_signs_an_address_up_first_does_not_hold_its_owners_account(claiming_connector, end_user):
+    # Mallory signed up Victor's address before him, with a password of hers (say through the
+    # management API, or an older sign-up form): the account is unverified.
+    end_user(claiming_connector, "victor@example.com", verified=False)
+    client().post("/signup/", {"email": "victor@example.com"})
+    [welcome] = mail.outbox
+    link = link_in(welcome, "verify")
+    c = client()
+    # Victor confirms from his mailbox: he must choose the password, which replaces hers.
+    assert '<label for="id_password">' in c.get(link).content.decode()
+    assert c.post(link, {"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}).status_code == 302
+    assert log_in(client(), "victor@example.com").status_code != 302  # PORTAL_PASSWORD: Mallory's
+    assert log_in(client(), "victor@example.com", NEW_PASSWORD).status_code == 302
 
 
 def test_sign_up_does_not_reveal_existing_addresses(claiming_connector, alice, end_user):
     end_user(claiming_connector, "unverified@example.com", verified=False)
     pages = []
     for email in ("new@example.com", "alice@example.com", "unverified@example.com"):
-        response = client().post("/signup/", {
-            "email": email, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD,
-        })  # fmt: skip
+        response = client().post("/signup/", {"email": email})
         assert response.status_code == 200
         pages.append(response.content.decode().replace(email, "EMAIL"))
     assert pages[0] == pages[1] == pages[2]
@@ -104,13 +116,9 @@ def test_sign_up_does_not_reveal_existing_addresses(claiming_connector, alice, e
 def test_sign_ups_are_throttled_per_client_address(claiming_connector, settings):
     settings.PORTAL_SIGNUPS_PER_ADDRESS = 2
     for i in range(2):
-        response = client().post("/signup/", {
-            "email": f"u{i}@example.com", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD,
-        })  # fmt: skip
+        response = client().post("/signup/", {"email": f"u{i}@example.com"})
         assert response.status_code == 200
-    response = client().post("/signup/", {
-        "email": "u9@example.com", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD,
-    })  # fmt: skip
+    response = client().post("/signup/", {"email": "u9@example.com"})
     assert response.status_code == 429
     assert "Too many sign-ups from this network; try again in" in response.content.decode()
     assert not EndUser.objects.filter(email="u9@example.com").exists()
@@ -118,8 +126,6 @@ def test_sign_ups_are_throttled_per_client_address(claiming_connector, settings)
 
 def test_verify_asks_a_password_of_a_user_without_one(claiming_connector):
     user = end_user_create(connector=claiming_connector, email="erin@example.com")
-    from claiming.services import link_create
-
     key = link_create(user=user, purpose="verify")
     c = client()
     page = c.get(f"/verify/{key}/").content.decode()
