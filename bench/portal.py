@@ -319,6 +319,26 @@ def page_load(portal: Portal, paths: list[str], keys: list[str], *, concurrency:
     }
 
 
+def group_rss_mb(pgid: int) -> dict:
+    """Resident memory of the processes of process group ``pgid`` (gunicorn's master and
+    workers): ``{"total_mb", "largest_mb", "processes"}``, from ``/proc/<pid>/status``."""
+    sizes = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                if int(fh.read().rsplit(")", 1)[1].split()[2]) != pgid:
+                    continue
+            with open(f"/proc/{entry}/status") as fh:
+                rss_kb = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+        sizes.append(rss_kb / 1024)
+    largest = max(sizes, default=0)
+    return {"total_mb": round(sum(sizes), 1), "largest_mb": round(largest, 1), "processes": len(sizes)}
+
+
 def pages_phase(args, url: str, connector, users: list[tuple[int, str]], owned: dict, workdir: Path) -> dict:
     """Gunicorn on PostgreSQL + Redis; every user logged in; each page checked, then loaded."""
     channel_prefix = f"portalbench{secrets.token_hex(3)}"
@@ -364,6 +384,7 @@ def pages_phase(args, url: str, connector, users: list[tuple[int, str]], owned: 
             figures = page_load(portal, paths, keys, concurrency=args.concurrency, warmup=args.warmup,
                                 duration=args.duration, meter=meter)  # fmt: skip
             figures["background_busy_pct_before"] = round(busy, 1)
+            figures["gunicorn_rss"] = group_rss_mb(gunicorn.pid)
             result["pages"][route] = figures
             log(f"  {figures['pages_per_s']:,.1f} pages/s, p50 {figures['p50_ms']} p95 {figures['p95_ms']} "
                 f"p99 {figures['p99_ms']} ms; answers {figures['by_status']}")  # fmt: skip
@@ -408,7 +429,8 @@ def print_report(report: dict) -> None:
             print(f"  {route:<24} not measured: {f['not_ready']}")
             continue
         print(f"  {route:<24}{f['pages_per_s']:>9,.1f}{f['p50_ms']:>9}{f['p95_ms']:>9}{f['p99_ms']:>9}  "
-              f"{f['servers_cpu_ms_per_page']} (answers {f['by_status']}, "
+              f"{f['servers_cpu_ms_per_page']} (gunicorn RSS {f['gunicorn_rss']['total_mb']} MB, "
+              f"answers {f['by_status']}, "
               f"machine {f['machine_busy_pct']}% busy)")  # fmt: skip
     print(f"load average at start {report['load_average_at_start']}, at end {report['load_average_at_end']}")
 
