@@ -86,7 +86,9 @@ class Command(BaseCommand):
         try:
             async with websockets.connect(
                 address, additional_headers=headers, origin=f"{parts.scheme}://{parts.netloc}",
-                open_timeout=10, max_size=2**24,
+                # Ctrl-C ends the command within 2 s even when a busy server is slow to
+                # answer the closing handshake (websockets waits 10 s by default).
+                open_timeout=10, close_timeout=2, max_size=2**24,
             ) as socket:  # fmt: skip
                 async for raw in socket:
                     message = _json_loads(raw)
