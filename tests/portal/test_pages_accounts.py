@@ -274,3 +274,12 @@ def test_account_settings_password_and_logout_everywhere(claiming_connector, ali
     assert response.status_code == 302
     assert c.get("/account/").status_code == 302
     assert other.get("/account/").status_code == 302
+
+
+def test_a_fields_error_is_tied_to_it_for_screen_readers(claiming_connector):
+    response = client().post("/signup/", {"email": "not an address"})
+    assert response.status_code == 400
+    page = response.content.decode()
+    field = re.search(r"<input[^>]*id=\"id_email\"[^>]*>", page).group(0)
+    assert 'aria-invalid="true"' in field and 'aria-describedby="id_email_error"' in field
+    assert re.search(r'<ul class="errorlist" id="id_email_error"><li>[^<]+</li>', page)

@@ -297,7 +297,7 @@ def test_release_asks_then_releases(claiming_connector, alice_browser, mine):
 def test_notices_show_and_dismiss(claiming_connector, alice, alice_browser):
     notice = FirmwareNotice.objects.create(user=alice, package_id="fw-3", version="3.0.0")
     page = alice_browser.get("/devices/").content.decode()
-    assert "New firmware <strong>3.0.0</strong>" in page and "Update from the device page" in page
+    assert "New firmware <strong>3.0.0</strong>" in page and "choose it on your device's page" in page
     response = alice_browser.post(f"/notices/{notice.pk}/dismiss/", {"next": "/apps/"})
     assert response.status_code == 302 and response["Location"] == "/apps/"
     assert "3.0.0" not in alice_browser.get("/devices/").content.decode()
