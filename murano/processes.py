@@ -1,5 +1,6 @@
 """Child processes of the one-command servers (``runplatform``, ``runtls``)."""
 
+import os
 import signal
 import subprocess
 import time
@@ -65,11 +66,28 @@ class Supervisor:
             self.stop()
         return code
 
+    @staticmethod
+    def _end_group(process: subprocess.Popen) -> None:
+        """Kill what is left of a helper's process group (a helper started in a session of its
+        own: ``start_new_session=True``). A worker killed with SIGKILL (the OOM killer) leaves
+        its children — Celery's embedded beat among them — running without it; a worker started
+        again beside them would make two beats, each sending every periodic task."""
+        try:
+            if os.getpgid(process.pid) != process.pid:
+                return  # not a group leader of its own: its group is ours
+        except ProcessLookupError:
+            pass  # the leader is gone (reaped); its group may still have members
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
     def _restart_exited(self) -> bool:
         """Start again the helpers that exited; False when one keeps exiting."""
         for index, (name, starter, process) in enumerate(self.helpers):
             if process.poll() is None:
                 continue
+            self._end_group(process)
             now = time.monotonic()
             recent = [t for t in self.restarts.get(name, []) if now - t < 60] + [now]
             self.restarts[name] = recent
@@ -94,3 +112,4 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+            self._end_group(process)

@@ -88,6 +88,22 @@ def _children(process: subprocess.Popen) -> list[tuple[int, str]]:
     return found
 
 
+def _processes_with(word: str) -> list[tuple[int, str, int]]:
+    """Every process whose command line holds ``word``: ``[(pid, command line, parent pid)]``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if word in cmdline:
+            found.append((int(entry.name), cmdline, int(stat.rsplit(")", 1)[1].split()[1])))
+    return found
+
+
 def _child(process: subprocess.Popen, word: str) -> int:
     pids = [pid for pid, cmdline in _children(process) if word in cmdline]
     assert len(pids) == 1, _children(process)
@@ -225,6 +241,16 @@ def test_a_killed_worker_and_embedded_redis_are_started_again(platform):
 
     wait_for(restarted, "the restarted embedded Redis", process, timeout=30)
     _child(process, "celery")  # one worker again
+    # Nothing of the killed worker is left: its embedded beat would be a second scheduler.
+    schedule = str(Path(env["MURANO_VAR_DIR"]) / "celerybeat-schedule")
+    new_worker = _child(process, "celery")
+
+    def only_the_new_workers_processes() -> bool:
+        return not [
+            pid for pid, cmdline, parent in _processes_with(schedule) if new_worker not in (pid, parent)
+        ]
+
+    wait_for(only_the_new_workers_processes, "the killed worker's children to end", process, timeout=30)
 
     with httpx.Client(base_url=url, auth=(EMAIL, PASSWORD), timeout=30) as pm:
         connector_id = _connector_with_firmware(pm)

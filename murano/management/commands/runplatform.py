@@ -66,6 +66,9 @@ class Command(BaseCommand):
                 "--schedule",
                 str(settings.VAR_DIR / "celerybeat-schedule"),
             ],
+            # A process group of its own: the supervisor ends the worker's children with it
+            # (murano.processes.Supervisor._end_group); Ctrl-C reaches it through runplatform.
+            start_new_session=True,
         )  # fmt: skip
 
     def _ensure_admin(self, host, port):
