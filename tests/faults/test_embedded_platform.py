@@ -74,18 +74,7 @@ def platform(tmp_path_factory):
 
 def _children(process: subprocess.Popen) -> list[tuple[int, str]]:
     """The platform's child processes: ``[(pid, command line)]``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == process.pid:
-            found.append((int(entry.name), cmdline))
-    return found
+    return [(pid, cmdline) for pid, cmdline, parent in _processes_with("") if parent == process.pid]
 
 
 def _processes_with(word: str) -> list[tuple[int, str, int]]:
