@@ -24,6 +24,12 @@ class Status(models.TextChoices):
     DEVMODE = "devmode", "Devmode"
 
 
+# A device that stands for another cloud's asset (``integrations``): it has no device credentials,
+# and its values come from that cloud.
+INTEGRATION_AUTH = "integration"
+DEVICE_AUTH_TYPES = [*AuthType.choices, (INTEGRATION_AUTH, "Integration (no device credentials)")]
+
+
 class Device(models.Model):
     """A device identity in a connector, with hashed credentials and lifecycle flags.
 
@@ -35,7 +41,7 @@ class Device(models.Model):
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="devices", db_index=False)
     identity = models.CharField(max_length=IDENTITY_MAX_LENGTH)
     lifecycle = models.CharField(max_length=16, choices=Lifecycle.choices, default=Lifecycle.WHITELISTED)
-    auth_type = models.CharField(max_length=16, choices=AuthType.choices, blank=True)
+    auth_type = models.CharField(max_length=16, choices=DEVICE_AUTH_TYPES, blank=True)
     # Unique by a constraint of Meta (a unique field would also get a LIKE index on PostgreSQL).
     token_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
     password_hash = models.CharField(max_length=200, blank=True, editable=False)

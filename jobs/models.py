@@ -14,6 +14,7 @@ ERRORS_KEPT = 1000
 class JobKind(models.TextChoices):
     DEVICE_IMPORT = "device_import", "Device import (CSV)"
     CLAIM_CODES = "claim_codes", "Claim code generation"
+    INTEGRATION_SYNC = "integration_sync", "Integration sync"
 
 
 class JobState(models.TextChoices):
@@ -87,6 +88,14 @@ class Job(models.Model):
                 fields=["state"],
                 name="job_pending_work",
                 condition=Q(state__in=[JobState.QUEUED, JobState.RUNNING]) | ~Q(file=""),
+            ),
+        ]
+        constraints = [
+            # An integration's sync runs never overlap: one queued or running per connector.
+            models.UniqueConstraint(
+                fields=["connector"],
+                condition=Q(kind="integration_sync", state__in=["queued", "running"]),
+                name="job_one_sync_at_a_time",
             ),
         ]
 

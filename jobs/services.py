@@ -36,7 +36,11 @@ logger = logging.getLogger(__name__)
 _COUNTS = ("total", "done", "created", "updated", "unchanged", "error_count")
 # The Celery task that runs each kind of job, by its registered name (the apps above this one
 # define them; ``task_send`` finds them by name, so this module imports none); it takes the job's id.
-_TASKS = {JobKind.DEVICE_IMPORT: "devices.import", JobKind.CLAIM_CODES: "claiming.claim_codes"}
+_TASKS = {
+    JobKind.DEVICE_IMPORT: "devices.import",
+    JobKind.CLAIM_CODES: "claiming.claim_codes",
+    JobKind.INTEGRATION_SYNC: "integrations.sync",
+}
 # An upload in storage whose job does not exist (its connector was deleted while the file's
 # deletion failed, say) is deleted once it is this old: younger, its job may be being created.
 ORPHAN_UPLOAD_AGE = timedelta(hours=1)

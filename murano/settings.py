@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "firmware",
     "claiming",
     "portal",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -263,9 +264,27 @@ JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
 JOB_REQUEUE_SECONDS = env_int("JOB_REQUEUE_SECONDS", 600, minimum=1)
 # How often Celery beat looks for jobs to resume, fail or hand again, and leftover uploads.
 JOB_RECOVER_SECONDS = env_int("JOB_RECOVER_SECONDS", 30, minimum=1)
+# --- Cloud-to-cloud integrations (integrations/, docs/integrations.md) ---------------------------
+# How often each integration's API is checked (GET on x-exosite-health-path, else basePath), s.
+HEALTH_INTERVAL = env_int("HEALTH_INTERVAL", 60, minimum=5)
+# A PEM file of CAs trusted beside the system's for third-party APIs (a private or test server).
+INTEGRATIONS_CA_BUNDLE = env_str("INTEGRATIONS_CA_BUNDLE", "")
+# Specs are written by tenants: their host must resolve to public addresses only (no loopback,
+# private or link-local ones: no SSRF). Development and tests may allow them.
+INTEGRATIONS_ALLOW_PRIVATE_HOSTS = env_bool("INTEGRATIONS_ALLOW_PRIVATE_HOSTS", False)
+# Each request's timeout (s), retries of an idempotent request that timed out or got a 5xx, and
+# the first retry's delay (s, doubled each time).
+INTEGRATIONS_TIMEOUT = env_float("INTEGRATIONS_TIMEOUT", 10, minimum=0.1)
+INTEGRATIONS_RETRIES = env_int("INTEGRATIONS_RETRIES", 2, minimum=0)
+INTEGRATIONS_RETRY_BACKOFF = env_float("INTEGRATIONS_RETRY_BACKOFF", 0.5, minimum=0)
+# The largest answer read from a third party (bytes): a page of the asset list must fit.
+INTEGRATIONS_MAX_RESPONSE_BYTES = env_int("INTEGRATIONS_MAX_RESPONSE_BYTES", 16 * 1024 * 1024, minimum=1024)
+# Calls made at once during a sync (state and detail of a batch of assets).
+INTEGRATIONS_CONCURRENCY = env_int("INTEGRATIONS_CONCURRENCY", 8, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "firmware-rollouts-tick": {"task": "firmware.rollouts_tick", "schedule": float(FIRMWARE_TICK_SECONDS)},
     "jobs-recover": {"task": "jobs.recover", "schedule": float(JOB_RECOVER_SECONDS)},
+    "integrations-health": {"task": "integrations.health_all", "schedule": float(HEALTH_INTERVAL)},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -497,6 +516,10 @@ LOGGING = {
         # Daphne's start-up lines ("Listening on…") would bury runplatform's banner; its
         # warnings and errors still show.
         "daphne": {"level": "WARNING"},
+        # httpx logs each request's whole URL at INFO: an integration's token in a path or a
+        # query would reach the logs. integrations.client logs its calls with secrets redacted.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
 

@@ -32,6 +32,7 @@ urlpatterns = [
     path("api/v1/", include("firmware.api.urls")),
     path("api/v1/", include("claiming.api.management_urls")),
     path("api/v1/", include("portal.api.urls")),
+    path("api/v1/", include("integrations.api.urls")),
     path("api:1/", include("devices.api.device2_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file of its own (?script): no inline code.

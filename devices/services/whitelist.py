@@ -20,7 +20,7 @@ from connectors.models import AuthType, Connector
 from core.db import row_lock
 from devices import credentials, hooks
 from devices.events import EventType, event_emit
-from devices.models import Device, DeviceTag, Lifecycle
+from devices.models import Device, DeviceState, DeviceTag, Lifecycle
 
 
 def identity_generate(connector: Connector) -> str:
@@ -190,6 +190,69 @@ def device_whitelist(
         DeviceTag.objects.bulk_create([DeviceTag.of(device, n, v) for n, v in tag_pairs])
     hooks.devices_added.send(connector=connector, devices=[device])
     return device
+
+
+def devices_add_external(
+    *, connector: Connector, devices: list[tuple[str, list[tuple[str, str]]]], auth_type: str,
+    states: dict[str, str] | None = None,
+) -> list[Device]:  # fmt: skip
+    """Devices that stand for things another system reaches (an integration's assets): created
+    provisioned, with no device credentials (``auth_type`` says why), so no one can activate
+    them; ``devices`` is ``[(identity, [(tag name, value), …])]``, identities checked against the
+    connector's format by the caller. ``states`` are cloud values (``set``) their first state
+    takes. Identities that exist already are left alone (another writer got there first);
+    returns the devices created, which are "added" (``devices.hooks.devices_added``)."""
+    if not devices:
+        return []
+    identities = [identity for identity, _ in devices]
+    before = set(
+        Device.objects.filter(connector=connector, identity__in=identities).values_list("identity", flat=True)
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        Device.objects.bulk_create(
+            [
+                Device(
+                    connector=connector,
+                    identity=identity,
+                    auth_type=auth_type,
+                    lifecycle=Lifecycle.PROVISIONED,
+                    provisioned_at=now,
+                    activation_deadline=None,
+                )  # fmt: skip
+                for identity in identities
+                if identity not in before
+            ],
+            batch_size=1000,
+            ignore_conflicts=True,
+        )
+        created = list(
+            Device.objects.filter(
+                connector=connector, identity__in=[i for i in identities if i not in before]
+            ).filter(provisioned_at=now, auth_type=auth_type)
+        )
+        by_identity = {device.identity: device for device in created}
+        tags = [
+            DeviceTag.of(by_identity[identity], name, value)
+            for identity, pairs in devices
+            if identity in by_identity
+            for name, value in pairs
+        ]
+        DeviceTag.objects.bulk_create(tags, batch_size=2000, ignore_conflicts=True)
+        if states:
+            stamp = int(now.timestamp() * 1_000_000)
+            DeviceState.objects.bulk_create(
+                [
+                    DeviceState(device=device, alias=alias, set=value, timestamp=stamp)
+                    for device in created
+                    for alias, value in states.items()
+                ],
+                batch_size=2000,
+                ignore_conflicts=True,
+            )
+        if created:
+            hooks.devices_added.send(connector=connector, devices=created)
+    return created
 
 
 def device_row_lock(device: Device) -> None:

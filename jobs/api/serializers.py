@@ -4,7 +4,8 @@ from jobs.models import Job
 
 
 class JobErrorSerializer(serializers.Serializer):
-    line = serializers.IntegerField(help_text="line of the file where the refused row starts")
+    line = serializers.IntegerField(required=False, help_text="line of the file where the refused row starts")
+    asset = serializers.CharField(required=False, help_text="an integration sync's asset id")
     identity = serializers.CharField(allow_blank=True)
     reason = serializers.CharField()
 
