@@ -9,9 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Lower layers first; a module may import its own layer's app and the ones before it.
-LAYERS = [
-    "core", "accounts", "connectors", "jobs", "devices", "firmware", "claiming", "portal", "integrations", "murano",
-]  # fmt: skip
+LAYERS = "core accounts connectors jobs devices firmware claiming portal integrations murano".split()
 
 
 def _modules() -> dict[str, Path]:
