@@ -25,6 +25,7 @@ import base64
 import ipaddress
 import json
 import logging
+import re
 import socket
 import ssl
 import time
@@ -170,8 +171,19 @@ class ThirdParty:
     # --- requests -------------------------------------------------------------------------------
 
     def get(self, path: str) -> Answer:
-        """``GET`` a path of the host (the health check's ``x-exosite-health-path``, or the base path)."""
-        return self._send("GET", path, params={}, json_body=None, headers={})
+        """``GET`` a path of the host (the health check's ``x-exosite-health-path``, or the base
+        path), authenticated as the operations are: Basic; ``{field}`` in the path from the
+        configuration; and the configuration fields the operations send in their query (a token
+        in the query)."""
+        for name in re.findall(r"\{([^{}/]+)\}", path):
+            if self.spec.config_field(name) is not None and self.config.get(name) is not None:
+                path = path.replace("{" + name + "}", quote(_text(self.config[name]), safe=""))
+        params = {
+            name: _text(self.config[name])
+            for name in self.spec.config_query_parameters
+            if self.config.get(name) is not None
+        }
+        return self._send("GET", path, params=params, json_body=None, headers={})
 
     def call(self, operation: Operation, values: dict, body=None) -> Answer:
         """Call ``operation`` with parameter ``values`` (already checked, see ``operations.py``)

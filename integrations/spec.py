@@ -97,6 +97,18 @@ class Spec:
         return next((f for f in self.config_fields if f.name == name), None)
 
     @property
+    def config_query_parameters(self) -> list[str]:
+        """The configuration fields some operation sends in its query (a token in the query)."""
+        return sorted(
+            {
+                p.name
+                for operation in self.operations.values()
+                for p in operation.parameters
+                if p.location == "query" and self.config_field(p.name) is not None
+            }
+        )
+
+    @property
     def secret_fields(self) -> set[str]:
         return {f.name for f in self.config_fields if f.secret}
 

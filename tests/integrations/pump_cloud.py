@@ -223,6 +223,8 @@ def pump_cloud_spec(host: str, *, auth: str = "basic", health_path: bool = True)
                 operation["parameters"] = [token_parameter, *operation.get("parameters", [])]
             paths["/t/{token}" + path if where == "path" else path] = operations
         spec["paths"] = paths
+        if where == "path" and health_path:
+            spec["x-exosite-health-path"] = "/t/{token}/health"
     return yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
 
 
