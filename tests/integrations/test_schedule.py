@@ -59,7 +59,8 @@ def test_beat_runs_the_sync_and_does_not_stack_runs(api, owner, connector, pump_
     assert connector.devices.count() == 3
 
     # A run still queued (a slow worker): beat's next tick adds nothing.
-    queued = Job.objects.create(kind=JobKind.INTEGRATION_SYNC, business=connector.business, connector=connector)
+    business = connector.business
+    queued = Job.objects.create(kind=JobKind.INTEGRATION_SYNC, business=business, connector=connector)
     tasks.sync_scheduled.delay(connector.pk)
     assert list(Job.objects.filter(connector=connector, state=JobState.QUEUED)) == [queued]
 
