@@ -25,6 +25,7 @@ urlpatterns = [
     path("connectors/", include("firmware.urls")),
     path("connectors/", include("claiming.urls")),
     path("connectors/", include("portal.manage_urls")),
+    path("connectors/", include("integrations.urls")),
     path("api/v1/", include("connectors.api.urls")),
     path("api/v1/", include("devices.api.urls")),
     path("api/v1/", include("accounts.api.urls")),

@@ -18,11 +18,14 @@ from connectors.content.services import content_upload
 from connectors.services import connector_update
 from devices.services import device_update
 from firmware.services import rollout_start
+from integrations.services import integration_put
 from tests.api_world import FIRMWARE
+from tests.integrations.pump_cloud import pump_cloud_spec
 from tests.pki.certs import make_leaf
 from tests.routes import url_patterns
 
 NOT_UI_PREFIXES = ("api/", "api:", "admin/")
+INTEGRATION_HOST = "127.0.0.1:9"  # nothing listens there
 _PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 
 
@@ -52,6 +55,8 @@ class UiWorld:
         """``route`` (as the resolver spells it) with the world's objects in its path."""
         if "/firmware/" in route:
             self.firmware_enabled  # noqa: B018 - made on first use
+        if "/integration/" in route:
+            self.integration  # noqa: B018 - made on first use
         values = {
             "connector_id": lambda: self.connector.pk,
             "identity": lambda: self.device.identity,
@@ -71,6 +76,21 @@ class UiWorld:
         connector_update(connector=self.connector, changes={"firmware_update_enabled": True})
         self.connector.refresh_from_db()
         return True
+
+    @cached_property
+    def integration(self):
+        """An integration of the connector with the pump cloud's API at a port where nothing
+        listens (the world's fixture allows loopback hosts): its calls fail at once."""
+        return integration_put(connector=self.connector, data=self.integration_body, user=self.users["admin"])
+
+    @property
+    def integration_body(self) -> dict:
+        return {
+            "spec": pump_cloud_spec(INTEGRATION_HOST),
+            "config": {"username": "pump-user", "password": "pump-Secret-123"},
+            "sync": {"list_operation": "listAssets", "state_operation": "getAssetState"},
+            "maintainer_email": "ops@example.com",
+        }
 
     @cached_property
     def content_id(self) -> str:

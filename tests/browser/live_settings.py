@@ -18,3 +18,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "polling_interval": 0.2,
 }
 CELERY_TASK_ALWAYS_EAGER = False
+
+# The integrations' third party in tests/browser/test_integrations.py (tests/integrations/
+# pump_cloud.py) listens on loopback with a CA of its own, which that test writes here first.
+INTEGRATIONS_CA_BUNDLE = str(VAR_DIR / "integrations-ca.pem")
+INTEGRATIONS_ALLOW_PRIVATE_HOSTS = True
+INTEGRATIONS_TIMEOUT = 5.0

@@ -36,7 +36,7 @@ from tests.routes import ADMIN, ALLOWED_ROLES, PERSONAL, PUBLIC, READ, WRITE
 from tests.ui_routes import UiWorld, ui_routes
 from tests.web.conftest import page_text
 
-PROJECT_APPS = ["accounts", "connectors", "devices", "jobs", "firmware", "claiming", "portal"]
+PROJECT_APPS = ["accounts", "connectors", "devices", "jobs", "firmware", "claiming", "portal", "integrations"]
 ROLES = ["admin", "developer", "viewer", "outsider", "anonymous"]
 
 
@@ -63,6 +63,7 @@ RESOURCE = CONNECTOR + "resources/<rest:alias>/"
 ROLLOUT = CONNECTOR + "firmware/rollouts/<int:rollout_id>/"
 END_USER = CONNECTOR + "end-users/<int:user_id>/"
 PORTAL = CONNECTOR + "portal/"
+INTEGRATION = CONNECTOR + "integration/"
 NEW_PASSWORD = "a-fresh-passphrase-for-2026"
 SETTINGS = {"name": "Renamed", "identity_type": "opaque", "identity_casing": "mixed", "auth_type": "token",
             "activation_window_hours": "48"}  # fmt: skip
@@ -82,6 +83,15 @@ def _branding_fields() -> dict:
         **{f"theme_{k}": v for k, v in d["theme"].items()},
         **{f"links_{k}": v for k, v in d["links"].items()},
     }  # fmt: skip
+
+
+def _integration_fields(world: UiWorld) -> dict:
+    """The Integration tab's form for the world's integration, a new interval."""
+    body = world.integration_body
+    fields = {"config_username": body["config"]["username"], "config_password": "",
+              "list_operation": "listAssets", "state_operation": "getAssetState", "id_field": "id",
+              "identity": "sha256", "interval_seconds": "120", "enabled": "on"}  # fmt: skip
+    return {"spec": body["spec"], **fields, "shown": list(fields)}
 
 
 def _branding_file(world: UiWorld) -> dict:
@@ -201,6 +211,16 @@ TABLE = [
     Case(PORTAL + "email/reset/", "post", WRITE, 302),
     Case(PORTAL + "email/test/", "post", WRITE, 302),
     Case(PORTAL + "email/preview/", "get", READ, 200),
+    # The Integration tab: the spec, configuration and sync form; Sync now (a queued job), Check
+    # now, the operation tester (the world's third party is down: 502, the page says so) and
+    # removing it (a confirmation page first)
+    Case(INTEGRATION, "get", READ, 200),
+    Case(INTEGRATION, "post", WRITE, 302, _integration_fields),
+    Case(INTEGRATION + "sync/", "post", WRITE, 302),
+    Case(INTEGRATION + "health/", "post", WRITE, 302),
+    Case(INTEGRATION + "try/", "post", WRITE, 502, {"operation": "getAssetState", "param_id": "P-1"}),
+    Case(INTEGRATION + "delete/", "get", WRITE, 200),
+    Case(INTEGRATION + "delete/", "post", WRITE, 302),
 ]  # fmt: skip
 TABLE_BY_KEY = {(case.route, case.method): case for case in TABLE}
 assert len(TABLE_BY_KEY) == len(TABLE), "a route and method is in the table twice"
@@ -230,6 +250,8 @@ def expected_status(case: Case, role: str) -> int:
 @pytest.fixture
 def world(owner, developer, viewer, outsider, fleet, settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")  # content items land in this test's directory
+    # The world's integration calls a loopback port where nothing listens: refused at once.
+    settings.INTEGRATIONS_ALLOW_PRIVATE_HOSTS, settings.INTEGRATIONS_RETRY_BACKOFF = True, 0
     users = {"admin": owner, "developer": developer, "viewer": viewer, "outsider": outsider}
     return UiWorld(users=users, connector=fleet, device=fleet.devices.get(identity="dev-1"))
 
