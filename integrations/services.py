@@ -123,8 +123,7 @@ def _sync_clean(raw, spec: Spec | None) -> tuple[SyncSettings | None, list[str]]
         values["config_io"] = config_io
         if len(json.dumps(config_io)) > 64 * 1024:
             problems.append("config_io: must be at most 64 KB")
-    if problems:
-        return None, problems
+    # The values that were readable are checked further too: every problem at once.
     sync = SyncSettings(**values)
     if not sync.list_operation:
         problems.append("list_operation: is required (the operation that lists the assets)")

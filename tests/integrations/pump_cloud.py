@@ -220,7 +220,9 @@ def pump_cloud_spec(host: str, *, auth: str = "basic", health_path: bool = True)
         paths = {}
         for path, operations in spec["paths"].items():
             for operation in operations.values():
-                operation["parameters"] = [token_parameter, *operation.get("parameters", [])]
+                # A copy each: one shared object would be dumped as a YAML anchor and aliases,
+                # which the platform refuses (a "billion laughs" guard).
+                operation["parameters"] = [dict(token_parameter), *operation.get("parameters", [])]
             paths["/t/{token}" + path if where == "path" else path] = operations
         spec["paths"] = paths
         if where == "path" and health_path:
