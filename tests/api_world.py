@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from accounts.services import api_token_create, invitation_create
 from tests.conftest import basic_auth
 from tests.factories import make_connector, make_device, make_member, make_resource
+from tests.integrations.pump_cloud import SPEC_HOST, pump_cloud_spec
 
 # A config_otau message for firmware rollouts.
 FIRMWARE = {"version": "2.0", "name": "fw", "type": "URL_LIST", "payload": ["https://example.com/fw-2.0.bin"]}
@@ -39,9 +40,12 @@ class World:
     """Acme with an admin, a developer and a viewer (and a teammate whose membership the member
     routes change), a connector with a settable ``setpoint`` resource and the device
     ``device-1``; Globex, whose admin is the outsider; a personal API token for each person;
-    a pending invitation."""
+    a pending invitation. ``third_party``: the pump cloud (tests/integrations/pump_cloud.py,
+    trusted and allowed by the caller's settings) that the connector's integration, made when a
+    route needs it, calls; without one its spec names a host that does not resolve."""
 
-    def __init__(self):
+    def __init__(self, third_party=None):
+        self.third_party = third_party
         self.users = {
             "admin": make_member(business_name="Acme", role="admin").user,
             "developer": make_member(business_name="Acme", role="developer").user,
@@ -66,6 +70,8 @@ class World:
             self.enable_firmware()
         if "/claim" in route or "/end-users/" in route:
             self.enable_claiming()
+        if "/integration/" in route:
+            self.enable_integration()
         known = {
             "connector_id": lambda: self.connector.pk,
             "alias": lambda: "setpoint",
@@ -78,6 +84,7 @@ class World:
             "rollout_id": lambda: self.rollout_id,
             "user_id": lambda: self.end_user_id,
             "asset_name": lambda: "brandlogo.png",
+            "operation_id": lambda: "getHealth",
         }
         return {name: known[name]() for name in names}
 
@@ -146,3 +153,27 @@ class World:
         self.enable_firmware()
         data = {"message": FIRMWARE, "devices": [self.device.identity]}
         return self._admin_call("post", "firmware/update/", data, 201, format="json")["id"]
+
+    @property
+    def integration_body(self) -> dict:
+        """A PUT of the connector's integration with the pump cloud (docs/integrations.md)."""
+        cloud = self.third_party
+        return {
+            "spec": pump_cloud_spec(cloud.host if cloud else SPEC_HOST),
+            "config": {"username": "pump-user", "password": "pump-Secret-123"},
+            "sync": {
+                "list_operation": "listAssets",
+                "state_operation": "getAssetState",
+                "interval_seconds": 60,
+            },
+            "maintainer_email": "ops@example.com",
+        }
+
+    @cached_property
+    def integration_enabled(self) -> bool:
+        self._admin_call("put", "integration/", self.integration_body, 200, format="json")
+        return True
+
+    def enable_integration(self) -> None:
+        """The connector integrated with the pump cloud, as its admin does it (once)."""
+        assert self.integration_enabled

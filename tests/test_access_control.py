@@ -27,9 +27,10 @@ from accounts.models import ApiToken
 from accounts.services import api_token_create
 from tests.api_world import FIRMWARE, World, csv_upload, file_upload, png_image
 from tests.conftest import basic_auth
+from tests.integrations.pump_cloud import PumpCloud
 from tests.routes import ADMIN, ALLOWED_ROLES, PERSONAL, PUBLIC, READ, WRITE, api_routes
 
-PROJECT_APPS = ["accounts", "connectors", "devices", "jobs", "claiming", "portal"]
+PROJECT_APPS = ["accounts", "connectors", "devices", "jobs", "claiming", "portal", "integrations"]
 ROLES = ["admin", "developer", "viewer", "outsider", "anonymous"]
 
 
@@ -60,6 +61,7 @@ END_USER = CONNECTOR + "end-users/<int:user_id>/"
 PORTAL = CONNECTOR + "portal/"
 BUSINESS = "api/v1/businesses/<int:business_id>/"
 MEMBER = BUSINESS + "members/<int:member_id>/"
+INTEGRATION = CONNECTOR + "integration/"
 DEVICE2 = "api:1/service/<segment:connector_id>/device2/"
 IDENTITY = DEVICE2 + "identity/<segment:identity>"
 
@@ -128,6 +130,16 @@ TABLE = [
     Case(PORTAL + "assets/<str:asset_name>", "delete", WRITE, 204),
     Case(PORTAL + "email-template/", "get", READ, 200),
     Case(PORTAL + "email-template/", "put", WRITE, 200, {"subject": "Hi", "html": "<a href='<%LINK%>'>"}),
+    # The connector's integration with another cloud's API (the pump cloud): calling an operation
+    # or checking its health now is a write (the third party may act on it).
+    Case(INTEGRATION, "get", READ, 200),
+    Case(INTEGRATION, "put", WRITE, 200, lambda w: w.integration_body),
+    Case(INTEGRATION, "delete", WRITE, 204),
+    Case(INTEGRATION + "sync/", "post", WRITE, 202),
+    Case(INTEGRATION + "health/", "get", READ, 200),
+    Case(INTEGRATION + "health/", "post", WRITE, 200),
+    Case(INTEGRATION + "operations/", "get", READ, 200),
+    Case(INTEGRATION + "operations/<segment:operation_id>/call/", "post", WRITE, 200, {}),
     # Background jobs (device imports): the list shows your businesses' jobs.
     Case("api/v1/jobs/", "get", PERSONAL, 200),
     Case("api/v1/jobs/<segment:job_id>/", "get", READ, 200),
@@ -185,10 +197,20 @@ def expected_status(case: Case, role: str) -> int:
     return case.success if role in ALLOWED_ROLES[case.access] else 403
 
 
+@pytest.fixture(scope="module")
+def pump_cloud():
+    """The third party the world's integration calls (a real HTTPS server with its own CA)."""
+    with PumpCloud() as cloud:
+        yield cloud
+
+
 @pytest.fixture
-def world(db, settings, tmp_path):
+def world(db, settings, tmp_path, pump_cloud):
     settings.MEDIA_ROOT = str(tmp_path / "media")  # uploads land in this test's directory
-    return World()
+    settings.INTEGRATIONS_CA_BUNDLE = pump_cloud.ca_path
+    settings.INTEGRATIONS_ALLOW_PRIVATE_HOSTS = True  # it is on loopback
+    pump_cloud.reset()
+    return World(third_party=pump_cloud)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -213,6 +235,7 @@ def test_access(world, case, role):
             assert isinstance(error["detail"], str) and error["detail"]
         if case.method != "get":
             assert _snapshot() == before, "a refused request changed something"
+        assert world.third_party.requests == [], "a refused request called the third party"
     if expected == 401:
         assert response.has_header("WWW-Authenticate")
 

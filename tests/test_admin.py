@@ -30,19 +30,22 @@ from accounts.services import api_token_create, invitation_create
 from claiming.models import EndUser, LinkPurpose, key_hash
 from claiming.services import end_user_create, link_create, session_start
 from connectors.content.services import content_upload
-from connectors.models import ContentItem
+from connectors.models import Connector, ContentItem
 from connectors.runtime import resource_rules
 from connectors.services import connector_ca_generate, connector_update
 from core.crypto import decrypt_secret
 from devices.models import Device
 from devices.services import device_write
 from firmware.services import otau_report_received, rollout_start
+from integrations.models import Integration
+from integrations.services import integration_put
 from jobs.models import JobKind
 from jobs.services import job_create
 from portal.models import FirmwareNotice
 from portal.services import asset_put, branding_set
 from tests.api_world import png_image
 from tests.factories import PASSWORD, make_connector, make_device, make_member, make_resource
+from tests.integrations.pump_cloud import pump_cloud_spec
 
 
 @pytest.fixture
@@ -173,7 +176,7 @@ def media_root(settings, tmp_path) -> Path:
 
 
 @pytest.fixture
-def every_model(db, media_root):
+def every_model(db, media_root, settings):
     """A few rows of every model in the admin, made the way the product makes them, and the
     secrets among them (hashes, keys, a CA private key) that no admin page may show."""
     acme = make_member(business_name="Acme", role="admin", email="pm@example.com")
@@ -245,6 +248,20 @@ def every_model(db, media_root):
     for owner in EndUser.objects.filter(connector=connector):
         FirmwareNotice.objects.create(user=owner, package_id="package_fw", version="2.0.0")
 
+    # Integrations with another cloud's API, each with its password encrypted (saving one calls
+    # nothing; its host is an address, so that no name is looked up).
+    settings.INTEGRATIONS_ALLOW_PRIVATE_HOSTS = True
+    for n, integrated in enumerate(
+        [connector, *Connector.objects.filter(business=business).exclude(pk=connector.pk)[:2]]
+    ):
+        password = f"pump-Secret-{n}-of-the-admin-test"
+        integration_put(connector=integrated, user=acme.user, data={
+            "spec": pump_cloud_spec("127.0.0.1:9"),
+            "config": {"username": f"pump-user-{n}", "password": password},
+            "sync": {"list_operation": "listAssets", "state_operation": "getAssetState"},
+            "maintainer_email": f"ops{n}@example.com",
+        })  # fmt: skip
+        secrets += [password, Integration.objects.get(connector=integrated).secrets]
     Group.objects.create(name="Support")
     every_minute = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.MINUTES)
     CrontabSchedule.objects.create(minute="5")

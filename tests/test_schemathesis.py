@@ -52,6 +52,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.api_world import World
 from tests.conftest import basic_auth
+from tests.integrations.pump_cloud import PumpCloud
 from tests.routes import api_routes, openapi_path
 
 # Cases per operation: drawn at random, and sampled from the coverage phase's boundary cases.
@@ -112,6 +113,15 @@ CONTEXTUAL = {
     },
     "PUT /api/v1/connectors/{connector_id}/portal/assets/{asset_name}": {
         "file": "an image, decoded: PNG (ICO or PNG for favicon.ico)"
+    },
+    "PUT /api/v1/connectors/{connector_id}/integration/": {
+        "spec": "a valid OpenAPI 2 document that follows the integration rules (docs/integrations.md)",
+        "config": "the spec's x-exosite-config-parameters, the required ones given",
+        "sync": "settings naming the spec's operations (list_operation required)",
+    },
+    "POST /api/v1/connectors/{connector_id}/integration/operations/{operation_id}/call/": {
+        "params": "the operation's own parameters, of their types, the required ones given",
+        "body": "what the operation takes, by its body parameter's schema",
     },
     "PUT /api/v1/connectors/{connector_id}/portal/email-template/": {
         "subject": "a template that renders: known <%VARIABLES%>, every <% closed",
@@ -189,9 +199,19 @@ CHECKS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def pump_cloud():
+    """The third party the world's integration calls: its operations answer (not a 502)."""
+    with PumpCloud() as cloud:
+        yield cloud
+
+
 @pytest.fixture
-def world(transactional_db):
-    return World()
+def world(transactional_db, settings, pump_cloud):
+    settings.INTEGRATIONS_CA_BUNDLE = pump_cloud.ca_path
+    settings.INTEGRATIONS_ALLOW_PRIVATE_HOSTS = True  # it is on loopback
+    pump_cloud.reset()
+    return World(third_party=pump_cloud)
 
 
 _schemas: dict[str, schemathesis.BaseSchema] = {}
