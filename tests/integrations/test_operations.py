@@ -54,7 +54,7 @@ def test_the_operations_are_listed_with_their_parameters(owner_api, base, integr
 
     assert response.status_code == 200
     operations = {o["operation_id"]: o for o in response.json()}
-    assert list(operations) == ["getHealth", "listAssets", "getAsset", "getAssetState", "sendCommand"]
+    assert set(operations) == {"getHealth", "listAssets", "getAsset", "getAssetState", "sendCommand"}
     assert {k: v for k, v in operations["listAssets"].items() if k != "description"} == {
         "operation_id": "listAssets",
         "method": "GET",
@@ -71,6 +71,14 @@ def test_the_operations_are_listed_with_their_parameters(owner_api, base, integr
         ("id", "path", True, "string"),
         ("command", "body", True, "object"),
     ]
+
+
+def test_the_operations_are_listed_in_the_documents_order(owner_api, base, integrate):
+    integrate()
+
+    listed = [o["operation_id"] for o in owner_api.get(base + "operations/").json()]
+
+    assert listed == ["getHealth", "listAssets", "getAsset", "getAssetState", "sendCommand"]
 
 
 def test_a_token_parameter_is_listed_as_filled_from_the_configuration(owner_api, base, integrate):
