@@ -289,8 +289,13 @@ class ThirdParty:
 
     def _read_capped(self, response: httpx.Response, method: str, shown: str) -> bytes:
         cap = settings.INTEGRATIONS_MAX_RESPONSE_BYTES
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > cap:
+            raise CallFailed(f"{method} {shown}: the answer is larger than {cap:,} bytes")
         chunks, size = [], 0
         try:
+            if length.isdigit():  # the framing holds the body to that length: one read
+                return response.read()
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > cap:

@@ -24,7 +24,7 @@ from connectors.models import Connector, Resource
 from connectors.services import resource_create
 from core.crypto import decrypt_secret, encrypt_secret
 from integrations.models import Health, Integration
-from integrations.spec import Spec, SpecInvalid, spec_load, spec_read
+from integrations.spec import Spec, SpecInvalid, spec_load, spec_parse, spec_read
 from jobs.models import Job, JobKind, JobState
 from jobs.services import job_create, job_dispatch_on_commit
 
@@ -428,7 +428,9 @@ def sync_scheduled(*, connector_id: str) -> None:
 
 
 def integration_spec(integration: Integration) -> Spec:
-    return spec_read(integration.spec)
+    """The integration's spec, read from the text it was given: the operations keep the
+    document's order (a jsonb column keeps its keys in an order of its own)."""
+    return spec_read(spec_parse(integration.spec_text))
 
 
 # --- health -------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
+from django.db import DatabaseError, transaction
 
 from connectors.runtime import connector_rules
 from connectors.values import cloud_value_to_text
@@ -143,19 +144,22 @@ class _Run:
                 devices[device.identity] = device
         new_identities = {identity for _, identity in new}
         states = self._fetch_states(items) if self.sync.state_operation else {}
-        for asset_id, identity in items:
-            device = devices.get(identity)
-            if device is None:
-                continue  # its creation failed (reported)
-            written = False
-            if asset_id in states:
-                written = self._write(asset_id, device, states[asset_id])
-            if identity in new_identities:
-                continue
-            if written:
-                self.updated += 1
-            else:
-                self.unchanged += 1
+        # The batch's writes commit together (one flush to disk for the batch, not one per
+        # asset); each in a savepoint of its own, so a database error loses only that asset.
+        with transaction.atomic():
+            for asset_id, identity in items:
+                device = devices.get(identity)
+                if device is None:
+                    continue  # its creation failed (reported)
+                written = False
+                if asset_id in states:
+                    written = self._write(asset_id, device, states[asset_id])
+                if identity in new_identities:
+                    continue
+                if written:
+                    self.updated += 1
+                else:
+                    self.unchanged += 1
 
     def _create(self, new: list[tuple[str, str]]) -> list[Device]:
         details = {}
@@ -247,9 +251,14 @@ class _Run:
         if not values:
             return False
         try:
-            device_write(device=device, values=values, rules=self.rules, protocol=PROTOCOL)
+            with transaction.atomic():
+                device_write(device=device, values=values, rules=self.rules, protocol=PROTOCOL)
         except ValueRejected as exc:  # checked above; a resource changed meanwhile
             self._error(asset_id, device.identity, exc.message)
+            return False
+        except DatabaseError:  # the device was deleted meanwhile, say
+            logger.warning("integration of %s: asset %s not stored", self.connector.pk, asset_id, exc_info=1)
+            self._error(asset_id, device.identity, "its values could not be stored (the device was removed?)")
             return False
         return True
 

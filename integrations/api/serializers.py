@@ -2,14 +2,37 @@
 
 from rest_framework import serializers
 
-
-class IntegrationPutSerializer(serializers.Serializer):
-    spec = serializers.CharField(help_text="the OpenAPI 2 document, YAML or JSON text")
-    config = serializers.DictField(required=False, help_text="values of x-exosite-config-parameters")
-    sync = serializers.DictField(
-        required=False, help_text="list_operation, state_operation, detail_operation, …"
-    )
-    maintainer_email = serializers.EmailField(required=False, allow_blank=True)
+# What PUT takes. The service checks it all (every problem at once); unknown fields are refused,
+# so the schema says so. A secret configuration field left out keeps its stored value.
+INTEGRATION_PUT_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["spec"],
+    "properties": {
+        "spec": {"type": "string", "description": "the OpenAPI 2 document, YAML or JSON text (≤ 1 MB)"},
+        "config": {
+            "type": "object",
+            "nullable": True,
+            "description": "values of the spec's x-exosite-config-parameters",
+        },
+        "sync": {
+            "type": "object",
+            "nullable": True,
+            "description": "list_operation, state_operation, detail_operation, id_field, id_parameter, "
+            "identity (sha256 | asset_id), interval_seconds (≥ 10), config_io, list_field, page_parameter, "
+            "next_field, enabled",
+        },
+        "maintainer_email": {"type": "string", "format": "email", "nullable": True},
+    },
+}
+OPERATION_CALL_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "params": {"type": "object", "nullable": True, "description": "the operation's parameters by name"},
+        "body": {"description": "the JSON body, for an operation that takes one"},
+    },
+}
 
 
 class HealthSerializer(serializers.Serializer):
@@ -85,11 +108,6 @@ class OperationSerializer(serializers.Serializer):
     path = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
     parameters = ParameterSerializer(many=True)
-
-
-class OperationCallSerializer(serializers.Serializer):
-    params = serializers.DictField(required=False)
-    body = serializers.JSONField(required=False)
 
 
 class OperationAnswerSerializer(serializers.Serializer):

@@ -20,11 +20,11 @@ from core.api import api_validation_error
 from core.openapi import ErrorSerializer
 from integrations import operations, selectors, services
 from integrations.api.serializers import (
+    INTEGRATION_PUT_SCHEMA,
+    OPERATION_CALL_SCHEMA,
     HealthSerializer,
-    IntegrationPutSerializer,
     IntegrationSerializer,
     OperationAnswerSerializer,
-    OperationCallSerializer,
     OperationSerializer,
 )
 from integrations.client import CallFailed
@@ -54,7 +54,7 @@ class IntegrationView(APIView):
     def get(self, request, connector_id):
         return Response(selectors.integration_json(_integration(request, connector_id)))
 
-    @extend_schema(request=IntegrationPutSerializer, responses=IntegrationSerializer)
+    @extend_schema(request={"application/json": INTEGRATION_PUT_SCHEMA}, responses=IntegrationSerializer)
     def put(self, request, connector_id):
         connector = _connector(request, connector_id)
         if not isinstance(request.data, dict):
@@ -116,7 +116,7 @@ class OperationCallView(APIView):
     """Call one operation: ``{"params": {…}, "body": {…}}`` → the third party's status and JSON."""
 
     @extend_schema(
-        request=OperationCallSerializer,
+        request={"application/json": OPERATION_CALL_SCHEMA},
         responses={
             200: OperationAnswerSerializer,
             502: OpenApiResponse(ErrorSerializer, description="The third party could not be reached."),
