@@ -24,8 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -55,15 +54,6 @@ def asset_identity(asset_id: str, kind: str) -> str:
     return hashlib.sha256(asset_id.encode()).hexdigest() if kind == "sha256" else asset_id
 
 
-@dataclass
-class _Batch:
-    size: int  # the assets of the list it holds (valid or not)
-    items: list[tuple[str, str]]  # (asset id, identity)
-    devices: dict[str, Device]  # by identity
-    new: set[str]  # identities created by this batch
-    states: dict[str, Future]  # by asset id
-
-
 class _Run:
     def __init__(self, job, integration: Integration, spec: Spec, sync: SyncSettings, api: ThirdParty, pool):
         self.job = job
@@ -74,7 +64,7 @@ class _Run:
         if sync.config_io is not None:
             self.config_io = sync.config_io if isinstance(sync.config_io, str) else json.dumps(sync.config_io)
         self.seen: set[str] = set()
-        self.listed = self.position = self.done = self.created = self.updated = self.unchanged = 0
+        self.listed = self.done = self.created = self.updated = self.unchanged = 0
         self.errors: list[dict] = []
 
     # --- listing --------------------------------------------------------------------------------
@@ -88,7 +78,7 @@ class _Run:
             if not answer.ok:
                 raise CallFailed(f"{self.sync.list_operation} answered {answer.status}", status=answer.status)
             assets, next_value = self._assets_of(answer.body)
-            yield assets
+            yield assets, not (self.sync.page_parameter and next_value not in (None, "", False) and assets)
             if not self.sync.page_parameter or next_value in (None, "", False) or not assets:
                 return
             key = json.dumps(next_value, sort_keys=True)
@@ -120,16 +110,14 @@ class _Run:
 
     # --- one batch ------------------------------------------------------------------------------
 
-    def prepare(self, assets: list) -> _Batch:
-        """A batch's devices, found or created, and its state calls sent (answered meanwhile,
-        while the previous batch is written: ``write``)."""
+    def batch(self, assets: list) -> None:
         items = []  # (asset id, identity)
         for asset in assets:
-            self.position += 1
+            self.done += 1
             asset_id = asset.get(self.sync.id_field) if isinstance(asset, dict) else None
             if isinstance(asset_id, bool) or not isinstance(asset_id, str | int) or asset_id == "":
                 self._error(
-                    f"#{self.position}", "", f"the asset has no {self.sync.id_field} (a text or a number)"
+                    f"#{self.done}", "", f"the asset has no {self.sync.id_field} (a text or a number)"
                 )
                 continue
             asset_id = str(asset_id)
@@ -143,7 +131,7 @@ class _Run:
                 continue
             items.append((asset_id, identity))
         if not items:
-            return _Batch(size=len(assets), items=[], devices={}, new=set(), states={})
+            return
         devices = {
             d.identity: d
             for d in Device.objects.filter(connector=self.connector, identity__in=[i for _, i in items]).only(
@@ -154,30 +142,24 @@ class _Run:
         if new:
             for device in self._create(new):
                 devices[device.identity] = device
-        states = self._send(self.sync.state_operation, items) if self.sync.state_operation else {}
         new_identities = {identity for _, identity in new}
-        return _Batch(size=len(assets), items=items, devices=devices, new=new_identities, states=states)
-
-    def write(self, batch: _Batch) -> None:
-        """Write a prepared batch's states. Its writes commit together (one flush to disk for
-        the batch, not one per asset), each in a savepoint of its own, so that a database error
-        loses only that asset."""
-        states = self._states(batch)
+        states = self._fetch_states(items) if self.sync.state_operation else {}
+        # The batch's writes commit together (one flush to disk for the batch, not one per
+        # asset); each in a savepoint of its own, so a database error loses only that asset.
         with transaction.atomic():
-            for asset_id, identity in batch.items:
-                device = batch.devices.get(identity)
+            for asset_id, identity in items:
+                device = devices.get(identity)
                 if device is None:
                     continue  # its creation failed (reported)
                 written = False
                 if asset_id in states:
                     written = self._write(asset_id, device, states[asset_id])
-                if identity in batch.new:
+                if identity in new_identities:
                     continue
                 if written:
                     self.updated += 1
                 else:
                     self.unchanged += 1
-        self.done += batch.size
 
     def _create(self, new: list[tuple[str, str]]) -> list[Device]:
         details = {}
@@ -211,9 +193,8 @@ class _Run:
         self.created += len(created)
         return created
 
-    def _send(self, operation_id: str, items: list[tuple[str, str]]) -> dict:
-        """``{asset id: future of its answer body or CallFailed}``: the calls are made by the
-        pool, ``INTEGRATIONS_CONCURRENCY`` at a time."""
+    def _fetch(self, operation_id: str, items: list[tuple[str, str]]) -> dict:
+        """``{asset id: answer body or CallFailed}``, ``INTEGRATIONS_CONCURRENCY`` calls at a time."""
         operation = self.spec.operations[operation_id]
         parameter = id_parameter(self.sync, self.spec, operation_id)
 
@@ -228,17 +209,13 @@ class _Run:
                 return CallFailed("the answer is not JSON")
             return answer.body
 
-        return {asset_id: self.pool.submit(call, asset_id) for asset_id, _ in items}
+        asset_ids = [asset_id for asset_id, _ in items]
+        return dict(zip(asset_ids, self.pool.map(call, asset_ids), strict=True))
 
-    def _fetch(self, operation_id: str, items: list[tuple[str, str]]) -> dict:
-        """``{asset id: answer body or CallFailed}``, once they have all answered."""
-        return {asset_id: future.result() for asset_id, future in self._send(operation_id, items).items()}
-
-    def _states(self, batch: _Batch) -> dict:
+    def _fetch_states(self, items: list[tuple[str, str]]) -> dict:
         states = {}
-        identities = dict(batch.items)
-        for asset_id, future in batch.states.items():
-            body = future.result()
+        identities = dict(items)
+        for asset_id, body in self._fetch(self.sync.state_operation, items).items():
             if isinstance(body, CallFailed):
                 self._error(asset_id, identities[asset_id], f"{self.sync.state_operation}: {body.reason}")
             elif not isinstance(body, dict):
@@ -288,9 +265,9 @@ class _Run:
     def _error(self, asset_id: str, identity: str, reason: str) -> None:
         self.errors.append({"asset": asset_id, "identity": identity, "reason": self.api.redact(reason)})
 
-    def progress(self) -> None:
+    def progress(self, *, final: bool) -> None:
         job_progress(
-            job=self.job, errors=self.errors, total=self.listed,
+            job=self.job, errors=self.errors, total=self.listed if final or self.listed else None,
             done=self.done, created=self.created, updated=self.updated, unchanged=self.unchanged,
             error_count=len(self.errors),
         )  # fmt: skip
@@ -309,26 +286,17 @@ def sync_run(job) -> None:
     workers = max(1, settings.INTEGRATIONS_CONCURRENCY)
     with ThirdParty(spec, integration_config(integration)) as api, ThreadPoolExecutor(workers) as pool:
         run = _Run(job, integration, spec, sync, api, pool)
-        # Pipelined: while one batch's states are written, the next one's are being fetched.
-        pending = None
         try:
-            for assets in run.pages():
+            for assets, last in run.pages():
                 run.listed += len(assets)
                 for start in range(0, len(assets), BATCH):
-                    prepared = run.prepare(assets[start : start + BATCH])
-                    if pending is not None:
-                        run.write(pending)
-                        run.progress()
-                    pending = prepared
+                    run.batch(assets[start : start + BATCH])
+                    run.progress(final=last)
         except CallFailed as exc:
-            if pending is not None:
-                run.write(pending)
-            run.progress()
+            run.progress(final=True)
             job_fail(job=job, detail=f"Listing the assets failed: {api.redact(exc.reason)}")
             return
-        if pending is not None:
-            run.write(pending)
-    run.progress()
+    run.progress(final=True)
     job_finish(job=job)
     logger.info(
         "integration of %s: %d assets, %d created, %d updated, %d errors",
