@@ -24,6 +24,17 @@ def pump_cloud(_pump_cloud_server, settings):
 
 
 @pytest.fixture
+def owner_api(api, owner):
+    return api(owner)
+
+
+@pytest.fixture
+def base(connector) -> str:
+    """The connector's integration in the management API."""
+    return f"/api/v1/connectors/{connector.pk}/integration/"
+
+
+@pytest.fixture
 def pump_resources(connector):
     """The resources the pump cloud's state fills."""
     for alias, fmt in (

@@ -19,11 +19,6 @@ def url(connector) -> str:
 
 
 @pytest.fixture
-def owner_api(api, owner):
-    return api(owner)
-
-
-@pytest.fixture
 def integrated(owner_api, connector, pump_cloud):
     """The connector integrated with the pump cloud by its owner (PUT answered 200)."""
     response = owner_api.put(url(connector), integration_body(pump_cloud), format="json")

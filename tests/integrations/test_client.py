@@ -27,29 +27,10 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def body_for(cloud, auth="basic", **sync) -> dict:
-    """``integration_body``, the spec as JSON for the token styles: ``pump_cloud_spec``'s YAML
-    for them repeats one token parameter as YAML aliases, which the platform refuses."""
-    body = integration_body(cloud, auth=auth, **sync)
-    if auth != "basic":
-        body["spec"] = json.dumps(yaml.safe_load(body["spec"]))
-    return body
-
-
-@pytest.fixture
-def owner_api(api, owner):
-    return api(owner)
-
-
-@pytest.fixture
-def base(connector) -> str:
-    return f"/api/v1/connectors/{connector.pk}/integration/"
-
-
 @pytest.fixture
 def integrate(owner_api, base, pump_cloud, pump_resources):
     def put(auth="basic", **sync) -> dict:
-        response = owner_api.put(base, body_for(pump_cloud, auth, **sync), format="json")
+        response = owner_api.put(base, integration_body(pump_cloud, auth, **sync), format="json")
         assert response.status_code == 200, response.content
         return response.json()
 
@@ -115,7 +96,7 @@ def test_a_token_in_the_query(pump_cloud, integrate, run, owner_api, base):
 
 def test_wrong_credentials_fail_the_list(pump_cloud, owner_api, base, integrate, run):
     pump_cloud.add_assets(1)
-    body = body_for(pump_cloud)
+    body = integration_body(pump_cloud)
     body["config"]["password"] = "not-the-password"
     assert owner_api.put(base, body, format="json").status_code == 200
 
@@ -147,7 +128,7 @@ def private_hosts_refused(settings, pump_cloud):
     ["localhost:{port}", "127.0.0.1:{port}", "10.0.0.1", "169.254.169.254", "192.168.1.10:8443", "[::1]"],
 )
 def test_a_spec_naming_a_private_host_is_refused(owner_api, base, pump_cloud, private_hosts_refused, host):
-    body = body_for(pump_cloud)
+    body = integration_body(pump_cloud)
     body["spec"] = spec_for(host.format(port=pump_cloud.port))
 
     response = owner_api.put(base, body, format="json")
@@ -168,7 +149,7 @@ def test_a_spec_naming_a_private_host_is_refused(owner_api, base, pump_cloud, pr
     ],
 )
 def test_the_refusal_says_why(owner_api, base, pump_cloud, private_hosts_refused, host, why):
-    body = body_for(pump_cloud)
+    body = integration_body(pump_cloud)
     body["spec"] = spec_for(host.format(port=pump_cloud.port))
 
     response = owner_api.put(base, body, format="json")
@@ -305,7 +286,7 @@ def test_a_token_is_never_shown_logged_or_stored_in_clear(
         answers.append(response.content.decode())
         return response
 
-    body = body_for(pump_cloud, "token_path")
+    body = integration_body(pump_cloud, "token_path")
     keep(owner_api.put(base, body, format="json"))
     with django_capture_on_commit_callbacks(execute=True):
         job = keep(owner_api.post(base + "sync/"))
@@ -339,7 +320,7 @@ def test_a_password_is_never_shown_logged_or_stored_in_clear(
     caplog.set_level(logging.DEBUG)
     pump_cloud.add_assets(1)
     pump_cloud.healthy = False
-    answers = [owner_api.put(base, body_for(pump_cloud), format="json").content.decode()]
+    answers = [owner_api.put(base, integration_body(pump_cloud), format="json").content.decode()]
     with django_capture_on_commit_callbacks(execute=True):
         answers.append(owner_api.post(base + "sync/").content.decode())
         answers.append(owner_api.post(base + "health/").content.decode())

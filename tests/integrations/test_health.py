@@ -16,16 +16,6 @@ from tests.integrations.conftest import integration_body
 
 
 @pytest.fixture
-def owner_api(api, owner):
-    return api(owner)
-
-
-@pytest.fixture
-def base(connector) -> str:
-    return f"/api/v1/connectors/{connector.pk}/integration/"
-
-
-@pytest.fixture
 def integrate(owner_api, base, pump_cloud):
     def put(body=None, **changes) -> dict:
         body = {**(body or integration_body(pump_cloud)), **changes}

@@ -13,16 +13,6 @@ from tests.integrations.pump_cloud import asset_state
 
 
 @pytest.fixture
-def owner_api(api, owner):
-    return api(owner)
-
-
-@pytest.fixture
-def base(connector) -> str:
-    return f"/api/v1/connectors/{connector.pk}/integration/"
-
-
-@pytest.fixture
 def integrate(owner_api, base, pump_cloud):
     def put(auth="basic", spec=None) -> dict:
         body = integration_body(pump_cloud, auth=auth)

@@ -23,11 +23,6 @@ def sha256(text: str) -> str:
 
 
 @pytest.fixture
-def owner_api(api, owner):
-    return api(owner)
-
-
-@pytest.fixture
 def base(connector) -> str:
     return f"/api/v1/connectors/{connector.pk}/"
 
