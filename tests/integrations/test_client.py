@@ -30,7 +30,7 @@ def sha256(text: str) -> str:
 @pytest.fixture
 def integrate(owner_api, base, pump_cloud, pump_resources):
     def put(auth="basic", **sync) -> dict:
-        response = owner_api.put(base, integration_body(pump_cloud, auth, **sync), format="json")
+        response = owner_api.put(base, integration_body(pump_cloud, auth=auth, **sync), format="json")
         assert response.status_code == 200, response.content
         return response.json()
 
@@ -286,7 +286,7 @@ def test_a_token_is_never_shown_logged_or_stored_in_clear(
         answers.append(response.content.decode())
         return response
 
-    body = integration_body(pump_cloud, "token_path")
+    body = integration_body(pump_cloud, auth="token_path")
     keep(owner_api.put(base, body, format="json"))
     with django_capture_on_commit_callbacks(execute=True):
         job = keep(owner_api.post(base + "sync/"))
