@@ -23,6 +23,7 @@ from django.utils import timezone
 from connectors.models import Connector, Resource
 from connectors.services import resource_create
 from core.crypto import decrypt_secret, encrypt_secret
+from core.tasks import task_send_on_commit
 from integrations.models import Health, Integration
 from integrations.spec import Spec, SpecInvalid, spec_load, spec_parse, spec_read
 from jobs.models import Job, JobKind, JobState
@@ -310,6 +311,11 @@ def integration_put(*, connector: Connector, data: dict, user=None) -> Integrati
         ):
             resource_create(connector=connector, alias=CONFIG_IO, format="string", settable=True, sync=True)
         _schedule(integration, sync)
+        # Its health shows soon after it is saved, not at the next beat (a new API, or new
+        # credentials, may well fail: that is what the product manager wants to know first).
+        task_send_on_commit(
+            "integrations.health_check", connector.pk, later="it is checked at the next HEALTH_INTERVAL"
+        )
     logger.info("integration of %s saved (%s, %d operations)", connector.pk, spec.title, len(spec.operations))
     return integration
 

@@ -72,3 +72,26 @@ def test_a_schedule_left_by_a_removed_integration_removes_itself(api, owner, con
     tasks.sync_scheduled.delay(connector.pk)
     assert _schedule(connector) is None
     assert not Job.objects.filter(connector=connector).exists()
+
+
+@pytest.mark.django_db
+def test_saving_checks_the_health_at_once(
+    api, owner, connector, pump_cloud, django_capture_on_commit_callbacks, mailoutbox
+):
+    client = api(owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.put(_url(connector), integration_body(pump_cloud), format="json").status_code == 200
+    health = client.get(_url(connector)).json()["health"]
+    assert health["status"] == "healthy" and health["checked_at"] is not None
+    assert pump_cloud.requests_to("/health")
+    assert mailoutbox == []  # unknown → healthy: nothing to tell
+
+    # New credentials that the API refuses: unhealthy at once, and the maintainer is told once.
+    body = integration_body(pump_cloud)
+    body["config"]["password"] = "not-the-password"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.put(_url(connector), body, format="json").status_code == 200
+    health = client.get(_url(connector)).json()["health"]
+    assert health["status"] == "unhealthy" and "401" in health["error"]
+    assert [m.to for m in mailoutbox] == [["ops@example.com"]]
+    assert "not-the-password" not in mailoutbox[0].body
