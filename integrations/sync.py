@@ -38,6 +38,7 @@ from integrations.client import CallFailed, NotJson, ThirdParty
 from integrations.models import Integration
 from integrations.services import CONFIG_IO, SyncSettings, id_parameter, integration_config, integration_spec
 from integrations.spec import Spec
+from jobs.models import ERRORS_KEPT
 from jobs.services import job_fail, job_finish, job_progress
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class _Run:
         self.seen: set[str] = set()
         self.listed = self.done = self.created = self.updated = self.unchanged = 0
         self.errors: list[dict] = []
+        self.error_count = 0
 
     # --- listing --------------------------------------------------------------------------------
 
@@ -263,13 +265,16 @@ class _Run:
         return True
 
     def _error(self, asset_id: str, identity: str, reason: str) -> None:
-        self.errors.append({"asset": asset_id, "identity": identity, "reason": self.api.redact(reason)})
+        # All are counted; the first ERRORS_KEPT are kept (a million failing assets stay small).
+        self.error_count += 1
+        if len(self.errors) < ERRORS_KEPT:
+            self.errors.append({"asset": asset_id, "identity": identity, "reason": self.api.redact(reason)})
 
     def progress(self, *, final: bool) -> None:
         job_progress(
             job=self.job, errors=self.errors, total=self.listed if final or self.listed else None,
             done=self.done, created=self.created, updated=self.updated, unchanged=self.unchanged,
-            error_count=len(self.errors),
+            error_count=self.error_count,
         )  # fmt: skip
 
 
@@ -300,5 +305,5 @@ def sync_run(job) -> None:
     job_finish(job=job)
     logger.info(
         "integration of %s: %d assets, %d created, %d updated, %d errors",
-        job.connector_id, run.listed, run.created, run.updated, len(run.errors),
+        job.connector_id, run.listed, run.created, run.updated, run.error_count,
     )  # fmt: skip
