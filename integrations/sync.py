@@ -33,7 +33,7 @@ from connectors.runtime import connector_rules
 from connectors.values import cloud_value_to_text
 from devices.errors import ValueRejected
 from devices.models import INTEGRATION_AUTH, Device
-from devices.services import device_write, devices_add_external
+from devices.services import device_states_initialise, device_write, devices_add_external
 from integrations.client import CallFailed, NotJson, ThirdParty
 from integrations.models import Integration
 from integrations.services import CONFIG_IO, SyncSettings, id_parameter, integration_config, integration_spec
@@ -141,6 +141,8 @@ class _Run:
             )
         }
         new = [(asset_id, identity) for asset_id, identity in items if identity not in devices]
+        if self.config_io is not None and devices:  # the ones found: a config_io if they have none
+            device_states_initialise(devices=list(devices.values()), values={CONFIG_IO: self.config_io})
         if new:
             for device in self._create(new):
                 devices[device.identity] = device

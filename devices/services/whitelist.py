@@ -240,19 +240,26 @@ def devices_add_external(
         ]
         DeviceTag.objects.bulk_create(tags, batch_size=2000, ignore_conflicts=True)
         if states:
-            stamp = int(now.timestamp() * 1_000_000)
-            DeviceState.objects.bulk_create(
-                [
-                    DeviceState(device=device, alias=alias, set=value, timestamp=stamp)
-                    for device in created
-                    for alias, value in states.items()
-                ],
-                batch_size=2000,
-                ignore_conflicts=True,
-            )
+            device_states_initialise(devices=created, values=states)
         if created:
             hooks.devices_added.send(connector=connector, devices=created)
     return created
+
+
+def device_states_initialise(*, devices: list[Device], values: dict[str, str]) -> None:
+    """Give ``devices`` these cloud values (``set``) for the aliases they have no state of yet
+    (an integration's ``config_io``); a state a device already has, even an empty one, is left as
+    it is. No wake: the devices are not listening for values they never had."""
+    stamp = int(timezone.now().timestamp() * 1_000_000)
+    DeviceState.objects.bulk_create(
+        [
+            DeviceState(device=device, alias=alias, set=value, timestamp=stamp)
+            for device in devices
+            for alias, value in values.items()
+        ],
+        batch_size=2000,
+        ignore_conflicts=True,
+    )
 
 
 def device_row_lock(device: Device) -> None:

@@ -148,6 +148,30 @@ def test_new_devices_get_the_sync_settings_config_io(pump_cloud, integrate, run,
     assert '"display_name": "Temperature"' in (values["set"] or values["reported"])
 
 
+def test_devices_found_without_a_config_io_get_one_and_others_keep_theirs(
+    pump_cloud, integrate, run, owner_api, base
+):
+    pump_cloud.add_assets(2)
+    integrate()  # no config_io yet: the first run creates the devices without one
+    run()
+    mine = '{"channels": {"mine": {}}}'
+    device = sha256("P-0002")
+    owner_api.post(
+        base + "resources/", {"alias": "config_io", "format": "string", "settable": True}, format="json"
+    )
+    assert (
+        owner_api.patch(base + f"devices/{device}/state/", {"config_io": mine}, format="json").status_code
+        < 300
+    )
+
+    integrate(config_io={"channels": {"temperature": {}}})
+    run()
+
+    state = owner_api.get(base + f"devices/{sha256('P-0001')}/state/").json()["config_io"]
+    assert state["set"] == '{"channels": {"temperature": {}}}'
+    assert owner_api.get(base + f"devices/{device}/state/").json()["config_io"]["set"] == mine
+
+
 def test_the_detail_operation_is_called_once_per_new_asset(pump_cloud, integrate, run):
     pump_cloud.add_assets(2)
     integrate()
