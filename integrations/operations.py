@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from jsonschema import Draft4Validator
+from jsonschema.exceptions import SchemaError
 
 from integrations.client import Answer, ThirdParty
 from integrations.models import Integration
@@ -83,6 +84,21 @@ def _coerce(kind: str, value, enum: tuple):
     return value
 
 
+def _body_problems(schema: dict, body) -> list[str]:
+    """What is wrong with ``body`` by the operation's schema (the first 20 problems). A schema
+    the validator cannot use (the spec's checks let it through) checks nothing: the third party
+    judges the body then."""
+    try:
+        errors = sorted(Draft4Validator(schema).iter_errors(body), key=lambda e: [str(p) for p in e.path])
+    except (SchemaError, RecursionError, TypeError, ValueError):
+        return []
+    problems = []
+    for error in errors[:20]:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path).lstrip(".")
+        problems.append(f"{where or '(body)'}: {error.message[:200]}")
+    return problems
+
+
 def call_check(spec: Spec, operation: Operation, params, body) -> dict:
     """The parameter values to send, or ``ValidationError`` naming every problem."""
     errors: dict[str, list[str]] = {}
@@ -117,14 +133,7 @@ def call_check(spec: Spec, operation: Operation, params, body) -> dict:
         if body_parameter.required:
             errors["body"] = [f"is required ({body_parameter.description})"]
     elif isinstance(body_parameter.schema, dict):
-        problems = []
-        for error in sorted(
-            Draft4Validator(body_parameter.schema).iter_errors(body), key=lambda e: list(e.path)
-        ):
-            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path).lstrip(".")
-            problems.append(f"{where or '(body)'}: {error.message[:200]}")
-            if len(problems) >= 20:
-                break
+        problems = _body_problems(body_parameter.schema, body)
         if problems:
             errors["body"] = problems
     if errors:

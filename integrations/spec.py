@@ -222,7 +222,10 @@ def _resolve(document: dict, node, seen: frozenset = frozenset()):
         if ref in seen:
             return {}
         seen = seen | {ref}
-        node = _pointer_get(document, ref)
+        try:
+            node = _pointer_get(document, ref)
+        except (KeyError, ValueError, IndexError, TypeError):
+            return {}  # a reference to nothing: reported by _ref_problems
     return node
 
 
@@ -244,7 +247,8 @@ def _swagger_problems(document: dict) -> list[str]:
     except RecursionError:
         problems.append("spec: the document's references loop without end")
     except Exception as exc:  # the validator gave up on something it could not read
-        problems.append(f"spec: the document could not be validated ({str(exc).splitlines()[0][:200]})")
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        problems.append(f"spec: the document could not be validated ({first_line[:200]})")
     return problems
 
 
@@ -419,7 +423,9 @@ def _security_problems(document: dict) -> list[str]:
     definitions = document.get("securityDefinitions")
     if not isinstance(definitions, dict):
         return []
-    names = {c.get("name") for c in document.get("x-exosite-config-parameters") or [] if isinstance(c, dict)}
+    raw = document.get("x-exosite-config-parameters")
+    raw = raw if isinstance(raw, list) else []
+    names = {c.get("name") for c in raw if isinstance(c, dict) and isinstance(c.get("name"), str)}
     problems = []
     for name, definition in definitions.items():
         parts = ["securityDefinitions", name]
@@ -449,7 +455,13 @@ def spec_load(text: str) -> Spec:
     problems = _ref_problems(document)
     if not problems:
         problems = _swagger_problems(document)
-    problems += _integration_problems(document)
+    try:
+        problems += _integration_problems(document)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError, RecursionError):
+        # A document malformed in a way the rules could not walk: what the validator said (or
+        # this) is the problem to fix first.
+        if not problems:
+            problems.append("spec: the document's structure could not be read (is it Swagger 2.0?)")
     if problems:
         raise SpecInvalid(list(dict.fromkeys(problems)))
     return spec_read(document)
