@@ -123,6 +123,13 @@ class _Run:
                 )
                 continue
             asset_id = str(asset_id)
+            if "\x00" in asset_id or len(asset_id) > 255:
+                self._error(
+                    f"#{self.done}",
+                    "",
+                    f"its {self.sync.id_field} cannot name a device (a NUL character, or over 255)",
+                )
+                continue
             if asset_id in self.seen:
                 continue  # listed twice (a page that moved while we paged): once is enough
             self.seen.add(asset_id)
@@ -171,7 +178,7 @@ class _Run:
             details = self._fetch(self.sync.detail_operation, new)
         rows = []
         for asset_id, identity in new:
-            tags = [(ASSET_TAG, asset_id[:255])]
+            tags = [(ASSET_TAG, asset_id)]
             detail = details.get(asset_id)
             if isinstance(detail, CallFailed):
                 self._error(asset_id, identity, f"{self.sync.detail_operation}: {detail.reason}")
@@ -183,8 +190,9 @@ class _Run:
                             if not isinstance(value, float) or value == value
                             else ""
                         )
-                        if text and len(DETAIL_TAG_PREFIX + str(name)) <= 100:
-                            tags.append((DETAIL_TAG_PREFIX + str(name), text[:255]))
+                        text, tag = text.replace("\x00", ""), (DETAIL_TAG_PREFIX + name).replace("\x00", "")
+                        if text and len(tag) <= 100:  # PostgreSQL text holds no NUL
+                            tags.append((tag, text[:255]))
             elif detail is not None:
                 self._error(
                     asset_id, identity, f"{self.sync.detail_operation}: the answer is not a JSON object"
@@ -245,9 +253,9 @@ class _Run:
             except ValueError as exc:
                 problems.append(f"{alias}: {exc}")
                 continue
-            problem = rule.check(text)
+            problem = rule.check(text)  # "<alias>: <what>"
             if problem:
-                problems.append(f"{alias}: {problem}")
+                problems.append(problem)
                 continue
             values[alias] = text
         if problems:

@@ -13,6 +13,7 @@ from django.db import connections
 
 from connectors.services import connector_update
 from devices.events import events_recent
+from tests.factories import make_resource
 from tests.integrations.conftest import integration_body
 from tests.integrations.pump_cloud import asset_state
 from tests.pubsub import long_polls_waiting
@@ -418,3 +419,30 @@ def test_a_long_poll_is_answered_by_a_sync_write(
     assert answer.status_code == 200
     assert answer.text == "temperature=21.0"
     assert time.monotonic() - began < 10  # woken, not timed out
+
+
+def test_nul_characters_from_the_third_party_cost_only_what_holds_them(
+    pump_cloud, integrate, run, owner_api, base, connector
+):
+    """PostgreSQL text cannot hold NUL: an asset id with one is refused, a detail field keeps
+    its text without it, a value with one is refused as a device's would be (that field only);
+    the run goes on."""
+    pump_cloud.add_assets(3)
+    pump_cloud.assets["P-0001"]["site"] = "North\x00Plant"
+    pump_cloud.assets["P-\x00bad"] = dict(pump_cloud.assets["P-0003"])
+    make_resource(connector=connector, alias="note", format="string")
+    pump_cloud.assets["P-0002"]["state"] = {**pump_cloud.assets["P-0002"]["state"], "note": "a\x00b"}
+    integrate()
+
+    last = run()
+
+    assert last["state"] == "finished"
+    reasons = {e["asset"]: e["reason"] for e in last["errors"]}
+    assert "cannot name a device" in reasons.pop("#4")
+    assert reasons.pop("P-0002") == "note: value contains a NUL character"
+    state = owner_api.get(base + f"devices/{sha256('P-0002')}/state/").json()
+    assert "note" not in state and state["battery"]["reported"] == str(asset_state(2)["battery"])
+    assert reasons == {}
+    device = owner_api.get(base + f"devices/{sha256('P-0001')}/").json()
+    assert {"name": "asset:site", "value": "NorthPlant"} in device["tags"]
+    assert owner_api.get(base + f"devices/{sha256('P-0003')}/state/").json()["temperature"]["reported"]
