@@ -272,7 +272,10 @@ def integration_put(*, connector: Connector, data: dict, user=None) -> Integrati
         if refusal:
             errors["spec"] = [f"host: {refusal}"]
     if spec is not None:
-        plain, secret, problems = _config_clean(data.get("config"), spec, existing)
+        config_raw = data.get("config")
+        if config_raw is None and existing is not None:  # left out: kept, as the sync settings are
+            config_raw = {name: value for name, value in existing.config.items() if spec.config_field(name)}
+        plain, secret, problems = _config_clean(config_raw, spec, existing)
         if problems:
             errors["config"] = problems
     sync_raw = data.get("sync")

@@ -1,6 +1,8 @@
-"""Each integration's runs are scheduled by Celery beat (a django-celery-beat periodic task of its
-own, every ``interval_seconds``): what beat would call queues a run unless one is under way, and
-the schedule goes with the integration and with its connector."""
+"""An integration's life around its API calls: each integration's runs are scheduled by Celery
+beat (a django-celery-beat periodic task of its own, every ``interval_seconds``), what beat would
+call queues a run unless one is under way, the schedule goes with the integration and with its
+connector; saving checks the health at once; a PUT that leaves out the configuration or the sync
+settings keeps them."""
 
 import json
 
@@ -95,3 +97,19 @@ def test_saving_checks_the_health_at_once(
     assert health["status"] == "unhealthy" and "401" in health["error"]
     assert [m.to for m in mailoutbox] == [["ops@example.com"]]
     assert "not-the-password" not in mailoutbox[0].body
+
+
+@pytest.mark.django_db
+def test_a_put_without_config_or_sync_keeps_them(api, owner, connector, pump_cloud):
+    client = api(owner)
+    assert client.put(_url(connector), integration_body(pump_cloud), format="json").status_code == 200
+    before = client.get(_url(connector)).json()
+
+    answer = client.put(
+        _url(connector), {"spec": before["spec"], "maintainer_email": "new@example.com"}, format="json"
+    )
+
+    assert answer.status_code == 200, answer.content
+    after = answer.json()
+    assert after["config"] == before["config"] == {"username": pump_cloud.username, "password": {"set": True}}
+    assert after["sync"] == before["sync"] and after["maintainer_email"] == "new@example.com"
