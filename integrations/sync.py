@@ -32,8 +32,8 @@ from django.db import DatabaseError, transaction
 from connectors.runtime import connector_rules
 from connectors.values import cloud_value_to_text
 from devices.errors import ValueRejected
-from devices.models import INTEGRATION_AUTH, Device
-from devices.services import device_states_initialise, device_write, devices_add_external
+from devices.models import INTEGRATION_AUTH, Device, DeviceTag
+from devices.services import device_states_initialise, device_write, devices_add_external, devices_tag_set
 from integrations.client import CallFailed, NotJson, ThirdParty
 from integrations.models import Integration
 from integrations.services import CONFIG_IO, SyncSettings, id_parameter, integration_config, integration_spec
@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 BATCH = 200
 MAX_PAGES = 100_000
 ASSET_TAG = "integration:asset_id"
+# Without a colon: the device list's ``tag=name:value`` filter splits at the first one.
+GONE_TAG, GONE_VALUE = "integration_gone", "true"
 DETAIL_TAG_PREFIX = "asset:"
 PROTOCOL = "integration"
 
@@ -280,6 +282,21 @@ class _Run:
         if len(self.errors) < ERRORS_KEPT:
             self.errors.append({"asset": asset_id, "identity": identity, "reason": self.api.redact(reason)})
 
+    def mark_gone(self) -> int:
+        """After a complete listing: the integration's devices whose asset was not listed carry
+        the tag ``integration_gone=true`` (``?tag=integration_gone`` on the device list), and a device whose
+        asset is listed again loses it. Nothing is deleted: the product manager decides. Returns
+        how many devices are gone."""
+        gone = {
+            device_id
+            for device_id, asset_id in DeviceTag.objects.filter(connector=self.connector, name=ASSET_TAG)
+            .values_list("device_id", "value")
+            .iterator(chunk_size=5000)
+            if asset_id not in self.seen
+        }
+        devices_tag_set(connector=self.connector, name=GONE_TAG, value=GONE_VALUE, devices=gone)
+        return len(gone)
+
     def progress(self, *, final: bool) -> None:
         job_progress(
             job=self.job, errors=self.errors, total=self.listed if final or self.listed else None,
@@ -312,6 +329,15 @@ def sync_run(job) -> None:
             job_fail(job=job, detail=f"Listing the assets failed: {api.redact(exc.reason)}")
             return
     run.progress(final=True)
+    gone = run.mark_gone()
+    if gone:
+        devices = (
+            "1 device of this integration stands"
+            if gone == 1
+            else f"{gone:,} devices of this integration stand"
+        )
+        note = f"{devices} for assets it no longer lists: "
+        job.detail = f"{job.detail} {note}tagged {GONE_TAG}={GONE_VALUE}.".strip()
     job_finish(job=job)
     logger.info(
         "integration of %s: %d assets, %d created, %d updated, %d errors",

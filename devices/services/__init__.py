@@ -41,6 +41,7 @@ from devices.services.whitelist import (
     device_whitelist,
     devices_add_external,
     devices_lock,
+    devices_tag_set,
     identity_generate,
     tags_clean,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "device_write",
     "devices_add_external",
     "devices_lock",
+    "devices_tag_set",
     "identity_generate",
     "tags_clean",
     "talk_refusal",

@@ -372,6 +372,32 @@ def device_tags_replace(*, device: Device, tags) -> None:
     DeviceTag.objects.bulk_create([DeviceTag.of(device, n, v) for n, v in pairs])
 
 
+def devices_tag_set(*, connector: Connector, name: str, value: str, devices: set[int]) -> tuple[int, int]:
+    """Exactly the connector's ``devices`` (ids) carry the tag ``name=value`` afterwards: it is
+    added where missing and removed from the others. Returns ``(added, removed)``."""
+    tagged = set(
+        DeviceTag.objects.filter(connector=connector, name=name, value=value).values_list(
+            "device_id", flat=True
+        )
+    )
+    add, remove = devices - tagged, tagged - devices
+    with transaction.atomic():
+        for start in range(0, len(remove), 1000):
+            chunk = sorted(remove)[start : start + 1000]
+            DeviceTag.objects.filter(
+                connector=connector, name=name, value=value, device_id__in=chunk
+            ).delete()
+        rows = Device.objects.filter(connector=connector, pk__in=sorted(add)).only(
+            "id", "connector_id", "identity"
+        )
+        DeviceTag.objects.bulk_create(
+            [DeviceTag.of(device, name, value) for device in rows.iterator(chunk_size=2000)],
+            batch_size=2000,
+            ignore_conflicts=True,
+        )
+    return len(add), len(remove)
+
+
 def devices_lock(*, connector: Connector) -> None:
     """Lock every device of ``connector`` until the transaction ends, as a delete of the
     connector does first: a change to one of them in flight (``device_row_lock``) then commits before

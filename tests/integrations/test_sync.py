@@ -446,3 +446,36 @@ def test_nul_characters_from_the_third_party_cost_only_what_holds_them(
     device = owner_api.get(base + f"devices/{sha256('P-0001')}/").json()
     assert {"name": "asset:site", "value": "NorthPlant"} in device["tags"]
     assert owner_api.get(base + f"devices/{sha256('P-0003')}/state/").json()["temperature"]["reported"]
+
+
+def test_devices_whose_asset_is_no_longer_listed_are_tagged_gone_until_it_comes_back(
+    pump_cloud, integrate, run, owner_api, base
+):
+    pump_cloud.add_assets(3)
+    integrate()
+    run()
+    removed = pump_cloud.assets.pop("P-0002")
+
+    last = run()
+
+    assert last["state"] == "finished"
+    assert "1 device of this integration stands for assets it no longer lists" in last["detail"]
+    gone = owner_api.get(base + "devices/", {"tag": "integration_gone:true"}).json()["results"]
+    assert [d["identity"] for d in gone] == [sha256("P-0002")]
+    assert owner_api.get(base + f"devices/{sha256('P-0002')}/").status_code == 200  # kept
+
+    pump_cloud.assets["P-0002"] = removed
+    last = run()
+
+    assert last["detail"] == ""
+    assert owner_api.get(base + "devices/", {"tag": "integration_gone:true"}).json()["results"] == []
+
+
+def test_a_failed_listing_tags_nothing_gone(pump_cloud, integrate, run, owner_api, base):
+    pump_cloud.add_assets(2)
+    integrate()
+    run()
+    pump_cloud.down = True
+
+    assert run()["state"] == "failed"
+    assert owner_api.get(base + "devices/", {"tag": "integration_gone"}).json()["results"] == []
