@@ -259,9 +259,7 @@ def integration_put(*, connector: Connector, data: dict, user=None) -> Integrati
     unknown = set(data) - {"spec", "config", "sync", "maintainer_email"}
     for name in sorted(unknown):
         errors[name] = ["unknown field"]
-    spec_text = data.get("spec")
-    if spec_text is None and existing is not None:
-        spec_text = existing.spec_text
+    spec_text = data.get("spec")  # always sent: a PUT replaces the spec (config and sync may stay)
     spec = None
     try:
         spec = spec_load(spec_text)

@@ -146,16 +146,19 @@ def test_put_again_with_an_empty_secret_asks_for_it(owner_api, connector, pump_c
     assert response.json()["config"] == ["password: is required (Pump Cloud API password)"]
 
 
-def test_put_again_without_the_spec_keeps_it(owner_api, connector, pump_cloud, integrated):
-    body = integration_body(pump_cloud)
-    del body["spec"]
-    body["maintainer_email"] = "pumps@example.com"
+def test_a_put_replaces_the_spec_so_it_must_send_one(owner_api, connector, pump_cloud, integrated):
+    for missing in ({}, {"spec": None}):
+        body = {**integration_body(pump_cloud), "maintainer_email": "pumps@example.com"}
+        del body["spec"]
 
-    response = owner_api.put(url(connector), body, format="json")
+        response = owner_api.put(url(connector), {**body, **missing}, format="json")
 
-    assert response.status_code == 200, response.content
-    assert response.json()["spec"] == integrated["spec"]
-    assert response.json()["maintainer_email"] == "pumps@example.com"
+        assert response.status_code == 400, response.content
+        assert "spec" in response.json()
+        kept = owner_api.get(url(connector)).json()
+        assert (
+            kept["spec"] == integrated["spec"] and kept["maintainer_email"] == integrated["maintainer_email"]
+        )
 
 
 def test_a_body_that_is_not_an_object_is_refused(owner_api, connector, pump_cloud):
