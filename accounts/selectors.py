@@ -82,6 +82,18 @@ def membership_list(*, business: Business) -> QuerySet[Membership]:
     return Membership.objects.filter(business=business).select_related("user").order_by("user__email")
 
 
+def business_admin_emails(*, business_id: int) -> list[str]:
+    """The e-mail addresses of the business's admins, sorted: who is told when something of the
+    business needs attention and no one else was named."""
+    return sorted(
+        set(
+            Membership.objects.filter(business_id=business_id, role=Role.ADMIN)
+            .exclude(user__email="")
+            .values_list("user__email", flat=True)
+        )
+    )
+
+
 def membership_get(*, business: Business, membership_id: int) -> Membership:
     """One member of the business; ``Http404`` for a membership of another business."""
     membership = membership_list(business=business).filter(pk=membership_id).first()

@@ -47,9 +47,19 @@ def last_sync_json(job: Job | None) -> dict | None:
     }
 
 
-def integration_json(integration: Integration) -> dict:
-    """What the API shows of an integration: secrets only as ``{"set": true|false}``."""
-    spec = integration_spec(integration)
+def health_json(integration: Integration) -> dict:
+    return {
+        "status": integration.health_status,
+        "checked_at": integration.health_checked_at,
+        "changed_at": integration.health_changed_at,
+        "error": integration.health_error,
+    }
+
+
+def integration_json(integration: Integration, spec=None) -> dict:
+    """What the API shows of an integration: secrets only as ``{"set": true|false}``. ``spec``:
+    its spec when the caller has read it already (it is parsed from the stored text)."""
+    spec = spec or integration_spec(integration)
     secrets = integration_secrets(integration)
     config = {}
     for config_field in spec.config_fields:
@@ -79,12 +89,7 @@ def integration_json(integration: Integration) -> dict:
         ],
         "sync": integration.sync,
         "maintainer_email": integration.maintainer_email,
-        "health": {
-            "status": integration.health_status,
-            "checked_at": integration.health_checked_at,
-            "changed_at": integration.health_changed_at,
-            "error": integration.health_error,
-        },
+        "health": health_json(integration),
         "last_sync": last_sync_json(last_sync(integration)),
         "created_at": integration.created_at,
         "updated_at": integration.updated_at,

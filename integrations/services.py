@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from accounts.selectors import business_admin_emails
 from connectors.models import Connector, Resource
 from connectors.services import resource_create
 from core.crypto import decrypt_secret, encrypt_secret
@@ -381,10 +383,6 @@ def _unschedule(connector_id: str) -> None:
 # --- runs ---------------------------------------------------------------------------------------
 
 
-class SyncUnavailable(Exception):
-    """The connector has no integration (or no list operation) to run."""
-
-
 def sync_start(*, integration: Integration, user=None) -> tuple[Job, bool]:
     """Queue a run of the integration as a job (``integrations.sync`` runs it). Runs never
     overlap: while one is queued or running, that one is returned instead (``(job, False)``)."""
@@ -443,12 +441,10 @@ def integration_spec(integration: Integration) -> Spec:
 # --- health -------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class HealthOutcome:
     status: str
     error: str = ""
-    changed: bool = False
-    recipients: list[str] = field(default_factory=list)
 
 
 def health_check(*, integration: Integration, now=None) -> HealthOutcome:
@@ -483,16 +479,13 @@ def health_check(*, integration: Integration, now=None) -> HealthOutcome:
         Integration.objects.filter(pk=row.pk).update(**fields)
         for name, value in fields.items():
             setattr(integration, name, value)
-        outcome = HealthOutcome(status=status, error=error, changed=changed)
         # Unknown → healthy is the first check going well: nothing to tell.
         if changed and (status == Health.UNHEALTHY or previous == Health.UNHEALTHY):
-            outcome.recipients = health_recipients(row)
-            transaction.on_commit(
-                lambda: health_email_send(integration=integration, recipients=outcome.recipients)
-            )
+            recipients = health_recipients(row)
+            transaction.on_commit(lambda: health_email_send(integration=integration, recipients=recipients))
     if changed:
         logger.warning("integration of %s is now %s%s", integration.pk, status, f": {error}" if error else "")
-    return outcome
+    return HealthOutcome(status=status, error=error)
 
 
 def health_path(spec: Spec) -> str:
@@ -506,15 +499,7 @@ def health_path(spec: Spec) -> str:
 def health_recipients(integration: Integration) -> list[str]:
     if integration.maintainer_email:
         return [integration.maintainer_email]
-    from accounts.models import Membership
-
-    return sorted(
-        set(
-            Membership.objects.filter(business_id=integration.connector.business_id, role="admin")
-            .exclude(user__email="")
-            .values_list("user__email", flat=True)
-        )
-    )
+    return business_admin_emails(business_id=integration.connector.business_id)
 
 
 def health_due() -> list[str]:
@@ -523,6 +508,5 @@ def health_due() -> list[str]:
 
     # A little early rather than a whole beat late: checks then keep their interval.
     due = timezone.now() - timedelta(seconds=settings.HEALTH_INTERVAL * 0.9)
-    return list(
-        Integration.objects.filter(health_checked_at__isnull=True).values_list("connector_id", flat=True)
-    ) + list(Integration.objects.filter(health_checked_at__lt=due).values_list("connector_id", flat=True))
+    never_or_due = Q(health_checked_at__isnull=True) | Q(health_checked_at__lt=due)
+    return list(Integration.objects.filter(never_or_due).values_list("connector_id", flat=True))

@@ -29,7 +29,6 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 JSON = "application/json"
 # What a configuration field may be (``x-exosite-config-parameters``' ``type``).
 CONFIG_TYPES = ("string", "integer", "number", "boolean")
-PARAMETER_LOCATIONS = ("path", "query", "header", "body")
 
 
 class SpecInvalid(Exception):

@@ -58,7 +58,7 @@ def asset_identity(asset_id: str, kind: str) -> str:
 
 
 class _Run:
-    def __init__(self, job, integration: Integration, spec: Spec, sync: SyncSettings, api: ThirdParty, pool):
+    def __init__(self, job, spec: Spec, sync: SyncSettings, api: ThirdParty, pool):
         self.job = job
         self.connector = job.connector
         self.spec, self.sync, self.api, self.pool = spec, sync, api, pool
@@ -317,7 +317,7 @@ def sync_run(job) -> None:
     job_progress(job=job, errors=[], total=None, done=0, created=0, updated=0, unchanged=0, error_count=0)
     workers = max(1, settings.INTEGRATIONS_CONCURRENCY)
     with ThirdParty(spec, integration_config(integration)) as api, ThreadPoolExecutor(workers) as pool:
-        run = _Run(job, integration, spec, sync, api, pool)
+        run = _Run(job, spec, sync, api, pool)
         try:
             for assets, last in run.pages():
                 run.listed += len(assets)

@@ -68,8 +68,8 @@ def _tester(spec, operation_id: str | None, *, form=None, result=None) -> dict |
 def _page(request, access, *, form=None, tester=None, spec_notice="", status=200):
     connector = access.connector
     integration = selectors.integration_find(connector=connector)
-    info = selectors.integration_json(integration) if integration is not None else None
     saved_spec = services.integration_spec(integration) if integration is not None else None
+    info = selectors.integration_json(integration, saved_spec) if integration is not None else None
     if form is None:
         form = IntegrationForm(
             initial=IntegrationForm.initial_of(integration), spec=saved_spec, secrets_set=secrets_set(info)
@@ -114,8 +114,8 @@ def integration_page(request, connector_id):
         return _page(request, access)
     connector = access.connector
     integration = selectors.integration_find(connector=connector)
-    info = selectors.integration_json(integration) if integration is not None else None
     saved_spec = services.integration_spec(integration) if integration is not None else None
+    info = selectors.integration_json(integration, saved_spec) if integration is not None else None
 
     # Which spec the posted form is about: the posted one when valid, else the saved one.
     first = IntegrationForm(request.POST, request.FILES)

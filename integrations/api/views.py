@@ -94,13 +94,13 @@ class HealthView(APIView):
 
     @extend_schema(responses=HealthSerializer)
     def get(self, request, connector_id):
-        return Response(selectors.integration_json(_integration(request, connector_id))["health"])
+        return Response(selectors.health_json(_integration(request, connector_id)))
 
     @extend_schema(request=None, responses=HealthSerializer)
     def post(self, request, connector_id):
         integration = _integration(request, connector_id)
         services.health_check(integration=integration)
-        return Response(selectors.integration_json(integration)["health"])
+        return Response(selectors.health_json(integration))
 
 
 class OperationListView(APIView):
