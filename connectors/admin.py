@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from connectors.content import services as content_services
-from connectors.models import Connector, ConnectorHostname, ContentItem, Resource
+from connectors.models import Connector, ConnectorHostname, ContentItem, Resource, Transport, transports_clean
 
 
 class HostnameInline(admin.TabularInline):
@@ -17,8 +17,25 @@ class ResourceInline(admin.TabularInline):
     fields = ["alias", "format", "unit", "allowed", "settable", "initial", "sync"]
 
 
+class ConnectorForm(forms.ModelForm):
+    """The transports as checkboxes, stored as the service stores them (``transports_clean``)."""
+
+    transports = forms.MultipleChoiceField(
+        choices=Transport.choices, widget=forms.CheckboxSelectMultiple,
+        help_text=Connector._meta.get_field("transports").help_text,
+    )  # fmt: skip
+
+    class Meta:
+        model = Connector
+        fields = ["transports"]  # the admin adds the fieldsets' fields
+
+    def clean_transports(self):
+        return transports_clean(self.cleaned_data["transports"])
+
+
 @admin.register(Connector)
 class ConnectorAdmin(admin.ModelAdmin):
+    form = ConnectorForm
     list_display = ["id", "name", "business", "auth_type", "devmode", "provisioning_enabled", "created_at"]
     list_filter = ["auth_type", "devmode", "provisioning_enabled", "pki_enabled"]
     search_fields = ["id", "name", "business__name"]
@@ -27,7 +44,7 @@ class ConnectorAdmin(admin.ModelAdmin):
     inlines = [HostnameInline, ResourceInline]
     fieldsets = [
         (None, {"fields": ["id", "business", "name", "description"]}),
-        ("Protocol", {"fields": ["devmode"]}),
+        ("Protocol", {"fields": ["devmode", "transports"]}),
         (
             "Identity format",
             {"fields": ["identity_prefix", "identity_type", "identity_length", "identity_casing"]},

@@ -10,7 +10,7 @@ from django import forms
 
 from connectors import pki
 from connectors.identity import IdentityCasing, IdentityType
-from connectors.models import AuthType, ResourceFormat
+from connectors.models import AuthType, ResourceFormat, Transport
 from connectors.values import NUMERIC_FORMATS
 from core.forms import UiForm
 
@@ -109,6 +109,12 @@ class ConnectorSettingsForm(UiForm):
         help_text="Devices may then connect without TLS; their credentials can be read by anyone on the "
         "network path. Use only while developing firmware.",
     )
+    transports = forms.MultipleChoiceField(
+        choices=Transport.choices, widget=forms.CheckboxSelectMultiple, label="Transports",
+        help_text="How the connector's devices may talk: the HTTP device API, MQTT, or both. Devices "
+        "using a transport not ticked are refused.",
+        error_messages={"required": "Tick at least one transport."},
+    )  # fmt: skip
     identity_prefix = forms.CharField(max_length=64, required=False, label="Prefix")
     identity_type = forms.ChoiceField(choices=IdentityType.choices, label="Type")
     identity_length = forms.IntegerField(
@@ -190,7 +196,7 @@ class ConnectorSettingsForm(UiForm):
     # Groups of the page, in order (fieldsets with a legend each).
     SECTIONS = (
         ("General", ("name", "description")),
-        ("Protocol", ("devmode", "hostnames")),
+        ("Protocol", ("devmode", "transports", "hostnames")),
         ("Identity format", ("identity_prefix", "identity_type", "identity_length", "identity_casing")),
         ("Authentication", ("auth_type",)),
         ("Provisioning", ("provisioning_enabled", "presenter_identity", "generate_identity",

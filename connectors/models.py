@@ -3,6 +3,7 @@
 import secrets
 import string
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -25,6 +26,33 @@ class AuthType(models.TextChoices):
     CERTIFICATE = "certificate", "TLS client certificate"
 
 
+class Transport(models.TextChoices):
+    """How devices may reach a connector (its ``transports`` setting, ``protocol.transports``)."""
+
+    HTTP = "http", "HTTP"
+    MQTT = "mqtt", "MQTT"
+
+
+def default_transports() -> list[str]:
+    """Every transport: a connector's devices may use any of them unless it says otherwise."""
+    return list(Transport.values)
+
+
+def transports_clean(value) -> list[str]:
+    """``value`` as a connector's ``transports``: a non-empty list of known transports, each
+    once, stored in the order ``Transport`` lists them. Raises ``ValidationError``."""
+    known = ", ".join(Transport.values)
+    if not isinstance(value, list) or not value:
+        raise ValidationError(f"must be a non-empty list of transports ({known})")
+    for item in value:
+        if not isinstance(item, str) or item not in Transport.values:
+            shown = repr(item)[:40]
+            raise ValidationError(f"{shown} is not a transport ({known})")
+    if len(set(value)) != len(value):
+        raise ValidationError("each transport may be listed once")
+    return [transport for transport in Transport.values if transport in value]
+
+
 class Connector(models.Model):
     """An IoT connector: the device gateway of one product, with its settings.
 
@@ -42,6 +70,10 @@ class Connector(models.Model):
     devmode = models.BooleanField(
         default=False, help_text="Accept plain HTTP (credentials are then not secure)."
     )
+    transports = models.JSONField(
+        default=default_transports, validators=[transports_clean],
+        help_text="The transports the connector's devices may use: http, mqtt (at least one).",
+    )  # fmt: skip
     # identity format
     identity_prefix = models.CharField(max_length=64, blank=True)
     identity_type = models.CharField(max_length=16, choices=IdentityType.choices, default=IdentityType.OPAQUE)
@@ -127,8 +159,6 @@ class ConnectorHostname(models.Model):
 
     def clean(self):
         # The admin's forms come through here; the services check names the same way.
-        from django.core.exceptions import ValidationError
-
         from connectors.hostnames import HostnameRefused, hostname_clean
 
         try:

@@ -13,7 +13,7 @@ from connectors import hooks, pki, runtime
 from connectors.content.services import content_purge_connector_on_commit
 from connectors.hostnames import NOT_AVAILABLE, HostnameRefused, hostname_clean
 from connectors.identity import IdentityType
-from connectors.models import Connector, ConnectorHostname, Resource, ResourceFormat
+from connectors.models import Connector, ConnectorHostname, Resource, ResourceFormat, transports_clean
 from connectors.values import ResourceRules, parse_allowed
 from core import realtime
 from core.crypto import decrypt_secret, encrypt_secret
@@ -29,8 +29,8 @@ _FIXED_LENGTH_TYPES = {
 
 # Settings a product manager may change, by model field name.
 CONNECTOR_FIELDS = (
-    "name", "description", "devmode", "identity_prefix", "identity_type", "identity_length",
-    "identity_casing", "provisioning_enabled", "auth_type", "presenter_identity",
+    "name", "description", "devmode", "transports", "identity_prefix", "identity_type",
+    "identity_length", "identity_casing", "provisioning_enabled", "auth_type", "presenter_identity",
     "generate_identity", "activation_window_hours", "ip_whitelisting_enabled", "ip_whitelist",
     "pki_enabled", "pki_ca_certificate", "pki_sign_csr", "firmware_update_enabled",
     "claiming_enabled", "portal_subdomain", "managed_apps",
@@ -227,6 +227,11 @@ def _apply_settings(connector: Connector, changes: dict) -> list[str]:
             value = _clean_portal_subdomain(connector, value)
         elif key == "managed_apps":
             value = _clean_managed_apps(value)
+        elif key == "transports":
+            try:
+                value = transports_clean(value)
+            except ValidationError as exc:
+                raise ValidationError({"transports": exc.messages}) from None
         setattr(connector, key, value)
         changed.append(key)
     changed += _apply_ca_private_key(connector, changes)

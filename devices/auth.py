@@ -8,9 +8,9 @@ refusal is an event in Logs: ``auth_failed`` with its reason, ``locked_denied``,
 ``provision_denied`` when a certificate's first request cannot provision.
 
 The rules applied here are defined once in ``devices.services.provisioning``: "may talk now"
-(``talk_refusal``: lock, then transport) for every authenticated request, and "may activate
-now" (``activation_refusal``) for a certificate's first request. Framework-free: no request
-object, only values.
+(``talk_refusal``: lock, then TLS, then the connector's transports) for every authenticated
+request, and "may activate now" (``activation_refusal``) for a certificate's first request.
+Framework-free: no request object, only values.
 """
 
 from dataclasses import dataclass
@@ -51,8 +51,9 @@ class DeviceCredentials:
 
 def device_authenticate(credentials: DeviceCredentials) -> Device:
     """The device behind ``credentials``, allowed to talk now (not locked, over TLS unless its
-    connector is in developer mode), its sighting recorded. A client certificate's first request
-    provisions the device. Raises ``DeviceError`` (``throttle.Throttled`` for password guessing)."""
+    connector is in developer mode, over a transport its connector allows), its sighting
+    recorded. A client certificate's first request provisions the device. Raises
+    ``DeviceError`` (``throttle.Throttled`` for password guessing)."""
     device, _ = _authenticate(credentials, ())
     return device
 
@@ -85,15 +86,20 @@ def _authenticate(credentials: DeviceCredentials, read_aliases) -> tuple[Device,
         device = _certificate_device(credentials)
     else:
         raise _auth_failed(credentials, "no_credentials")
-    refusal = services.talk_refusal(device, insecure=credentials.insecure)
+    refusal = services.talk_refusal(device, insecure=credentials.insecure, protocol=credentials.protocol)
     if refusal == services.LOCKED:
         event_emit(
             connector_id=credentials.connector_id, type=EventType.LOCKED_DENIED, identity=device.identity,
-            ip=credentials.ip, connection_id=credentials.connection_id,
+            ip=credentials.ip, protocol=credentials.protocol, connection_id=credentials.connection_id,
         )  # fmt: skip
         raise DeviceError(refusal.message, status=refusal.status)
     if refusal is not None:
-        raise DeviceError(refusal.message, status=refusal.status, reason=refusal.reason)
+        # Not the device's credentials but how it came (plain HTTP, a transport its connector
+        # does not allow): an ``auth_failed`` event all the same, so that Logs says why.
+        raise _auth_failed(
+            credentials, refusal.reason, device.identity,
+            DeviceError(refusal.message, status=refusal.status, reason=refusal.reason),
+        )  # fmt: skip
     services.device_seen(device, ip=credentials.ip, insecure=credentials.insecure)
     return device, states if read_aliases else None
 
@@ -104,7 +110,8 @@ def _auth_failed(
     """An ``auth_failed`` event saying why, and the error to raise (``401`` unless given)."""
     event_emit(
         connector_id=credentials.connector_id, type=EventType.AUTH_FAILED, identity=identity,
-        ip=credentials.ip, connection_id=credentials.connection_id, payload={"reason": reason},
+        ip=credentials.ip, protocol=credentials.protocol, connection_id=credentials.connection_id,
+        payload={"reason": reason},
     )  # fmt: skip
     return error or DeviceError("unauthorized", status=401)
 
@@ -225,7 +232,8 @@ def device_activate_request(
         except throttle.Throttled as exc:
             event_emit(
                 connector_id=connector.pk, type=EventType.PROVISION_DENIED, identity=identity or "",
-                ip=ip, connection_id=connection_id, payload={"reason": exc.reason, "message": exc.message},
+                ip=ip, protocol=protocol, connection_id=connection_id,
+                payload={"reason": exc.reason, "message": exc.message},
             )  # fmt: skip
             raise
     # The transport and a missing id are the service's to judge: denials with their events

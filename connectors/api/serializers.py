@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from connectors.identity import IdentityCasing, IdentityType
-from connectors.models import AuthType, Connector, Resource, ResourceFormat
+from connectors.models import AuthType, Connector, Resource, ResourceFormat, Transport
 from connectors.selectors import connector_hostnames, portal_url
 from connectors.services import LINK_PATTERN
 from connectors.values import FORMATS, cloud_value_to_text
@@ -15,6 +15,15 @@ from core.openapi import NONBLANK_TEXT_PATTERN, TEXT_PATTERN, WHITESPACE, docume
 
 class ProtocolSerializer(serializers.Serializer):
     devmode = serializers.BooleanField(required=False)
+    transports = documented(
+        serializers.ListField(
+            child=serializers.ChoiceField(choices=Transport.choices), required=False, allow_empty=False,
+            max_length=len(Transport),
+            help_text="the transports the connector's devices may use (default: all); at least one",
+        ),
+        {"type": "array", "items": {"type": "string", "enum": Transport.values}, "minItems": 1,
+         "maxItems": len(Transport), "uniqueItems": True},
+    )  # fmt: skip
 
 
 class IdentityFormatSerializer(serializers.Serializer):

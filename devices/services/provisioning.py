@@ -47,15 +47,24 @@ def transport_allowed(connector: Connector, *, insecure: bool) -> bool:
     return connector.devmode or not insecure
 
 
-def talk_refusal(device: Device, *, insecure: bool) -> Refusal | None:
+def protocol_refusal(connector: Connector, *, protocol: str) -> Refusal | None:
+    """The connector's ``transports`` setting: its devices may use only the transports it lists
+    (``http``, ``mqtt``); any other ``protocol`` is refused."""
+    if protocol in connector.transports:
+        return None
+    return Refusal(403, "transport_not_allowed", f"{protocol} is not allowed for this connector's devices")
+
+
+def talk_refusal(device: Device, *, insecure: bool, protocol: str = "http") -> Refusal | None:
     """The rule "may talk now", for every request of an authenticated device whatever its
-    credentials or protocol: not locked, and over TLS unless its connector is in developer mode
-    (in this order: a locked device hears that it is locked)."""
+    credentials or protocol: not locked, over TLS unless its connector is in developer mode, and
+    over a transport its connector allows (in this order: a locked device hears that it is
+    locked)."""
     if device.locked:
         return LOCKED
     if not transport_allowed(device.connector, insecure=insecure):
         return INSECURE_TRANSPORT
-    return None
+    return protocol_refusal(device.connector, protocol=protocol)
 
 
 def activatable_sql(qn, now) -> tuple[str, list]:
@@ -101,11 +110,11 @@ def activation_refusal(device: Device, *, fingerprint: str | None = None) -> Ref
     return None
 
 
-def _deny(connector: Connector, *, identity: str, ip: str, connection_id: str, status: int,
-          reason: str, message: str) -> ProvisionDenied:  # fmt: skip
+def _deny(connector: Connector, *, identity: str, ip: str, connection_id: str, protocol: str,
+          status: int, reason: str, message: str) -> ProvisionDenied:  # fmt: skip
     event_emit(
         connector_id=connector.pk, type=EventType.PROVISION_DENIED, identity=identity, ip=ip,
-        connection_id=connection_id, payload={"reason": reason, "message": message},
+        protocol=protocol, connection_id=connection_id, payload={"reason": reason, "message": message},
     )  # fmt: skip
     return ProvisionDenied(message, status=status, reason=reason)
 
@@ -137,11 +146,13 @@ def device_activate(
     ``insecure``: the request came over a transport without TLS (allowed only in devmode).
     """
     deny = lambda status, reason, message: _deny(  # noqa: E731
-        connector, identity=identity or "", ip=ip, connection_id=connection_id,
+        connector, identity=identity or "", ip=ip, connection_id=connection_id, protocol=protocol,
         status=status, reason=reason, message=message,
     )  # fmt: skip
     if not transport_allowed(connector, insecure=insecure):
         raise deny(*INSECURE_TRANSPORT)
+    if refusal := protocol_refusal(connector, protocol=protocol):
+        raise deny(*refusal)
     auth_type = connector.auth_type
     if auth_type == AuthType.CERTIFICATE:
         raise deny(415, "auth_type_mismatch", "this connector authenticates devices by certificate")
@@ -307,7 +318,7 @@ def device_certificate_provision(
     the provisioning table) or ``401`` (``auth_failed``) for the wrong certificate.
     """
     deny = lambda status, reason, message: _deny(  # noqa: E731
-        connector, identity=identity, ip=ip, connection_id=connection_id,
+        connector, identity=identity, ip=ip, connection_id=connection_id, protocol=protocol,
         status=status, reason=reason, message=message,
     )  # fmt: skip
     refuse = lambda reason, message: certificate_refused(  # noqa: E731
@@ -316,6 +327,8 @@ def device_certificate_provision(
     )  # fmt: skip
     if not transport_allowed(connector, insecure=insecure):
         raise deny(*INSECURE_TRANSPORT)
+    if refusal := protocol_refusal(connector, protocol=protocol):
+        raise deny(*refusal)
     if not connector.provisioning_enabled:
         raise deny(403, "provisioning_disabled", "provisioning is disabled on this connector")
     with transaction.atomic():
