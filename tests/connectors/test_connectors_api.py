@@ -38,7 +38,7 @@ def test_a_name_is_enough_to_create_a_connector_with_documented_defaults(api, ow
     assert body["description"] == ""
     assert body["device_host"] == f"{body['id']}.{settings.DEVICE_API_DOMAIN}"
     assert body["hostnames"] == []
-    assert body["protocol"] == {"devmode": False}
+    assert body["protocol"] == {"devmode": False, "transports": ["http", "mqtt"]}
     assert body["identity_format"] == DEFAULT_IDENTITY_FORMAT
     assert body["provisioning"] == DEFAULT_PROVISIONING
     assert body["pki"] == {"enabled": False, "ca_certificate": "", "sign_csr": False}
@@ -62,7 +62,7 @@ def test_create_accepts_settings_in_the_same_shape_as_it_reads_them(api, owner):
     assert response.status_code == 201
     body = response.json()
     assert body["description"] == "Water meter, rev B"
-    assert body["protocol"] == {"devmode": True}
+    assert body["protocol"] == {"devmode": True, "transports": ["http", "mqtt"]}
     assert body["identity_format"] == {"prefix": "wm-", "type": "base16", "length": 8, "casing": "lower"}
     assert body["provisioning"] == {
         **DEFAULT_PROVISIONING,
@@ -222,7 +222,7 @@ def test_patch_of_one_nested_key_leaves_the_other_keys_as_they_were(api, owner, 
         "activation_window_hours": 12,
         "ip_whitelisting": {"enabled": False, "allowed": ["10.0.0.0/8"]},
     }
-    assert response.json()["protocol"] == {"devmode": True}
+    assert response.json()["protocol"] == {"devmode": True, "transports": ["http", "mqtt"]}
     read = client.get(detail(connector)).json()
     assert {**read, "warnings": []} == response.json()
 
@@ -289,6 +289,13 @@ def test_patch_of_top_level_fields(api, owner, connector):
         ({"name": ""}, {"name": ...}),
         ({"protocol": {"devmode": "maybe"}}, {"protocol": {"devmode": ...}}),
         ({"protocol": "on"}, {"protocol": ...}),
+        ({"protocol": {"transports": []}}, {"protocol": {"transports": ...}}),
+        ({"protocol": {"transports": ["ftp"]}}, {"protocol": {"transports": ...}}),
+        ({"protocol": {"transports": "http"}}, {"protocol": {"transports": ...}}),
+        ({"protocol": {"transports": ["http", "http"]}}, {"protocol": {"transports": ...}}),
+        ({"protocol": {"transports": [1]}}, {"protocol": {"transports": ...}}),
+        ({"protocol": {"transports": None}}, {"protocol": {"transports": ...}}),
+        ({"protocol": {"transports": [["http"]]}}, {"protocol": {"transports": ...}}),
         ({"identity_format": {"type": "base64"}}, {"identity_format": {"type": ...}}),
         ({"identity_format": {"casing": "title"}}, {"identity_format": {"casing": ...}}),
         ({"identity_format": {"length": 0}}, {"identity_format": {"length": ...}}),
