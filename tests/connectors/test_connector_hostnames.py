@@ -157,7 +157,7 @@ def test_a_connector_keeps_its_own_names_when_it_sends_them_again(api, owner, co
 SETTINGS = {
     "name": "Thermostat", "identity_type": "opaque", "identity_casing": "mixed", "auth_type": "token",
     "activation_window_hours": "48", "provisioning_enabled": "on", "presenter_identity": "on",
-    "devmode": "on",
+    "devmode": "on", "transports": ["http", "mqtt"],
 }  # fmt: skip
 
 

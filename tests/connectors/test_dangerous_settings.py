@@ -14,7 +14,7 @@ from tests.web.conftest import page_text
 SETTINGS = {
     "name": "Thermostat", "identity_type": "opaque", "identity_casing": "mixed", "auth_type": "token",
     "activation_window_hours": "48", "provisioning_enabled": "on", "presenter_identity": "on",
-    "devmode": "on",
+    "devmode": "on", "transports": ["http", "mqtt"],
 }  # fmt: skip
 EMPTY_WHITELIST = "must name at least one address or network while IP whitelisting is on"
 

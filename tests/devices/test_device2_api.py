@@ -541,7 +541,7 @@ def test_who_may_read_and_change_gateway_settings(as_role, connector, role, refu
 
     if refused is None:
         assert (read.status_code, change.status_code) == (200, 200)
-        assert change.json()["protocol"] == {"devmode": False}
+        assert change.json()["protocol"] == {"devmode": False, "transports": ["http", "mqtt"]}
     else:
         assert read.status_code == (200 if refused == 403 else refused)
         assert change.status_code == refused

@@ -17,6 +17,7 @@ BASE_SETTINGS = {
     "activation_window_hours": "48",
     "provisioning_enabled": "on",
     "presenter_identity": "on",
+    "transports": ["http", "mqtt"],
 }
 
 

@@ -34,6 +34,7 @@ SETTINGS = {
     "activation_window_hours": "48",
     "provisioning_enabled": "on",
     "presenter_identity": "on",
+    "transports": ["http", "mqtt"],
 }
 
 

@@ -66,7 +66,7 @@ PORTAL = CONNECTOR + "portal/"
 INTEGRATION = CONNECTOR + "integration/"
 NEW_PASSWORD = "a-fresh-passphrase-for-2026"
 SETTINGS = {"name": "Renamed", "identity_type": "opaque", "identity_casing": "mixed", "auth_type": "token",
-            "activation_window_hours": "48"}  # fmt: skip
+            "activation_window_hours": "48", "transports": ["http", "mqtt"]}  # fmt: skip
 
 
 def _certificate(world: UiWorld) -> dict:
