@@ -54,6 +54,11 @@ def group_channel(group: str) -> str:
     return _group_channel(_layer(), group)
 
 
+def group_message_decode(data: bytes) -> dict:
+    """A group message as read from its Redis channel (the channel layer's encoding)."""
+    return _layer().deserialize(data)
+
+
 def embedded_server_missing() -> bool:
     """On the embedded default, whether no platform runs (no socket of its private Redis): a
     command-line tool used on its own then has nobody to push to."""

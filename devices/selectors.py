@@ -116,6 +116,28 @@ def device_history(
     return points.order_by("-timestamp", "-id")[:limit]
 
 
+
+def pending_sets_many(device_ids: list[int], just_set: dict[int, list[str]]) -> list[tuple[int, str, str]]:
+    """``(device id, alias, set value)`` of cloud sets to send to connected devices (MQTT): for a
+    device in ``just_set``, the values of those aliases (just set from the cloud); for the
+    others, every set the device has not reported back yet (``set`` differs from ``reported``).
+    One query per 500 devices."""
+    table = connection.ops.quote_name(DeviceState._meta.db_table)
+    found = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(device_ids), 500):
+            chunk = device_ids[start : start + 500]
+            cursor.execute(
+                f'SELECT device_id, alias, reported, "set" FROM {table} '
+                f'WHERE device_id IN ({", ".join(["%s"] * len(chunk))}) AND "set" IS NOT NULL',
+                chunk,
+            )
+            for device_id, alias, reported, value in cursor.fetchall():
+                aliases = just_set.get(device_id)
+                if (alias in aliases) if aliases is not None else value != reported:
+                    found.append((device_id, alias, value))
+    return sorted(found)
+
 def device_is_online(device: Device) -> bool:
     if device.last_seen is None:
         return False

@@ -91,6 +91,19 @@ DEVICE_PASSWORD_FAILURES_PER_IDENTITY = env_int("DEVICE_PASSWORD_FAILURES_PER_ID
 DEVICE_PASSWORD_FAILURES_PER_ADDRESS = env_int("DEVICE_PASSWORD_FAILURES_PER_ADDRESS", 100, minimum=1)
 DEVICE_PASSWORD_FAILURE_WINDOW = env_int("DEVICE_PASSWORD_FAILURE_WINDOW", 900, minimum=1)
 
+# --- Device API over MQTT (devices/mqtt/, manage.py runmqtt; shared/docs/mqtt.md) ---------------
+MQTT_HOST = env_str("MQTT_HOST", "127.0.0.1")
+# TLS (the connector chosen by SNI) and plain TCP (developer-mode connectors); 0 turns one off.
+MQTT_PORT = env_int("MQTT_PORT", 8883, minimum=0)
+MQTT_PLAIN_PORT = env_int("MQTT_PLAIN_PORT", 1883, minimum=0)
+# The server certificate and key (PEM). Empty: runmqtt makes a self-signed one under VAR_DIR/tls.
+MQTT_TLS_CERT = env_str("MQTT_TLS_CERT")
+MQTT_TLS_KEY = env_str("MQTT_TLS_KEY")
+# A connection must send its CONNECT within this many seconds of its TCP (and TLS) handshake.
+MQTT_CONNECT_TIMEOUT = env_float("MQTT_CONNECT_TIMEOUT", 10, minimum=0.1)
+# Connections one process accepts at once; more are closed at once (they retry elsewhere).
+MQTT_MAX_CONNECTIONS = env_int("MQTT_MAX_CONNECTIONS", 20_000, minimum=1)
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",

@@ -57,7 +57,9 @@ class WakeHub:
     and after its device's subscription finally went out.
     """
 
-    def __init__(self):
+    waiter_class = Waiter
+
+    def __init__(self, group=device_wake_group):
         self.waiters: dict[int, set[Waiter]] = {}
         self.subscribed: set[int] = set()  # subscriptions sent
         self.to_subscribe: set[int] = set()  # for the next batch
@@ -69,13 +71,13 @@ class WakeHub:
         self.retry_delay = _RETRY_FIRST
         self.outage_since: float | None = None  # time.monotonic() of the first failure
         # "<layer prefix>__group__device_wake.", the channel names before a device id.
-        wake_prefix = realtime.group_channel(device_wake_group(0)).removesuffix("0")
+        wake_prefix = realtime.group_channel(group(0)).removesuffix("0")
         self.wakes = _RedisWakes(self, wake_prefix)
         self.checks = LongPollChecks()  # the value checks of this process's polls
 
     async def add(self, device_id: int) -> Waiter:
         """Register a waiter; return once the device's wake group is subscribed."""
-        waiter = Waiter(device_id)
+        waiter = self.waiter_class(device_id)
         self.waiters.setdefault(device_id, set()).add(waiter)
         if device_id in self.to_unsubscribe:
             self.to_unsubscribe.discard(device_id)  # never left: still subscribed
@@ -98,6 +100,10 @@ class WakeHub:
             if waiter.device_id in self.subscribed:
                 self.to_unsubscribe.add(waiter.device_id)
                 self._send_soon()
+
+    def message(self, device_id: int, data: bytes) -> None:
+        """A push on the device's channel (``data``: the channel layer's encoding of it)."""
+        self.wake(device_id)
 
     def wake(self, device_id) -> None:
         for waiter in self.waiters.get(device_id, ()):
@@ -240,6 +246,13 @@ class _RedisWakes:
     async def unsubscribe(self, device_ids: list[int]) -> None:
         await self.pubsub.unsubscribe(*(self.channel(d) for d in device_ids))
 
+    async def close(self) -> None:
+        """Stop reading and drop the connection (a server shutting down)."""
+        if self.reader is not None:
+            self.reader.cancel()
+            self.reader = None
+        await self.pubsub.aclose()
+
     def client_devices(self) -> list[int]:
         """The devices whose wake channels the client holds as subscribed."""
         devices = []
@@ -265,9 +278,10 @@ class _RedisWakes:
             channel = message and message.get("channel")
             if channel and channel.startswith(prefix):
                 try:
-                    self.hub.wake(int(channel[size:]))
+                    device_id = int(channel[size:])
                 except ValueError:
-                    pass
+                    continue
+                self.hub.message(device_id, message.get("data") or b"")
 
 
 class LongPollChecks:

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from connectors.values import ResourceRules
 from devices import hooks
 from devices.errors import DuplicateTimestamps, ValueRejected
-from devices.events import EventType, device_wake, event_emit, now_us
+from devices.events import EventType, device_sets_announce, event_emit, now_us
 from devices.models import Device, DeviceState, ValuePoint
 from devices.services.whitelist import device_row_lock
 
@@ -220,7 +220,8 @@ def device_state_set(*, device: Device, values: dict, rules: dict[str, ResourceR
     """Cloud values for a device (management API, portal). Validated as device writes are.
 
     Only ``set`` changes for settable, synced resources (the device is expected to acknowledge by
-    writing); with ``sync`` off, ``reported`` follows at once. Long polls are woken.
+    writing); with ``sync`` off, ``reported`` follows at once. Long polls are woken, and an MQTT
+    connection of the device gets the values.
     """
     from connectors.values import cloud_value_to_text
 
@@ -254,4 +255,4 @@ def device_state_set(*, device: Device, values: dict, rules: dict[str, ResourceR
                 defaults={"set": text, "reported": text, "timestamp": timestamp},
             )  # fmt: skip
             ValuePoint.objects.create(device=device, alias=alias, timestamp=timestamp, value=text)
-    transaction.on_commit(lambda: device_wake(device.pk))
+    transaction.on_commit(lambda: device_sets_announce(device.pk, list(texts)))

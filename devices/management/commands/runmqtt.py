@@ -1,0 +1,60 @@
+"""``manage.py runmqtt``: the device API over MQTT (shared/docs/mqtt.md), in the foreground.
+
+TLS on ``MQTT_PORT`` (the connector chosen by the server name), plain TCP on
+``MQTT_PLAIN_PORT`` for developer-mode connectors; ``0`` turns a listener off. ``make run``
+starts it beside the web server; production runs it as processes of its own (docs/operations.md).
+"""
+
+import asyncio
+import errno
+import signal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from devices.mqtt.server import MqttServer
+
+
+class Command(BaseCommand):
+    help = "Serve the device API over MQTT (TLS and, for developer-mode connectors, plain TCP)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=settings.MQTT_HOST)
+        parser.add_argument("--port", type=int, default=settings.MQTT_PORT, help="TLS port (0: off)")
+        parser.add_argument(
+            "--plain-port", type=int, default=settings.MQTT_PLAIN_PORT, help="plain TCP port (0: off)"
+        )
+
+    def handle(self, *args, host, port, plain_port, **options):
+        try:
+            asyncio.run(self._serve(host, port, plain_port))
+        except KeyboardInterrupt:
+            pass
+
+    async def _serve(self, host: str, port: int, plain_port: int) -> None:
+        server = MqttServer()
+        listeners = {"TLS": port, "plain TCP": plain_port}
+        bound = {}
+        for name, number in listeners.items():
+            if not number:
+                continue
+            listen = server.listen_tls if name == "TLS" else server.listen_plain
+            try:
+                bound[name] = await listen(host, number)
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    raise CommandError(f"MQTT ({name}) cannot listen on {host}:{number}: {error}")
+                # Another broker often holds 1883: say so and go on without this listener.
+                self.stderr.write(f"runmqtt: {host}:{number} is already in use; no MQTT {name} listener.")
+        if not bound:
+            self.stderr.write("runmqtt: no MQTT listener (MQTT_PORT and MQTT_PLAIN_PORT are 0 or taken).")
+            return
+        for name, number in bound.items():
+            self.stdout.write(f"runmqtt: MQTT ({name}) on {host}:{number}")
+        self.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        await server.stop()
