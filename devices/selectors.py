@@ -116,7 +116,6 @@ def device_history(
     return points.order_by("-timestamp", "-id")[:limit]
 
 
-
 def pending_sets_many(device_ids: list[int], just_set: dict[int, list[str]]) -> list[tuple[int, str, str]]:
     """``(device id, alias, set value)`` of cloud sets to send to connected devices (MQTT): for a
     device in ``just_set``, the values of those aliases (just set from the cloud); for the
@@ -137,6 +136,7 @@ def pending_sets_many(device_ids: list[int], just_set: dict[int, list[str]]) -> 
                 if (alias in aliases) if aliases is not None else value != reported:
                     found.append((device_id, alias, value))
     return sorted(found)
+
 
 def device_is_online(device: Device) -> bool:
     if device.last_seen is None:
@@ -167,7 +167,7 @@ def status_q(status: str) -> Q:
 # What the device API needs of a device and its connector on every authenticated request.
 _AUTH_DEVICE_FIELDS = ("id", "connector_id", "identity", "lifecycle", "auth_type", "locked", "devmode",
                        "last_ip", "last_seen")  # fmt: skip
-_AUTH_CONNECTOR_FIELDS = ("id", "devmode", "updated_at")
+_AUTH_CONNECTOR_FIELDS = ("id", "devmode", "transports", "updated_at")
 
 
 @functools.cache
@@ -231,10 +231,10 @@ def device_for_token(
          str(last_ip) if last_ip is not None else None, _aware(last_seen)],
     )  # fmt: skip
     m = n + len(_AUTH_CONNECTOR_FIELDS)
-    c_id, c_devmode, c_updated_at = row[n:m]
-    device.connector = Connector.from_db(
-        connection.alias, list(_AUTH_CONNECTOR_FIELDS), [c_id, bool(c_devmode), _aware(c_updated_at)]
-    )
+    c_id, c_devmode, c_transports, c_updated_at = row[n:m]
+    transports = Connector._meta.get_field("transports").from_db_value(c_transports, None, connection)
+    values = [c_id, bool(c_devmode), transports, _aware(c_updated_at)]
+    device.connector = Connector.from_db(connection.alias, list(_AUTH_CONNECTOR_FIELDS), values)
     states = {r[m]: _StateRow(*r[m:]) for r in rows if r[m] is not None} if aliases else {}
     return device, states
 
