@@ -21,6 +21,7 @@ import ssl
 import time
 from asyncio import sslproto
 from contextlib import suppress
+from pathlib import Path
 
 from amqtt.adapters import BufferReader, StreamReaderAdapter
 from amqtt.mqtt import packet_class
@@ -390,6 +391,11 @@ class MqttServer:
             await run_sync(self.contexts.refresh)
             self.tasks.append(asyncio.ensure_future(self._refresh_contexts()))
         return await self._listen(self._tls_client, host, port)
+
+    @staticmethod
+    def ca_file() -> str:
+        """The CA of the self-signed server certificate (``make run``)."""
+        return str(Path(settings.VAR_DIR) / "tls" / "server-ca.pem")
 
     async def listen_plain(self, host: str, port: int) -> int:
         """Listen for plain TCP connections (developer-mode connectors); the port bound."""

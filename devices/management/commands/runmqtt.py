@@ -24,8 +24,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--plain-port", type=int, default=settings.MQTT_PLAIN_PORT, help="plain TCP port (0: off)"
         )
+        parser.add_argument(
+            "--skip-taken-ports", action="store_true",
+            help="a port already in use is skipped with a message (make run), instead of an error",
+        )  # fmt: skip
 
-    def handle(self, *args, host, port, plain_port, **options):
+    def handle(self, *args, host, port, plain_port, skip_taken_ports, **options):
+        self.skip_taken_ports = skip_taken_ports
         try:
             asyncio.run(self._serve(host, port, plain_port))
         except KeyboardInterrupt:
@@ -42,15 +47,19 @@ class Command(BaseCommand):
             try:
                 bound[name] = await listen(host, number)
             except OSError as error:
-                if error.errno != errno.EADDRINUSE:
+                if error.errno != errno.EADDRINUSE or not self.skip_taken_ports:
                     raise CommandError(f"MQTT ({name}) cannot listen on {host}:{number}: {error}")
                 # Another broker often holds 1883: say so and go on without this listener.
-                self.stderr.write(f"runmqtt: {host}:{number} is already in use; no MQTT {name} listener.")
+                self.stderr.write(
+                    f"runmqtt: {host}:{number} is already in use (another MQTT broker?); "
+                    f"no MQTT {name} listener. Free it, or set another port in the environment."
+                )
         if not bound:
             self.stderr.write("runmqtt: no MQTT listener (MQTT_PORT and MQTT_PLAIN_PORT are 0 or taken).")
-            return
         for name, number in bound.items():
             self.stdout.write(f"runmqtt: MQTT ({name}) on {host}:{number}")
+        if "TLS" in bound and not settings.MQTT_TLS_CERT:
+            self.stdout.write(f"runmqtt: self-signed server certificate; devices trust {server.ca_file()}")
         self.stdout.flush()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -1,7 +1,8 @@
 """``manage.py runplatform``: the whole platform in the foreground, for ``make run``.
 
 One Daphne process serves the web UI, management API, device API (long polls included) and
-websockets; a Celery worker with an embedded beat runs background jobs beside it. Without
+websockets; a Celery worker with an embedded beat runs background jobs beside it, and
+``runmqtt`` the device API over MQTT. Without
 ``REDIS_URL`` a private Redis on a Unix socket carries pushes and wakes between them
 (murano/embedded_redis.py). A worker or embedded Redis that stops is started again; all stop
 together on Ctrl-C. Production runs these pieces separately (see docs/operations.md).
@@ -41,6 +42,8 @@ class Command(BaseCommand):
                 raise CommandError(f"the embedded Redis could not start: {error}")
         if not no_worker and not settings.CELERY_TASK_ALWAYS_EAGER:
             supervisor.start("the Celery worker", self._worker)
+        if settings.MQTT_PORT or settings.MQTT_PLAIN_PORT:
+            supervisor.start("the MQTT listener", self._mqtt)
         daphne = subprocess.Popen(
             # -v0: no access log line per request (errors still show).
             [sys.executable, "-m", "daphne", "-v0", "-b", host, "-p", str(port), "murano.asgi:application"]
@@ -70,6 +73,13 @@ class Command(BaseCommand):
             # (murano.processes.Supervisor._end_group); Ctrl-C reaches it through runplatform.
             start_new_session=True,
         )  # fmt: skip
+
+    @staticmethod
+    def _mqtt() -> subprocess.Popen:
+        # A taken port (another broker often holds 1883) is skipped with a message.
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "runmqtt", "--skip-taken-ports"], cwd=settings.BASE_DIR
+        )
 
     def _ensure_admin(self, host, port):
         """Makes sure someone can log in (``first_admin_ensure``) and prints where and how."""
@@ -101,4 +111,10 @@ class Command(BaseCommand):
             f"  Back office (Django admin): {base}/admin/",
             f"  Management API docs:        {base}/api/docs/",
         ]
+        if settings.MQTT_PORT or settings.MQTT_PLAIN_PORT:
+            lines.append(
+                f"  Devices over MQTT: TLS on port {settings.MQTT_PORT or 'off'} "
+                f"(<connector-id>.{settings.DEVICE_API_DOMAIN}), plain TCP on port "
+                f"{settings.MQTT_PLAIN_PORT or 'off'} (developer mode)"
+            )
         self.stdout.write("\n".join(lines))
