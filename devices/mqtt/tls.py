@@ -35,7 +35,7 @@ def server_certificate() -> tuple[str, str]:
     ``server-ca.pem`` there, what device tests trust)."""
     if settings.MQTT_TLS_CERT:
         return settings.MQTT_TLS_CERT, settings.MQTT_TLS_KEY or settings.MQTT_TLS_CERT
-    from murano.localtls import server_certificate_ensure
+    from core.selfsigned import server_certificate_ensure
 
     paths = server_certificate_ensure(Path(settings.VAR_DIR) / "tls", domain=settings.DEVICE_API_DOMAIN)
     return str(paths["certificate"]), str(paths["key"])
@@ -142,7 +142,7 @@ def _placeholder_ca() -> str:
     sent without a connector CA to check it is refused, never accepted on its own say-so."""
     global _PLACEHOLDER_CA
     if _PLACEHOLDER_CA is None:
-        from murano.localtls import server_certificate_ensure
+        from core.selfsigned import server_certificate_ensure
 
         with tempfile.TemporaryDirectory() as directory:
             paths = server_certificate_ensure(Path(directory), domain="placeholder.invalid")

@@ -3,7 +3,9 @@ loop in a thread of the test process, on free ports, TLS with a certificate made
 and real MQTT clients (paho) talking to it over TCP."""
 
 import asyncio
+import contextlib
 import socket
+import ssl
 import threading
 import time
 from types import SimpleNamespace
@@ -12,8 +14,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from django.conf import settings as django_settings
 
+from core.selfsigned import server_certificate_ensure
 from devices.events import events_recent
-from murano.localtls import server_certificate_ensure
 
 # What people see of devices (the management API), shared with the HTTP device API's tests.
 from tests.devices.conftest import device_info, device_state, history, owner_api  # noqa: F401
@@ -174,3 +176,147 @@ def mqtt_events(connector):
         ]  # fmt: skip
 
     return get
+
+
+# --- raw MQTT, for what a well-behaved client (paho) cannot send ----------------------------------
+
+CONNACK, PUBLISH, PUBACK, SUBACK, PINGRESP = 2, 3, 4, 9, 13
+
+
+def connect_bytes(*, username: str | None = None, password: str | None = None, client_id: str = "raw",
+                  clean_session: bool = True, keepalive: int = 60, proto_name: str = "MQTT",
+                  proto_level: int = 4) -> bytes:  # fmt: skip
+    """A CONNECT packet, written by amqtt's classes."""
+    from amqtt.mqtt.connect import ConnectPacket, ConnectPayload, ConnectVariableHeader
+
+    header = ConnectVariableHeader(proto_name=proto_name, proto_level=proto_level, keep_alive=keepalive)
+    header.clean_session_flag = clean_session
+    header.username_flag = username is not None
+    header.password_flag = password is not None
+    payload = ConnectPayload(client_id=client_id, username=username, password=password)
+    return bytes(ConnectPacket(variable_header=header, payload=payload).to_bytes())
+
+
+def publish_bytes(topic: str, payload: bytes, *, qos: int = 1, packet_id: int = 1) -> bytes:
+    from amqtt.mqtt.publish import PublishPacket
+
+    packet = PublishPacket.build(topic, payload, packet_id if qos else None, False, qos, False)
+    return bytes(packet.to_bytes())
+
+
+def remaining_length(length: int) -> bytes:
+    """MQTT's variable-length encoding of a packet's remaining length."""
+    out = bytearray()
+    while True:
+        length, byte = divmod(length, 128)
+        out.append(byte | (0x80 if length else 0))
+        if not length:
+            return bytes(out)
+
+
+class RawClient:
+    """A TCP (or TLS) connection speaking MQTT byte by byte: it sends what it is given, and reads
+    the server's packets as ``(type, flags, body)``; ``None`` once the server closed."""
+
+    def __init__(self, port: int, *, context: ssl.SSLContext | None = None, server_name: str | None = None,
+                 timeout: float = 5):  # fmt: skip
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if context is not None:
+            self.sock = context.wrap_socket(self.sock, server_hostname=server_name)
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def connect(self, **fields) -> int | None:
+        """Send a CONNECT (``connect_bytes`` fields); the CONNACK's return code, None if closed."""
+        self.send(connect_bytes(**fields))
+        packet = self.read_packet()
+        if packet is None:
+            return None
+        kind, _, body = packet
+        assert kind == CONNACK and len(body) == 2, packet
+        return body[1]
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, packet_id: int = 1) -> None:
+        self.send(publish_bytes(topic, payload, qos=qos, packet_id=packet_id))
+
+    def _fill(self, timeout: float) -> bool:
+        self.sock.settimeout(timeout)
+        try:
+            chunk = self.sock.recv(65536)
+        except (ConnectionResetError, ssl.SSLError, BrokenPipeError):
+            chunk = b""
+        if not chunk:
+            return False
+        self.buffer += chunk
+        return True
+
+    def read_packet(self, timeout: float = 5) -> tuple[int, int, bytes] | None:
+        """The server's next packet; None when the server closed the connection (a socket timeout
+        raises: the server neither answered nor closed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            parsed = self._parse()
+            if parsed is not None:
+                return parsed
+            if not self._fill(max(deadline - time.monotonic(), 0.001)):
+                return None
+
+    def _parse(self):
+        if len(self.buffer) < 2:
+            return None
+        length, multiplier, index = 0, 1, 1
+        while True:
+            if index >= len(self.buffer):
+                return None
+            byte = self.buffer[index]
+            length += (byte & 0x7F) * multiplier
+            multiplier *= 128
+            index += 1
+            if not byte & 0x80:
+                break
+        if len(self.buffer) < index + length:
+            return None
+        first, body = self.buffer[0], self.buffer[index : index + length]
+        self.buffer = self.buffer[index + length :]
+        return first >> 4, first & 0x0F, body
+
+    def closed_by_server(self, timeout: float = 5) -> bool:
+        """The server closes the connection within ``timeout`` (packets it sends first are read
+        and dropped); False if it is still open then."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.read_packet(deadline - time.monotonic()) is None:
+                    return True
+            except TimeoutError:
+                return False
+        return False
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+@pytest.fixture
+def raw_client():
+    """``raw_client(port, context=None, server_name=None)`` → a ``RawClient``; closed at the end."""
+    made = []
+
+    def make(port: int, **kwargs) -> RawClient:
+        client = RawClient(port, **kwargs)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def events_of(connector, type: str | None = None) -> list[dict]:
+    """Any connector's recent events over MQTT (oldest first), of one type if named."""
+    return [
+        e for e in events_recent(connector.pk)
+        if e["protocol"] == "mqtt" and (type is None or e["type"] == type)
+    ]  # fmt: skip

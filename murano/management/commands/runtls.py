@@ -15,7 +15,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from murano.localtls import nginx_binary, nginx_config_write, server_certificate_ensure
+from core.selfsigned import server_certificate_ensure
+from murano.localtls import nginx_binary, nginx_config_write
 from murano.processes import stop_children_on_signals
 
 INSTRUCTIONS = """
