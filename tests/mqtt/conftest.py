@@ -320,3 +320,9 @@ def events_of(connector, type: str | None = None) -> list[dict]:
         e for e in events_recent(connector.pk)
         if e["protocol"] == "mqtt" and (type is None or e["type"] == type)
     ]  # fmt: skip
+
+
+@pytest.fixture
+def mqtt_server_context(mqtt_server):
+    """A TLS client context that trusts the MQTT server's certificate (and checks its name)."""
+    return ssl.create_default_context(cafile=mqtt_server.ca)
