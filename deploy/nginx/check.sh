@@ -36,3 +36,16 @@ sed -e "s#{{prefix}}#$tmp/local#g" -e "s#{{user}}##" -e "s#{{listen}}#127.0.0.1:
     -e "s#{{certificate_key}}#$tmp/ssl/devices.example.com.key#" \
     "$here/local-tls.conf.template" > "$tmp/local/nginx.conf"
 nginx -t -p "$tmp/local" -c "$tmp/local/nginx.conf"
+# The MQTT stream config (deploy/nginx/mqtt-stream.conf) needs the stream module (Debian:
+# libnginx-mod-stream).
+stream_module=/usr/lib/nginx/modules/ngx_stream_module.so
+mkdir -p "$tmp/stream"
+cat > "$tmp/stream/nginx.conf" <<CONF
+worker_processes 1;
+error_log $tmp/logs/stream-error.log;
+pid $tmp/stream/nginx.pid;
+load_module $stream_module;
+events { worker_connections 1024; }
+stream { include $here/mqtt-stream.conf; }
+CONF
+nginx -t -p "$tmp/stream" -c "$tmp/stream/nginx.conf"

@@ -402,7 +402,9 @@ class MqttServer:
         return await self._listen(self._plain_client, host, port)
 
     async def _listen(self, client, host: str, port: int) -> int:
-        listener = await asyncio.start_server(client, host, port, backlog=1024)
+        listener = await asyncio.start_server(
+            client, host, port, backlog=1024, reuse_port=settings.MQTT_REUSE_PORT or None
+        )
         self.listeners.append(listener)
         if not any(t.get_name() == "mqtt-presence" for t in self.tasks):
             self.tasks.append(asyncio.create_task(self._presence(), name="mqtt-presence"))
