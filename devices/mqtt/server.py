@@ -151,7 +151,7 @@ class Connection:
 
     __slots__ = (
         "server", "reader", "writer", "adapter", "peer", "session", "client_id", "next_packet_id",
-        "deliveries", "connected_at", "closed", "keepalive",
+        "deliveries", "connected_at", "closed", "keepalive", "end_reason",
     )  # fmt: skip
 
     def __init__(self, server: "MqttServer", reader, writer, peer: Peer):
@@ -165,6 +165,7 @@ class Connection:
         self.connected_at = 0.0
         self.closed = False
         self.keepalive = 0
+        self.end_reason = ""  # set by whoever ends the connection from outside (a newer one)
 
     # --- reading and writing packets ------------------------------------------------------------
     async def _read_packet(self, timeout: float | None):
@@ -216,7 +217,7 @@ class Connection:
             logger.exception("MQTT connection from %s failed", self.peer.ip)
             reason = "server_error"
         finally:
-            await self._end(reason, detail)
+            await self._end(self.end_reason or reason, detail)
 
     async def _connect(self) -> None:
         packet = await self._read_packet(settings.MQTT_CONNECT_TIMEOUT)
@@ -429,6 +430,7 @@ class MqttServer:
         older = self.connections.get(device_id)
         self.connections[device_id] = connection
         if older is not None and older is not connection:
+            older.end_reason = "replaced"
             older.closed = True
             with suppress(Exception):
                 older.writer.close()
