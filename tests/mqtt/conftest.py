@@ -230,7 +230,10 @@ class RawClient:
 
     def connect(self, **fields) -> int | None:
         """Send a CONNECT (``connect_bytes`` fields); the CONNACK's return code, None if closed."""
-        self.send(connect_bytes(**fields))
+        try:
+            self.send(connect_bytes(**fields))
+        except OSError:  # closed already (e.g. a TLS 1.3 client certificate refused)
+            return None
         packet = self.read_packet()
         if packet is None:
             return None
