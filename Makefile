@@ -62,3 +62,10 @@ bench-portal: install-dev
 .PHONY: bench-integrations
 bench-integrations: install-dev
 	$(PY) bench/integrations.py
+
+# The MQTT device API's figures: publishes/s stored by one `runmqtt` (100 devices, QoS 1), 10,000
+# idle connections (+2,000 over TLS) and cloud-set latency through Redis (~3 minutes; PostgreSQL
+# database bench_mqtt and Redis db 11; bench/mqtt.py, results in bench/results/mqtt-<date>.txt).
+.PHONY: bench-mqtt
+bench-mqtt: install-dev
+	$(PY) bench/mqtt.py
