@@ -766,6 +766,7 @@ def parse_args():
     p.add_argument("--set-warmup", type=int, default=20, help="cloud sets before measuring")
     p.add_argument("--wait-quiet", type=float, default=20, help="wait up to this long for other load")
     p.add_argument("--keep", action="store_true", help="keep the database and the server's log")
+    p.add_argument("--results", help="where the table goes (default bench/results/mqtt-<date>.txt)")
     return p.parse_args()
 
 
@@ -795,7 +796,7 @@ def main() -> int:
             "rlimit_nofile": nofile,
             "background_busy_pct_before": round(busy, 1),
         },
-        "config": {k: v for k, v in vars(args).items() if k not in ("database_url", "keep")},
+        "config": {k: v for k, v in vars(args).items() if k not in ("database_url", "keep", "results")},
         "results": {},
     }
     r = report["results"]
@@ -900,15 +901,17 @@ def main() -> int:
     finally:
         procs.stop_all()
         _cleanup(args, connector_id, db_name, keep=args.keep or failed)
-        if not failed and not args.keep:
+        if failed or args.keep:
+            log(f"kept the server's log and var dir in {workdir}")
+        else:
             shutil.rmtree(workdir, ignore_errors=True)
     report["elapsed_s"] = round(time.monotonic() - started, 1)
     text = report_text(report)
     print("\n" + text)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"mqtt-{datetime.now(UTC):%Y-%m-%d}.txt"
+    out = Path(args.results) if args.results else RESULTS_DIR / f"mqtt-{datetime.now(UTC):%Y-%m-%d}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n\nconfig: " + repr(report["config"]) + "\n")
-    log(f"wrote {out.relative_to(ROOT)}")
+    log(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     statuses = [line for line in text.splitlines() if line.endswith("FAIL")]
     return 1 if statuses else 0
 
