@@ -218,12 +218,13 @@ def pending_sets(
 ) -> dict[int, dict[str, str]]:
     """The cloud sets to send, per device: ``aliases[device]`` None → every pending set (a set
     the device has not reported back yet), else the current set values of those aliases (just
-    set). Settable resources only, one query for all the devices."""
+    set). Settable resources whose sets are pushed (``sync`` on: with it off, set and reported
+    stay equal and nothing is pushed, shared/docs/device-api.md), one query for all the devices."""
     rows = pending_sets_many(list(devices), {d: a for d, a in aliases.items() if a is not None})
     found: dict[int, dict[str, str]] = {}
     for device_id, alias, value in rows:
         rule = runtime.connector_rules(devices[device_id]).get(alias)
-        if rule is not None and rule.settable:
+        if rule is not None and rule.pushes_cloud_values:
             found.setdefault(device_id, {})[alias] = value
     return found
 

@@ -24,6 +24,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from amqtt.adapters import BufferReader, StreamReaderAdapter
+from amqtt.errors import AMQTTError, MQTTError
 from amqtt.mqtt import packet_class
 from amqtt.mqtt.connack import ConnackPacket
 from amqtt.mqtt.connect import ConnectPacket
@@ -53,7 +54,7 @@ from devices.errors import DeviceError, ValueRejected
 from devices.events import device_set_group
 from devices.mqtt import handlers, topics
 from devices.mqtt.handlers import ConnectRefused, Peer, Session
-from devices.mqtt.tls import TLS_READ_BUFFER, Contexts, server_certificate
+from devices.mqtt.tls import TLS_READ_BUFFER, Contexts, handshake_objects, server_certificate
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,10 @@ class Connection:
     async def _read_packet(self, timeout: float | None):
         """The next packet, decoded by amqtt's classes; None at the end of the stream."""
         async with asyncio.timeout(timeout):
-            header = await MQTTFixedHeader.from_stream(self.adapter)
+            try:
+                header = await MQTTFixedHeader.from_stream(self.adapter)
+            except (AMQTTError, MQTTError) as error:  # a remaining length over 4 bytes
+                raise ConnectionClosed("malformed_packet", detail=str(error)[:200]) from None
             if header is None:
                 return None
             if header.remaining_length > _max_packet():
@@ -420,6 +424,16 @@ class MqttServer:
             task.cancel()
         if self.open:
             await asyncio.wait(list(self.open), timeout=10)
+        # The ended connections' unsubscribes go out before the connection to Redis closes.
+        with suppress(Exception):
+            async with self.sets.sending:
+                pass
+            if self.sets.batch is not None:
+                await asyncio.wait_for(asyncio.shield(self.sets.batch), 2)
+            async with self.sets.sending:
+                pass
+        if self.sets.retry is not None:
+            self.sets.retry.cancel()
         with suppress(Exception):
             await self.sets.wakes.close()
 
@@ -468,13 +482,13 @@ class MqttServer:
             return
         ip = (writer.get_extra_info("peername") or ("",))[0]
         peer = Peer(ip=ip, connection_id=self._connection_id(), insecure=False)
-        transport = writer.transport
+        made = handshake_objects()
         try:
             await writer.start_tls(
                 self.contexts.listening, ssl_handshake_timeout=settings.MQTT_CONNECT_TIMEOUT
             )
         except (ssl.SSLError, OSError, TimeoutError) as error:
-            await self._handshake_failed(peer, transport, error)
+            await self._handshake_failed(peer, made[0] if made else None, error)
             writer.close()
             return
         sslobj = writer.get_extra_info("ssl_object")
@@ -494,12 +508,9 @@ class MqttServer:
             peer.certificate = certificate.public_bytes(serialization.Encoding.PEM).decode()
         await Connection(self, reader, writer, peer).run()
 
-    async def _handshake_failed(self, peer: Peer, transport, error: BaseException) -> None:
+    async def _handshake_failed(self, peer: Peer, sslobj, error: BaseException) -> None:
         """A refused client certificate is an ``auth_failed`` event of the connector its server
         name chose; anything else (a scanner, a client giving up) is only logged here."""
-        # asyncio keeps the TLS object on the protocol that did the handshake (not public API:
-        # tests/mqtt cover it, so a Python upgrade that moves it fails loudly).
-        sslobj = getattr(transport.get_protocol(), "_sslobj", None)
         connector_id = getattr(sslobj, "murano_connector", None)
         if isinstance(error, ssl.SSLCertVerificationError) and connector_id:
             await run_sync(

@@ -10,6 +10,7 @@ database. So the names and contexts are a snapshot, refreshed in the thread pool
 ``DEVICE_API_CACHE_SECONDS`` (``Contexts.refresh``) and whenever a name is not in it.
 """
 
+import contextvars
 import logging
 import ssl
 import tempfile
@@ -41,8 +42,33 @@ def server_certificate() -> tuple[str, str]:
     return str(paths["certificate"]), str(paths["key"])
 
 
-def _context(certfile: str, keyfile: str, ca_pem: str = "") -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+# The TLS objects made while a connection's handshake starts (``handshake_objects``): asyncio
+# makes the connection's TLS object in a callback that runs in a copy of the connection task's
+# context, so a list put there by the task before ``start_tls`` receives it.
+_made = contextvars.ContextVar("murano_mqtt_tls_objects")
+
+
+class _ListeningContext(ssl.SSLContext):
+    """The listening context, which hands each TLS object it makes to the connection whose
+    handshake made it (the server name it asked for, even when the handshake then fails)."""
+
+    def wrap_bio(self, *args, **kwargs):
+        sslobj = super().wrap_bio(*args, **kwargs)
+        made = _made.get(None)
+        if made is not None:
+            made.append(sslobj)
+        return sslobj
+
+
+def handshake_objects() -> list:
+    """Call in a connection's task before its ``start_tls``: the list its TLS object goes to."""
+    made: list = []
+    _made.set(made)
+    return made
+
+
+def _context(certfile: str, keyfile: str, ca_pem: str = "", *, listening: bool = False) -> ssl.SSLContext:
+    context = (_ListeningContext if listening else ssl.SSLContext)(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certfile, keyfile)
     # The verify mode of the listening context is the one OpenSSL applies, whatever context the
@@ -68,7 +94,7 @@ class Contexts:
 
     def __init__(self, certfile: str, keyfile: str):
         self.certfile, self.keyfile = certfile, keyfile
-        self.listening = _context(certfile, keyfile)
+        self.listening = _context(certfile, keyfile, listening=True)
         # Asks for a client certificate (verified by the connector's context, when switched to).
         self.listening.verify_mode = ssl.CERT_OPTIONAL
         # Clients without a server name, or naming no connector, are verified against no CA.

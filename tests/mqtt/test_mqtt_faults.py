@@ -78,15 +78,6 @@ def test_garbage_after_connect_closes_only_that_connection(sensor, bystander, de
     assert still_writes(bystander, device_state, "2")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "server bug: Connection._read_packet calls MQTTFixedHeader.from_stream outside its "
-        "try/except, so amqtt's MQTTError for a remaining length over 4 bytes reaches run()'s "
-        "catch-all: the disconnect reason is 'server_error' (and a stack trace is logged as a "
-        "fault of ours) instead of 'malformed_packet'"
-    ),
-)
 def test_a_remaining_length_of_five_bytes_is_logged_as_a_malformed_packet(sensor, mqtt_events):
     sensor.send(b"\x30\xff\xff\xff\xff\x01")
     assert sensor.closed_by_server()

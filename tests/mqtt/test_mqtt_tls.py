@@ -135,16 +135,6 @@ def test_a_certificate_from_another_ca_fails_the_handshake(
     assert events_of(pki_connector, "connect") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "server bug: MqttServer._handshake_failed reads the connector from "
-        "transport.get_protocol()._sslobj, but by then asyncio has run the transport's "
-        "_call_connection_lost (scheduled by SSLProtocol._fatal_error before the start_tls waiter "
-        "wakes), which sets the transport's protocol to None: connector_id is None and no "
-        "auth_failed event is emitted (Python 3.11)"
-    ),
-)
 @pytest.mark.parametrize("tls12", [True, False], ids=["tls1.2", "tls1.3"])
 def test_a_certificate_from_another_ca_is_logged_as_certificate_untrusted(
     mqtt_server, raw_client, pki_connector, tmp_path, tls12
