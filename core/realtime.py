@@ -15,6 +15,7 @@ announce is in the database (long polls re-check it).
 """
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -144,9 +145,32 @@ class _RedisSender:
 _sender = _RedisSender()
 
 
+_holding = threading.local()
+
+
 def push(*, groups: dict[str, dict], buffer: tuple[str, dict] | None = None) -> None:
     """Send ``{group: message}`` and optionally append ``(connector_id, event)`` to its buffer."""
+    held = getattr(_holding, "pushes", None)
+    if held is not None:
+        held.append((groups, buffer))
+        return
     _sender.add(groups, buffer)
+
+
+@contextlib.contextmanager
+def pushes_held():
+    """Pushes made in this thread inside the block go out when it ends, and none if it raises.
+    Around a transaction (``with pushes_held(), transaction.atomic():``), what the pushes
+    announce is committed before anyone hears of it: a long poll woken sooner would read the
+    old value and go on waiting."""
+    outer = getattr(_holding, "pushes", None)
+    _holding.pushes = held = []
+    try:
+        yield
+    finally:
+        _holding.pushes = outer
+    for groups, buffer in held:  # only when the block did not raise
+        push(groups=groups, buffer=buffer)
 
 
 def recent(connector_id: str, limit: int | None = None) -> list[dict]:

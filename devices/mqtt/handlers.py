@@ -9,9 +9,11 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 
 from connectors import runtime
 from connectors.models import Connector
+from core import realtime
 from devices import credentials as device_credentials
 from devices import services
 from devices.auth import DeviceCredentials, device_activate_request, device_authenticate
@@ -176,6 +178,25 @@ def publish(peer: Peer, session: Session, request: Write | Record) -> None:
             device=device, series=request.series, rules=rules, ip=peer.ip,
             connection_id=peer.connection_id, protocol=PROTOCOL,
         )  # fmt: skip
+
+
+def publish_many(requests: list[tuple[Peer, Session, Write | Record]]) -> list[Exception | None]:
+    """``publish`` for several devices' writes in one trip to the pool and one transaction (one
+    commit for all: a commit per write cost PostgreSQL more than the write), each one's outcome
+    (None, or the ``DeviceError`` it raised), in order. Their events and wakes go out once the
+    transaction committed. A refused write stores nothing before it is refused, so it spoils
+    nothing for the others; anything else (the database failing) raises for the whole batch,
+    which then stored nothing."""
+    outcomes: list[Exception | None] = []
+    with realtime.pushes_held(), transaction.atomic():
+        for peer, session, request in requests:
+            try:
+                publish(peer, session, request)
+            except DeviceError as error:
+                outcomes.append(error)
+            else:
+                outcomes.append(None)
+    return outcomes
 
 
 def payload_rejected(peer: Peer, session: Session, message: str) -> None:
