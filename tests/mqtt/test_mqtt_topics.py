@@ -150,3 +150,15 @@ def test_pending_sets_are_sent_on_connect(mqtt_server, mqtt_device, token, owner
     device = mqtt_device()
     device.connect(mqtt_server.plain, password=token)
     assert device.wait_message("$resource/setpoint") == b"18"
+
+
+def test_a_large_batch_over_tls_is_stored(mqtt_server, mqtt_device, token, device_state, connector):
+    # TLS records are read 16 KiB at a time: a payload of many records arrives whole.
+    device = mqtt_device()
+    device.connect(
+        mqtt_server.tls, host=f"{connector.pk}.devices.localhost", ca=mqtt_server.ca, password=token
+    )
+    big = "x" * 60_000
+    device.publish("$resource.batch", json.dumps({"state": big, "temp": 3}))
+    state = device_state("sensor-1")
+    assert (state["state"]["reported"], state["temp"]["reported"]) == (big, "3")
