@@ -65,6 +65,16 @@ def log(message: str) -> None:
 # --- database --------------------------------------------------------------------------------
 
 
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads), from ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            rest = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def split_url(url: str) -> tuple[str, str]:
     """``(admin url on the postgres database, database name)``."""
     base, _, name = url.rpartition("/")

@@ -66,7 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: fleet.py, de
 
 import fleet  # noqa: E402  (re-executes with the venv's Python if psycopg is missing)
 from device_api import _child_setup, _machine_busy, server_env, wait_quiet  # noqa: E402
-from fleet import log  # noqa: E402
+from fleet import log, proc_cpu_s  # noqa: E402
 
 ROOT = fleet.ROOT
 RESULTS = ROOT / "bench" / "results" / "integrations.json"
@@ -81,17 +81,6 @@ RESOURCES = (
     ("running", "boolean"),
 )
 ASSET_PREFIX = "P-"
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (all its threads), from ``/proc``."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            rest = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(rest[11]) + int(rest[12])) / _TICK
 
 
 # --- the pump cloud, in a process of its own --------------------------------------------------

@@ -75,14 +75,13 @@ from device_api import (  # noqa: E402
     server_env,
     wait_quiet,
 )
-from fleet import log  # noqa: E402
+from fleet import log, proc_cpu_s  # noqa: E402
 
 ROOT = fleet.ROOT
 RESULTS_DIR = ROOT / "bench" / "results"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_mqtt"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/11"
 THROUGHPUT_DEVICES = 100
-_TICK = os.sysconf("SC_CLK_TCK")
 
 TARGETS = {
     "publishes_per_s": (">=", 3000),
@@ -399,16 +398,6 @@ def percentile(values: list[float], pct: float) -> float:
         return float("nan")
     rank = max(1, min(len(values), round(pct / 100 * len(values) + 0.5)))
     return values[rank - 1]
-
-
-def proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` (every thread), from ``/proc``."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            rest = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(rest[11]) + int(rest[12])) / _TICK
 
 
 def backends_cpu_s(database_url: str) -> dict[int, float]:

@@ -155,6 +155,18 @@ def mqtt_device():
             pass
 
 
+def activate_tokens(device_client, *identities: str) -> dict[str, str]:
+    """Devices activated over HTTP (token mode): ``{identity: token}``."""
+    from tests.devices.conftest import activate
+
+    found = {}
+    for identity in identities:
+        response = activate(device_client, identity)
+        assert response.status_code == 200
+        found[identity] = response.text
+    return found
+
+
 def wait_for(condition, timeout: float = 5, interval: float = 0.02):
     """``condition()``'s first truthy result within ``timeout`` seconds (else its last result)."""
     deadline = time.monotonic() + timeout

@@ -13,9 +13,8 @@ import pytest
 from django.db import connection
 
 from devices.models import Device as DeviceRow
-from tests.devices.conftest import activate
 from tests.factories import make_resource
-from tests.mqtt.conftest import wait_for
+from tests.mqtt.conftest import activate_tokens, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,12 +26,7 @@ def tokens(device_client, connector):
     make_resource(connector=connector, alias="temp", format="number")
     make_resource(connector=connector, alias="setpoint", format="number", settable=True)
     make_resource(connector=connector, alias="mode", format="string", settable=True, sync=False)
-    found = {}
-    for identity in ("sensor-1", "sensor-2"):
-        response = activate(device_client, identity)
-        assert response.status_code == 200
-        found[identity] = response.text
-    return found
+    return activate_tokens(device_client, "sensor-1", "sensor-2")
 
 
 @pytest.fixture

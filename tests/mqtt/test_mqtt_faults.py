@@ -6,9 +6,8 @@ import time
 import pytest
 from amqtt.mqtt.subscribe import SubscribePacket
 
-from tests.devices.conftest import activate
 from tests.factories import make_resource
-from tests.mqtt.conftest import PINGRESP, PUBACK, SUBACK, remaining_length, wait_for
+from tests.mqtt.conftest import PINGRESP, PUBACK, SUBACK, activate_tokens, remaining_length, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,12 +17,7 @@ def tokens(device_client, connector):
     """Two provisioned devices, ``sensor-1`` and ``sensor-2``: their tokens."""
     make_resource(connector=connector, alias="temp", format="number")
     make_resource(connector=connector, alias="state", format="string")
-    found = {}
-    for identity in ("sensor-1", "sensor-2"):
-        response = activate(device_client, identity)
-        assert response.status_code == 200
-        found[identity] = response.text
-    return found
+    return activate_tokens(device_client, "sensor-1", "sensor-2")
 
 
 @pytest.fixture
