@@ -38,35 +38,54 @@ def _host_name(host: str) -> str:
 
 
 def connector_id_for_host(host: str) -> str | None:
-    """The id of the connector a request's Host header names, or None."""
+    """The id of the connector a request's Host header names, or None. A name that is neither
+    ``<id>.<DEVICE_API_DOMAIN>`` nor an extra host name goes to ``DEVICE_DEFAULT_CONNECTOR``."""
     name = _host_name(host or "")
-    domain = settings.DEVICE_API_DOMAIN
-    suffix = "." + domain
+    label = _connector_label(name)
+    if label is not None:
+        return label if _connector_exists(label) else None
+    return _hostname_connector(name) or settings.DEVICE_DEFAULT_CONNECTOR or None
+
+
+def connector_named(server_name: str) -> str | None:
+    """The id of the connector a name names (``<id>.<DEVICE_API_DOMAIN>`` or one of its extra
+    host names), or None: ``connector_id_for_host`` without the default connector (the MQTT
+    listener's TLS server names)."""
+    name = _host_name(server_name or "")
+    label = _connector_label(name)
+    if label is not None:
+        return label if _connector_exists(label) else None
+    return _hostname_connector(name)
+
+
+def _connector_label(name: str) -> str | None:
+    """The connector id a ``<id>.<DEVICE_API_DOMAIN>`` name carries (devmode-style or
+    multi-level labels: the first label), or None for any other name."""
+    suffix = "." + settings.DEVICE_API_DOMAIN
     if name.endswith(suffix):
-        label = name[: -len(suffix)]
-        # devmode-style or multi-level labels: the connector id is the first label.
-        label = label.split(".", 1)[0]
+        label = name[: -len(suffix)].split(".", 1)[0]
         if len(label) == CONNECTOR_ID_LENGTH and label.isalnum():
-            return label if _connector_exists(label) else None
+            return label
+    return None
+
+
+def _hostname_connector(name: str) -> str | None:
+    """The connector whose extra host name ``name`` is (cached ``DEVICE_API_CACHE_SECONDS``)."""
     now = time.monotonic()
     cached = _hosts.get(name)
-    if cached is None or cached[0] < now:
-        # A reserved name (an IP address, localhost, the platform's domains) never routes to a
-        # connector, even if a row claimed it before such names were refused.
-        connector_id = None
-        if not hostname_reserved(name):
-            claims = ConnectorHostname.objects.filter(hostname=name)
-            connector_id = claims.values_list("connector_id", flat=True).first()
-        with _lock:
-            if len(_hosts) >= _MAX_CACHED_HOSTS:
-                _hosts.clear()
-            _hosts[name] = (now + settings.DEVICE_API_CACHE_SECONDS, connector_id)
-    else:
-        connector_id = cached[1]
-    if connector_id:
-        return connector_id
-    default = settings.DEVICE_DEFAULT_CONNECTOR
-    return default or None
+    if cached is not None and cached[0] >= now:
+        return cached[1]
+    # A reserved name (an IP address, localhost, the platform's domains) never routes to a
+    # connector, even if a row claimed it before such names were refused.
+    connector_id = None
+    if not hostname_reserved(name):
+        claims = ConnectorHostname.objects.filter(hostname=name)
+        connector_id = claims.values_list("connector_id", flat=True).first()
+    with _lock:
+        if len(_hosts) >= _MAX_CACHED_HOSTS:
+            _hosts.clear()
+        _hosts[name] = (now + settings.DEVICE_API_CACHE_SECONDS, connector_id)
+    return connector_id
 
 
 def _connector_exists(connector_id: str) -> bool:

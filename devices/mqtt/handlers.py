@@ -21,7 +21,7 @@ from devices.errors import DeviceError
 from devices.events import EventType, event_emit
 from devices.models import Device
 from devices.mqtt.topics import Provision, Record, Write
-from devices.selectors import connector_find, device_for_token, pending_sets_many
+from devices.selectors import device_for_token, pending_sets_many
 
 # CONNACK return codes (MQTT 3.1.1, 3.2.2.3).
 ACCEPTED = 0
@@ -251,6 +251,6 @@ def pending_sets(
 
 
 def connector_for_server_name(server_name: str) -> str | None:
-    """The connector a TLS server name chooses (as ``Host`` does over HTTP), or None."""
-    connector_id = runtime.connector_id_for_host(server_name)
-    return connector_id if connector_id and connector_find(connector_id) is not None else None
+    """The connector a TLS server name chooses (as ``Host`` does over HTTP), or None: a name
+    that is no connector's leaves the choice to the credentials, as no name does."""
+    return runtime.connector_named(server_name)

@@ -150,10 +150,10 @@ class PendingSets:
 
 class Writes:
     """Devices' writes, handed to the thread pool together: the writes that arrive in the same
-    turn of the event loop go in one trip (up to ``BATCH`` each), run one after the other there,
-    each with its own outcome. One trip per write cost more CPU than the write itself (the
-    hand-over, and threads contending for the interpreter). Each connection still waits for
-    its own write before it reads its next packet, so a device's writes stay in order."""
+    turn of the event loop go in one trip and one transaction (up to ``BATCH`` each,
+    ``handlers.publish_many``), each with its own outcome. A trip and a commit per write cost
+    more than the write itself. Each connection waits for its own write (committed) before it
+    acknowledges it and reads its next packet, so a device's writes stay in order."""
 
     BATCH = 32
 

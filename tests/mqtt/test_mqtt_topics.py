@@ -6,7 +6,7 @@ import pytest
 
 from devices.models import Device as DeviceRow
 from tests.devices.conftest import activate
-from tests.factories import make_resource
+from tests.factories import make_connector, make_resource
 from tests.mqtt.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -162,3 +162,13 @@ def test_a_large_batch_over_tls_is_stored(mqtt_server, mqtt_device, token, devic
     device.publish("$resource.batch", json.dumps({"state": big, "temp": 3}))
     state = device_state("sensor-1")
     assert (state["state"]["reported"], state["temp"]["reported"]) == (big, "3")
+
+
+def test_a_server_name_of_no_connector_leaves_the_choice_to_the_token(
+    mqtt_server, mqtt_device, token, business, settings
+):
+    # A default connector is for activation and passwords; a token names its own connector.
+    settings.DEVICE_DEFAULT_CONNECTOR = make_connector(business=business, name="Default").pk
+    device = mqtt_device()
+    assert device.connect(mqtt_server.tls, host="localhost", ca=mqtt_server.ca, password=token) == 0
+    device.publish("$resource/state", b"by token")
