@@ -86,13 +86,23 @@ def _authenticate(credentials: DeviceCredentials, read_aliases) -> tuple[Device,
         device = _certificate_device(credentials)
     else:
         raise _auth_failed(credentials, "no_credentials")
+    device_may_talk(device, credentials)
+    services.device_seen(device, ip=credentials.ip, insecure=credentials.insecure)
+    return device, states if read_aliases else None
+
+
+def device_may_talk(device: Device, credentials: DeviceCredentials) -> None:
+    """The rule "may talk now" (``services.talk_refusal``) for an identified device: raises
+    ``DeviceError`` with its event in Logs (``locked_denied``, or ``auth_failed`` saying how it
+    came: plain HTTP, a transport its connector does not allow). Also what a long-lived
+    connection (MQTT) re-checks while it lasts."""
     refusal = services.talk_refusal(device, insecure=credentials.insecure, protocol=credentials.protocol)
     if refusal == services.LOCKED:
         event_emit(
-            connector_id=credentials.connector_id, type=EventType.LOCKED_DENIED, identity=device.identity,
+            connector_id=device.connector_id, type=EventType.LOCKED_DENIED, identity=device.identity,
             ip=credentials.ip, protocol=credentials.protocol, connection_id=credentials.connection_id,
         )  # fmt: skip
-        raise DeviceError(refusal.message, status=refusal.status)
+        raise DeviceError(refusal.message, status=refusal.status, reason=refusal.reason)
     if refusal is not None:
         # Not the device's credentials but how it came (plain HTTP, a transport its connector
         # does not allow): an ``auth_failed`` event all the same, so that Logs says why.
@@ -100,8 +110,6 @@ def _authenticate(credentials: DeviceCredentials, read_aliases) -> tuple[Device,
             credentials, refusal.reason, device.identity,
             DeviceError(refusal.message, status=refusal.status, reason=refusal.reason),
         )  # fmt: skip
-    services.device_seen(device, ip=credentials.ip, insecure=credentials.insecure)
-    return device, states if read_aliases else None
 
 
 def _auth_failed(

@@ -16,7 +16,7 @@ from connectors.models import Connector
 from core import realtime
 from devices import credentials as device_credentials
 from devices import services
-from devices.auth import DeviceCredentials, device_activate_request, device_authenticate
+from devices.auth import DeviceCredentials, device_activate_request, device_authenticate, device_may_talk
 from devices.errors import DeviceError
 from devices.events import EventType, event_emit
 from devices.models import Device
@@ -150,14 +150,15 @@ def session_recheck(peer: Peer, session: Session) -> None:
     device = Device.objects.select_related("connector").filter(pk=session.device.pk).first()
     if device is None:
         raise SessionEnded("the device was deleted", status=401, reason="deleted")
-    refusal = services.talk_refusal(device, insecure=peer.insecure, protocol=PROTOCOL)
-    if refusal is not None:
-        if refusal == services.LOCKED:
-            event_emit(
-                connector_id=device.connector_id, type=EventType.LOCKED_DENIED, identity=device.identity,
-                ip=peer.ip, protocol=PROTOCOL, connection_id=peer.connection_id,
-            )  # fmt: skip
-        raise SessionEnded(refusal.message, status=refusal.status, reason=refusal.reason)
+    try:
+        device_may_talk(
+            device, DeviceCredentials(
+                connector_id=device.connector_id, ip=peer.ip, insecure=peer.insecure,
+                connection_id=peer.connection_id, protocol=PROTOCOL,
+            ),
+        )  # fmt: skip
+    except DeviceError as refused:
+        raise SessionEnded(refused.message, status=refused.status, reason=refused.reason) from None
     session.device, session.checked_at = device, time.monotonic()
 
 
