@@ -7,6 +7,7 @@ starts it beside the web server; production runs it as processes of its own (doc
 
 import asyncio
 import errno
+import resource
 import signal
 
 from django.conf import settings
@@ -31,10 +32,24 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, plain_port, skip_taken_ports, **options):
         self.skip_taken_ports = skip_taken_ports
+        self._raise_open_files_limit()
         try:
             asyncio.run(self._serve(host, port, plain_port))
         except KeyboardInterrupt:
             pass
+
+    def _raise_open_files_limit(self) -> None:
+        """Each device connection is an open file: raise the soft limit (often 1,024) to the
+        hard one, and say so when even that is below ``MQTT_MAX_CONNECTIONS``."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        if soft != resource.RLIM_INFINITY and soft < settings.MQTT_MAX_CONNECTIONS:
+            self.stderr.write(
+                f"runmqtt: at most {soft} open files (ulimit -n): fewer connections than "
+                f"MQTT_MAX_CONNECTIONS ({settings.MQTT_MAX_CONNECTIONS}) fit"
+            )
 
     async def _serve(self, host: str, port: int, plain_port: int) -> None:
         server = MqttServer()
