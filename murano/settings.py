@@ -102,8 +102,9 @@ MQTT_TLS_KEY = env_str("MQTT_TLS_KEY")
 # A connection must send its CONNECT within this many seconds of its TCP (and TLS) handshake.
 MQTT_CONNECT_TIMEOUT = env_float("MQTT_CONNECT_TIMEOUT", 10, minimum=0.1)
 # Several runmqtt processes on one host may listen on the same ports (SO_REUSEPORT): the kernel
-# spreads new connections among them.
-MQTT_REUSE_PORT = env_bool("MQTT_REUSE_PORT", True)
+# spreads new connections among them. Off by default: a second server started by mistake (or
+# two test runs) would otherwise share a port silently instead of being told it is taken.
+MQTT_REUSE_PORT = env_bool("MQTT_REUSE_PORT", False)
 # Connections one process accepts at once; more are closed at once (they retry elsewhere).
 MQTT_MAX_CONNECTIONS = env_int("MQTT_MAX_CONNECTIONS", 20_000, minimum=1)
 

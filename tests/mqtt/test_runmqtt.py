@@ -11,8 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(tmp_path, *args) -> subprocess.Popen:
-    env = {**os.environ, "MURANO_VAR_DIR": str(tmp_path), "MQTT_REUSE_PORT": "false"}
+def run(tmp_path, *args, **environment) -> subprocess.Popen:
+    env = {**os.environ, "MURANO_VAR_DIR": str(tmp_path), **environment}
     return subprocess.Popen(
         [sys.executable, "manage.py", "runmqtt", "--port", "0", *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -45,3 +45,17 @@ def test_a_taken_port_is_an_error_for_an_operator(tmp_path):
         out, err = process.communicate(timeout=30)
     assert process.returncode != 0
     assert "cannot listen" in err
+
+
+def test_with_mqtt_reuse_port_several_processes_share_the_ports(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    first = run(tmp_path, "--plain-port", str(port), MQTT_REUSE_PORT="true")
+    second = run(tmp_path, "--plain-port", str(port), MQTT_REUSE_PORT="true")
+    time.sleep(3)
+    for process in (first, second):
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)
+    outputs = [process.communicate(timeout=20)[0] for process in (first, second)]
+    assert all(f"MQTT (plain TCP) on 127.0.0.1:{port}" in out for out in outputs)
