@@ -4,6 +4,7 @@ and real MQTT clients (paho) talking to it over TCP."""
 
 import asyncio
 import contextlib
+import select
 import socket
 import ssl
 import threading
@@ -79,7 +80,14 @@ async def _refresh(server):
 
 
 class Device:
-    """A paho MQTT client as a device's firmware uses it: connect, publish, receive its sets."""
+    """A paho MQTT client as a device's firmware uses it: connect, publish, receive its sets.
+
+    paho's own network loop (``loop_start``) waits with ``select()``, which fails on a socket
+    numbered 1,024 or more: a test process that has opened many files makes every connection
+    look lost. So its network loop runs here on ``poll()``, through paho's API for external
+    event loops (``loop_read`` / ``loop_write`` / ``loop_misc``); one thread per device does
+    all its socket work. It does not reconnect by itself: a connection the server closed stays
+    closed, as tests expect."""
 
     def __init__(self, client_id: str = ""):
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
@@ -91,6 +99,35 @@ class Device:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
+        # With these set, paho queues what it sends for the network loop below instead of
+        # writing from the caller's thread.
+        self.client.on_socket_register_write = lambda client, userdata, sock: None
+        self.client.on_socket_unregister_write = lambda client, userdata, sock: None
+        self.stopping = threading.Event()
+        self.driver: threading.Thread | None = None
+
+    def _network_loop(self) -> None:
+        client = self.client
+        while not self.stopping.is_set():
+            sock = client.socket()
+            if sock is None:  # closed
+                self.stopping.wait(0.01)
+                continue
+            if getattr(sock, "pending", lambda: 0)() > 0:  # TLS bytes already read and decrypted
+                client.loop_read()
+                continue
+            poller = select.poll()
+            try:
+                poller.register(sock, select.POLLIN | (select.POLLOUT if client.want_write() else 0))
+            except (OSError, ValueError):  # closed meanwhile
+                continue
+            for _, event in poller.poll(10):
+                if event & (select.POLLIN | select.POLLERR | select.POLLHUP):
+                    client.loop_read()
+                if event & select.POLLOUT and client.socket() is not None:
+                    client.loop_write()
+            if client.socket() is not None:
+                client.loop_misc()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         self.connack = reason_code.value if hasattr(reason_code, "value") else int(reason_code)
@@ -111,7 +148,8 @@ class Device:
         if ca is not None:
             self.client.tls_set(ca_certs=ca, certfile=certfile, keyfile=keyfile)
         self.client.connect(host, port, keepalive=keepalive)
-        self.client.loop_start()
+        self.driver = threading.Thread(target=self._network_loop, name="mqtt-test-device", daemon=True)
+        self.driver.start()
         assert self.connected.wait(10) or self.disconnected.wait(0.1), "no CONNACK"
         return self.connack
 
@@ -134,7 +172,12 @@ class Device:
 
     def close(self):
         self.client.disconnect()
-        self.client.loop_stop()
+        deadline = time.monotonic() + 1  # the network loop sends the DISCONNECT
+        while self.client.want_write() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.stopping.set()
+        if self.driver is not None:
+            self.driver.join(5)
 
 
 @pytest.fixture

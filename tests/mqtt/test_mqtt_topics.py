@@ -1,6 +1,7 @@
 """The device API over MQTT, topic by topic (shared/docs/mqtt.md), with a real MQTT client."""
 
 import json
+import os
 
 import pytest
 
@@ -172,3 +173,17 @@ def test_a_server_name_of_no_connector_leaves_the_choice_to_the_token(
     device = mqtt_device()
     assert device.connect(mqtt_server.tls, host="localhost", ca=mqtt_server.ca, password=token) == 0
     device.publish("$resource/state", b"by token")
+
+
+def test_a_device_connects_while_the_process_holds_more_than_1024_files(mqtt_server, mqtt_device, token):
+    # The test devices' network loop must not use select(), which fails on such sockets: the
+    # whole suite in one process can hold that many.
+    held = [open(os.devnull) for _ in range(1100)]
+    try:
+        device = mqtt_device()
+        assert device.connect(mqtt_server.plain, password=token) == 0
+        assert device.client.socket().fileno() >= 1024
+        assert device.publish("$resource/temp", b"1").is_published()
+    finally:
+        for file in held:
+            file.close()
