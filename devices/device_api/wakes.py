@@ -230,8 +230,8 @@ class _RedisWakes:
         self.hub = hub
         self.prefix = prefix  # a device's wake channel is this and its id (device_wake_group)
         # Named, so an operator (or a test) can tell this process's connection in CLIENT LIST.
-        client = aioredis.Redis.from_url(settings.PUBSUB_URL, client_name=f"murano-wakes-{os.getpid()}")
-        self.pubsub = client.pubsub()
+        self.client = aioredis.Redis.from_url(settings.PUBSUB_URL, client_name=f"murano-wakes-{os.getpid()}")
+        self.pubsub = self.client.pubsub()
         self.reader: asyncio.Task | None = None
 
     def channel(self, device_id: int) -> str:
@@ -252,6 +252,7 @@ class _RedisWakes:
             self.reader.cancel()
             self.reader = None
         await self.pubsub.aclose()
+        await self.client.aclose()
 
     def client_devices(self) -> list[int]:
         """The devices whose wake channels the client holds as subscribed."""
