@@ -80,16 +80,11 @@ def device_set_group(device_id: int) -> str:
     return f"device_set.{device_id}"
 
 
-def device_wake(device_id: int) -> None:
-    """Tell long polls waiting on ``device_id`` that a readable value changed."""
-    realtime.push(groups={device_wake_group(device_id): {"type": "device.wake", "device": device_id}})
-
-
 def device_sets_announce(device_id: int, aliases: list[str]) -> None:
-    """Cloud values were set for ``device_id``: its long polls wake (``device_wake``), and the
-    MQTT process holding its connection (``devices.mqtt``) sends it the values of ``aliases``.
-    A channel of its own, so that the device's own writes (which wake long polls) cost the MQTT
-    processes nothing."""
+    """Cloud values were set for ``device_id``: its long polls wake (its ``device_wake`` group,
+    as ``event_emit`` wakes them for device writes), and the MQTT process holding its connection
+    (``devices.mqtt``) sends it the values of ``aliases``, told on a ``device_set`` group of its
+    own, so that the device's own writes (which wake long polls) cost MQTT processes nothing."""
     realtime.push(
         groups={
             device_wake_group(device_id): {"type": "device.wake", "device": device_id},

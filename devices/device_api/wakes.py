@@ -1,4 +1,5 @@
-"""The wake hub: this process's waiting long polls, woken by ``device_wake`` pushes.
+"""The wake hub: this process's waiting long polls, woken by pushes on devices' ``device_wake``
+groups (``devices.events``).
 
 A long poll holds no thread while it waits (``asgi.py``): it registers here, and the hub
 subscribes to the device's wake channel in Redis (the operator's, or the embedded one) while
@@ -43,7 +44,8 @@ class Waiter:
 
 
 class WakeHub:
-    """Per-process registry of waiting long polls, woken by ``device_wake`` pushes.
+    """Per-process registry of waiting long polls, woken by pushes on ``group`` (``device_wake``;
+    the MQTT listener's hub listens on ``device_set``).
 
     The process subscribes to a device's wake group only while someone waits on that device,
     so one wake message costs one dictionary lookup here however many polls there are. Polls
