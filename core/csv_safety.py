@@ -15,6 +15,7 @@ JSON), so a quote before a formula character is always one an export added.
 """
 
 import csv
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,6 +41,19 @@ def csv_cell_restore(text: str) -> str:
     if text.startswith(_QUOTE) and _quoted_formula(text):
         return text[1:]
     return text
+
+
+def csv_value_cell(text: str) -> str:
+    """A recorded value as a CSV cell: a plain number stays a number (``-5`` is no formula to a
+    spreadsheet, and a data export must keep it one); any other text is neutralised as
+    ``csv_cell_neutralise`` does."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is not None and math.isfinite(number) and text == text.strip():
+        return text
+    return csv_cell_neutralise(text)
 
 
 class SafeCsvWriter:

@@ -103,9 +103,7 @@ def device_state(*, device: Device, rules: dict[str, ResourceRules]) -> dict[str
     return result
 
 
-def device_history(
-    *, device: Device, alias: str | None, since_us: int | None, until_us: int | None, limit: int
-):
+def _history_points(*, device: Device, alias: str | None, since_us: int | None, until_us: int | None):
     points = ValuePoint.objects.filter(device=device)
     if alias:
         points = points.filter(alias=alias)
@@ -113,7 +111,26 @@ def device_history(
         points = points.filter(timestamp__gte=since_us)
     if until_us is not None:
         points = points.filter(timestamp__lte=until_us)
+    return points
+
+
+def device_history(
+    *, device: Device, alias: str | None, since_us: int | None, until_us: int | None, limit: int
+):
+    points = _history_points(device=device, alias=alias, since_us=since_us, until_us=until_us)
     return points.order_by("-timestamp", "-id")[:limit]
+
+
+def device_history_rows(*, device: Device, alias: str | None, since_us: int | None, until_us: int | None):
+    """Every recorded ``(timestamp µs, alias, value)`` of a device in the range, oldest first,
+    read from the database a chunk at a time (an export of millions of points never holds them
+    all)."""
+    points = _history_points(device=device, alias=alias, since_us=since_us, until_us=until_us)
+    return (
+        points.order_by("timestamp", "id")
+        .values_list("timestamp", "alias", "value")
+        .iterator(chunk_size=2000)
+    )
 
 
 def pending_sets_many(device_ids: list[int], just_set: dict[int, list[str]]) -> list[tuple[int, str, str]]:

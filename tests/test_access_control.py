@@ -99,6 +99,7 @@ TABLE = [
     Case(DEVICE + "state/", "get", READ, 200),
     Case(DEVICE + "state/", "patch", WRITE, 200, {"setpoint": 21}),
     Case(DEVICE + "history/", "get", READ, 200),
+    Case(DEVICE + "history.csv", "get", READ, 200),
     Case(CONNECTOR + "devices/import/", "post", WRITE, 202, lambda w: {"file": csv_upload()},
          format="multipart"),
     # Firmware updates

@@ -16,4 +16,5 @@ urlpatterns = [
     path(_device, views.DeviceDetailView.as_view(), name="device-detail"),
     path(_device + "state/", views.DeviceStateView.as_view(), name="device-state"),
     path(_device + "history/", views.DeviceHistoryView.as_view(), name="device-history"),
+    path(_device + "history.csv", views.DeviceHistoryCsvView.as_view(), name="device-history-csv"),
 ]

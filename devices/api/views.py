@@ -1,7 +1,12 @@
 """Management API: devices of a connector, their state and history."""
 
+import csv
+
+from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
@@ -10,6 +15,7 @@ from accounts.selectors import action_for_method
 from connectors.identity import IDENTITY_MAX_LENGTH
 from connectors.runtime import connector_rules
 from connectors.selectors import connector_access
+from core.csv_safety import csv_cell_neutralise, csv_value_cell
 from core.openapi import TEXT_PATTERN, conflict, integer_schema, query, text_schema
 from devices import services
 from devices.api.serializers import (
@@ -40,7 +46,7 @@ from devices.filters import (
     parse_limit,
 )
 from devices.models import Device, Status
-from devices.selectors import device_get, device_history, device_state
+from devices.selectors import device_get, device_history, device_history_rows, device_state
 
 
 def whitelist_from_payload(connector, data) -> Device:
@@ -318,3 +324,59 @@ class DeviceHistoryView(APIView):
             limit=_int_param(request, "limit", 100, 1, 10_000),
         )
         return Response(ValuePointSerializer(points, many=True).data)
+
+
+class _AnswerInJson(BaseContentNegotiation):
+    """The CSV streams whatever the client accepts (``text/csv`` included); errors are JSON, as
+    the API's always are."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class _Line:
+    """A file-like target for ``csv.writer`` that hands back each line it is given."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+class DeviceHistoryCsvView(APIView):
+    """``history.csv``: every recorded point in the range as ``timestamp,alias,value`` (µs,
+    oldest first), streamed as it is read (no limit, nothing held in memory). Values that are
+    not numbers are written so that no spreadsheet runs them as formulas."""
+
+    content_negotiation_class = _AnswerInJson
+
+    @extend_schema(
+        parameters=[
+            query("alias", text_schema()),
+            query("since", integer_schema(0, MAX_TIMESTAMP_US, blank=True), "µs timestamp (inclusive)"),
+            query("until", integer_schema(0, MAX_TIMESTAMP_US, blank=True), "µs timestamp (inclusive)"),
+        ],
+        responses={(200, "text/csv"): {"type": "string"}},
+    )
+    def get(self, request, connector_id, identity):
+        connector = connector_access(user=request.user, connector_id=connector_id).connector
+        device = device_get(connector=connector, identity=identity)
+        rows = device_history_rows(
+            device=device,
+            alias=_text_param(request, "alias") or None,
+            since_us=_int_param(request, "since"),
+            until_us=_int_param(request, "until"),
+        )
+        response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = content_disposition_header(
+            as_attachment=True, filename=f"{connector.pk}-{device.identity}-history.csv"
+        )
+        return response
+
+
+def _csv_lines(rows):
+    writer = csv.writer(_Line())
+    yield writer.writerow(["timestamp", "alias", "value"])
+    for timestamp, alias, value in rows:
+        yield writer.writerow([timestamp, csv_cell_neutralise(alias), csv_value_cell(value)])

@@ -346,3 +346,18 @@ def test_a_device_that_never_connected(web, owner, connector):
     html = page_text(web(owner).get(f"/connectors/{connector.pk}/devices/quiet/"))
     assert "<dt>Last seen</dt><dd>never</dd>" in html and "Activation deadline" in html
     assert "No resources are defined." in html
+
+
+def test_the_device_page_downloads_its_history_as_csv(web, owner, connector, live_device):
+    client = web(owner)
+    html = page_text(client.get(f"/connectors/{connector.pk}/devices/dev-1/"))
+    start = html.index('id="history-csv" href="') + len('id="history-csv" href="')
+    link = html[start : html.index('"', start)]
+    assert link == f"/api/v1/connectors/{connector.pk}/devices/dev-1/history.csv"
+    # The browser's session is enough: the link answers the file.
+    response = client.get(link)
+    assert response.status_code == 200
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "timestamp,alias,value"
+    values = [line.split(",", 2)[1:] for line in lines[1:]]
+    assert values == [["temp", "20.5"], ["temp", "21"], ["temp", "23.25"]]
