@@ -6,7 +6,8 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Avg, BigIntegerField, Count, ExpressionWrapper, F, FloatField, Max, Min, Q
+from django.db.models.functions import Cast
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -119,6 +120,55 @@ def device_history(
 ):
     points = _history_points(device=device, alias=alias, since_us=since_us, until_us=until_us)
     return points.order_by("-timestamp", "-id")[:limit]
+
+
+# A recorded value that is a plain number, with an exponent of at most two digits: what the
+# database can cast to a double on both backends (text that is not one is left out of min, max
+# and avg, e.g. values recorded before a resource became numeric).
+_NUMBER_PATTERN = r"^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]{1,2})?$"
+
+
+def device_history_buckets(
+    *, device: Device, alias: str, numeric: bool, every_us: int, since_us: int | None,
+    until_us: int | None, limit: int,
+) -> list[dict]:  # fmt: skip
+    """One alias's points grouped into buckets of ``every_us`` (aligned on multiples of it since
+    the epoch), newest first, computed in the database: ``{"t" (bucket start µs), "count",
+    "min", "max", "avg", "last"}``. ``numeric``: min, max and avg of the values that are numbers
+    (``last`` None); else ``last``, the bucket's latest value (min, max, avg None)."""
+    points = _history_points(device=device, alias=alias, since_us=since_us, until_us=until_us)
+    start = ExpressionWrapper(F("timestamp") - F("timestamp") % every_us, output_field=BigIntegerField())
+    if numeric:
+        number = Cast("value", FloatField())
+        rows = (
+            points.filter(value__regex=_NUMBER_PATTERN)
+            .annotate(t=start).values("t")
+            .annotate(count=Count("id"), min=Min(number), max=Max(number), avg=Avg(number))
+            .order_by("-t")[:limit]
+        )  # fmt: skip
+        return [{**row, "last": None} for row in rows]
+    rows = list(
+        points.annotate(t=start)
+        .values("t")
+        .annotate(count=Count("id"), latest=Max("timestamp"))
+        .order_by("-t")[:limit]
+    )
+    # The value at each bucket's latest timestamp (of two points at one timestamp, the later one).
+    latest = dict(
+        points.filter(timestamp__in=[row["latest"] for row in rows])
+        .order_by("timestamp", "id").values_list("timestamp", "value")
+    )  # fmt: skip
+    return [
+        {
+            "t": row["t"],
+            "count": row["count"],
+            "min": None,
+            "max": None,
+            "avg": None,
+            "last": latest.get(row["latest"]),
+        }
+        for row in rows
+    ]
 
 
 def device_history_rows(*, device: Device, alias: str | None, since_us: int | None, until_us: int | None):

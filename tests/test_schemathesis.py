@@ -93,6 +93,7 @@ CONTEXTUAL = {
         ]
     },
     "PATCH /api/v1/connectors/{connector_id}/devices/{identity}/state/": {"*": "the connector's aliases"},
+    "GET /api/v1/connectors/{connector_id}/devices/{identity}/history/": {"alias": "every= groups one alias"},
     "PATCH /api:1/service/{connector_id}/device2/identity/{identity}/state": {"*": "the connector's aliases"},
     "POST /api/v1/connectors/{connector_id}/firmware/update/": {
         "message": "a config_otau message, its files in the content store",

@@ -15,6 +15,7 @@ from accounts.selectors import action_for_method
 from connectors.identity import IDENTITY_MAX_LENGTH
 from connectors.runtime import connector_rules
 from connectors.selectors import connector_access
+from connectors.values import NUMERIC_FORMATS
 from core.csv_safety import csv_cell_neutralise, csv_value_cell
 from core.openapi import TEXT_PATTERN, conflict, integer_schema, query, text_schema
 from devices import services
@@ -46,7 +47,13 @@ from devices.filters import (
     parse_limit,
 )
 from devices.models import Device, Status
-from devices.selectors import device_get, device_history, device_history_rows, device_state
+from devices.selectors import (
+    device_get,
+    device_history,
+    device_history_buckets,
+    device_history_rows,
+    device_state,
+)
 
 
 def whitelist_from_payload(connector, data) -> Device:
@@ -301,29 +308,68 @@ def _int_param(request, name, default=None, minimum=0, maximum=MAX_TIMESTAMP_US)
     return value
 
 
+_BUCKET = {
+    "type": "object",
+    "properties": {
+        "t": {"type": "integer", "description": "bucket start, µs"},
+        "count": {"type": "integer"},
+        "min": {"type": "number", "nullable": True},
+        "max": {"type": "number", "nullable": True},
+        "avg": {"type": "number", "nullable": True},
+        "last": {"type": "string", "nullable": True, "description": "string resources only"},
+    },
+    "required": ["t", "count", "min", "max", "avg", "last"],
+}
+_POINT = {
+    "type": "object",
+    "properties": {
+        "alias": {"type": "string"},
+        "timestamp": {"type": "integer"},
+        "value": {"type": "string"},
+    },
+    "required": ["alias", "timestamp", "value"],
+}
+# Ten years, in seconds: the largest bucket.
+_MAX_EVERY = 10 * 366 * 24 * 3600
+
+
 class DeviceHistoryView(APIView):
-    """Recorded points, newest first; ``since``/``until`` are µs timestamps."""
+    """Recorded points, newest first; ``since``/``until`` are µs timestamps. With ``every``
+    (seconds), one alias's points grouped into buckets, computed in the database."""
 
     @extend_schema(
         parameters=[
             query("alias", text_schema()),
             query("since", integer_schema(0, MAX_TIMESTAMP_US, blank=True), "µs timestamp (inclusive)"),
             query("until", integer_schema(0, MAX_TIMESTAMP_US, blank=True), "µs timestamp (inclusive)"),
-            query("limit", integer_schema(1, 10_000, blank=True), "default 100"),
+            query("limit", integer_schema(1, 10_000, blank=True), "default 100 (points or buckets)"),
+            query(
+                "every", integer_schema(1, _MAX_EVERY, blank=True),
+                "bucket width in seconds (needs alias): count, min, max, avg of numbers; last of strings",
+            ),
         ],
-        responses=ValuePointSerializer(many=True),
-    )
+        responses={200: {"type": "array", "items": {"anyOf": [_POINT, _BUCKET]}}},
+    )  # fmt: skip
     def get(self, request, connector_id, identity):
         connector = connector_access(user=request.user, connector_id=connector_id).connector
         device = device_get(connector=connector, identity=identity)
-        points = device_history(
-            device=device,
-            alias=_text_param(request, "alias") or None,
-            since_us=_int_param(request, "since"),
-            until_us=_int_param(request, "until"),
-            limit=_int_param(request, "limit", 100, 1, 10_000),
-        )
-        return Response(ValuePointSerializer(points, many=True).data)
+        alias = _text_param(request, "alias") or None
+        since_us, until_us = _int_param(request, "since"), _int_param(request, "until")
+        limit = _int_param(request, "limit", 100, 1, 10_000)
+        every = _int_param(request, "every", None, 1, _MAX_EVERY)
+        if every is None:
+            points = device_history(
+                device=device, alias=alias, since_us=since_us, until_us=until_us, limit=limit
+            )
+            return Response(ValuePointSerializer(points, many=True).data)
+        if alias is None:
+            raise exceptions.ValidationError({"alias": ["every= groups one alias: name it"]})
+        rule = connector_rules(connector).get(alias)
+        buckets = device_history_buckets(
+            device=device, alias=alias, numeric=rule is not None and rule.format in NUMERIC_FORMATS,
+            every_us=every * 1_000_000, since_us=since_us, until_us=until_us, limit=limit,
+        )  # fmt: skip
+        return Response(buckets)
 
 
 class _AnswerInJson(BaseContentNegotiation):
