@@ -41,7 +41,7 @@ def connector_id_for_host(host: str) -> str | None:
     """The id of the connector a request's Host header names, or None. A name that is neither
     ``<id>.<DEVICE_API_DOMAIN>`` nor an extra host name goes to ``DEVICE_DEFAULT_CONNECTOR``."""
     name = _host_name(host or "")
-    label = _connector_label(name)
+    label = connector_label(name)
     if label is not None:
         return label if _connector_exists(label) else None
     return _hostname_connector(name) or settings.DEVICE_DEFAULT_CONNECTOR or None
@@ -52,13 +52,13 @@ def connector_named(server_name: str) -> str | None:
     host names), or None: ``connector_id_for_host`` without the default connector (the MQTT
     listener's TLS server names)."""
     name = _host_name(server_name or "")
-    label = _connector_label(name)
+    label = connector_label(name)
     if label is not None:
         return label if _connector_exists(label) else None
     return _hostname_connector(name)
 
 
-def _connector_label(name: str) -> str | None:
+def connector_label(name: str) -> str | None:
     """The connector id a ``<id>.<DEVICE_API_DOMAIN>`` name carries (devmode-style or
     multi-level labels: the first label), or None for any other name."""
     suffix = "." + settings.DEVICE_API_DOMAIN

@@ -91,6 +91,16 @@ def _authenticate(credentials: DeviceCredentials, read_aliases) -> tuple[Device,
     return device, states if read_aliases else None
 
 
+def token_connector(token: str) -> str | None:
+    """The connector of the device holding ``token``, or None (a connection that named no
+    connector: an MQTT connection without a TLS server name)."""
+    token = token.strip()
+    if not device_credentials.token_is_well_formed(token):
+        return None
+    device, _ = device_for_token(device_credentials.token_hash(token))
+    return device.connector_id if device is not None else None
+
+
 def device_may_talk(device: Device, credentials: DeviceCredentials) -> None:
     """The rule "may talk now" (``services.talk_refusal``) for an identified device: raises
     ``DeviceError`` with its event in Logs (``locked_denied``, or ``auth_failed`` saying how it

@@ -14,14 +14,19 @@ from django.db import transaction
 from connectors import runtime
 from connectors.models import Connector
 from core import realtime
-from devices import credentials as device_credentials
 from devices import services
-from devices.auth import DeviceCredentials, device_activate_request, device_authenticate, device_may_talk
+from devices.auth import (
+    DeviceCredentials,
+    device_activate_request,
+    device_authenticate,
+    device_may_talk,
+    token_connector,
+)
 from devices.errors import DeviceError
 from devices.events import EventType, event_emit
 from devices.models import Device
 from devices.mqtt.topics import Provision, Record, Write
-from devices.selectors import device_for_token, pending_sets_many
+from devices.selectors import pending_sets_many
 
 # CONNACK return codes (MQTT 3.1.1, 3.2.2.3).
 ACCEPTED = 0
@@ -90,7 +95,7 @@ def connect(peer: Peer, username: str | None, password: str | None) -> Session:
     if not username and password:
         credentials["token"] = password
         if connector_id is None:
-            connector_id = _token_connector(password)
+            connector_id = token_connector(password)
         auth = "token"
     elif username:
         credentials["basic"] = f"{username}:{password}"
@@ -116,15 +121,6 @@ def connect(peer: Peer, username: str | None, password: str | None) -> Session:
         raise ConnectRefused(_refusal_code(error), error.message) from None
     device.connector  # noqa: B018 (loaded here: the event loop must not query it)
     return Session(connector_id=device.connector_id, device=device, checked_at=time.monotonic(), auth=auth)
-
-
-def _token_connector(token: str) -> str | None:
-    """The connector of the device holding ``token`` (a connection without a server name)."""
-    token = token.strip()
-    if not device_credentials.token_is_well_formed(token):
-        return None
-    device, _ = device_for_token(device_credentials.token_hash(token))
-    return device.connector_id if device is not None else None
 
 
 def provision(peer: Peer, session: Session, request: Provision) -> tuple[Device, str | None]:

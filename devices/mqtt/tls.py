@@ -20,7 +20,8 @@ from pathlib import Path
 from django.conf import settings
 
 from connectors.hostnames import hostname_reserved
-from connectors.models import CONNECTOR_ID_LENGTH, Connector, ConnectorHostname
+from connectors.models import Connector, ConnectorHostname
+from connectors.runtime import connector_label
 
 logger = logging.getLogger(__name__)
 
@@ -127,10 +128,9 @@ class Contexts:
     def connector_for(self, server_name: str) -> str | None:
         """The connector a server name chooses, from the snapshot (no database)."""
         name = server_name.lower().rstrip(".")
-        suffix = "." + settings.DEVICE_API_DOMAIN
-        if name.endswith(suffix):
-            label = name[: -len(suffix)].split(".", 1)[0]
-            if len(label) == CONNECTOR_ID_LENGTH and label in self.snapshot.versions:
+        if self.under_device_domain(name):
+            label = connector_label(name)
+            if label is not None and label in self.snapshot.versions:
                 return label
         elif name in self.snapshot.hostnames:
             return self.snapshot.hostnames[name]
