@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import action_for_method
@@ -22,19 +23,22 @@ from connectors.selectors import connector_access, resource_list
 from connectors.values import NUMERIC_FORMATS
 from connectors.views import tab_context
 from devices import filters, hooks, services
-from devices.charts import line_chart
+from devices.charts import chart_of_history
 from devices.events import EventType
 from devices.filters import DEFAULT_ORDERING, ORDERINGS, DeviceFilter
 from devices.forms import DeviceCertificateForm, DeviceWhitelistForm, certificate_messages, parse_tag_lines
+from devices.history_reads import HISTORY_RANGES, chart_history, history_range
 from devices.models import Device, Lifecycle, Status
-from devices.selectors import device_get, device_history, device_is_online, device_state, device_tag_names
+from devices.selectors import device_get, device_is_online, device_state, device_tag_names
 
 PAGE_SIZE = 50
 # Tag names offered by the tag column's drop-down.
 MAX_TAG_NAMES = 200
-# Charts on the device page: numeric resources, their most recent points.
+# Charts on the device page: numeric resources, their most recent points (by default) or a time
+# range's (bucketed past CHART_POINTS points, see devices.history_reads).
 MAX_CHARTS = 12
 CHART_POINTS = 300
+LATEST_POINTS = ("latest", "Latest points")
 
 ORDERING_LABELS = {
     "identity": "Identity (A–Z)",
@@ -217,11 +221,20 @@ def _device_page(request, access, device, *, state_errors=None, state_typed=None
                 "typed": state_typed.get(resource.alias),
             }
         )
+    # ?range= (1h … 30d) charts that time range; anything else, the latest points.
+    chart_range = history_range(request.GET.get("range"), None)
+    since_us = end_us = None
+    if chart_range is not None:
+        end_us = int(timezone.now().timestamp() * 1_000_000)
+        since_us = end_us - int(chart_range[2].total_seconds() * 1_000_000)
     charts = []
     for resource in [r for r in resources if r.format in NUMERIC_FORMATS][:MAX_CHARTS]:
-        points = device_history(device=device, alias=resource.alias, since_us=None, until_us=None,
-                                limit=CHART_POINTS)  # fmt: skip
-        charts.append({"resource": resource, "chart": line_chart(points)})
+        history = chart_history(
+            device=device, alias=resource.alias, resource_format=resource.format, since_us=since_us,
+            until_us=None, max_points=CHART_POINTS,
+        )  # fmt: skip
+        chart = chart_of_history(history, start_us=since_us, end_us=end_us)
+        charts.append({"resource": resource, "chart": chart})
     if tag_rows is None:
         tag_rows = [{"name": t.name, "value": t.value} for t in device.tags.order_by("name", "value")]
     identity_query = urlencode({"identity": device.identity})
@@ -237,6 +250,8 @@ def _device_page(request, access, device, *, state_errors=None, state_typed=None
             online=device_is_online(device),
             state_rows=state_rows,
             charts=charts,
+            chart_ranges=[LATEST_POINTS, *[(key, label) for key, label, _ in HISTORY_RANGES]],
+            chart_range=chart_range[0] if chart_range else LATEST_POINTS[0],
             tag_rows=tag_rows,
             tag_errors=tag_errors or [],
             ws_path=f"/ws{logs_path}?{identity_query}",

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from accounts.backends import request_address
 from claiming import selectors, services
-from devices.selectors import device_history
+from devices.history_reads import chart_history
 from firmware.selectors import device_firmware as firmware_of_device
 from firmware.selectors import package_list
 from firmware.services import FirmwareDisabled
@@ -151,12 +151,13 @@ def _device_page(request, device, *, value_forms=None, firmware_form=None, statu
         range_key, _, length = charts.range_of(request.GET.get("range"))
         now = timezone.now()
         since_us = int((now - length).timestamp() * 1_000_000)
-        points = device_history(
-            device=device, alias=alias, since_us=since_us, until_us=None, limit=charts.MAX_POINTS
-        )
+        history = chart_history(
+            device=device, alias=alias, resource_format=rules[alias].format, since_us=since_us,
+            until_us=None, max_points=charts.MAX_POINTS,
+        )  # fmt: skip
         resource = resources.get(alias)
         chart = charts.history_chart(
-            points=list(points),
+            history=history,
             alias=alias,
             unit=resource.unit if resource else "",
             range_key=range_key,

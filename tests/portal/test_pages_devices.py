@@ -210,8 +210,69 @@ def test_history_chart_and_its_table(claiming_connector, alice_browser, mine):
     assert ": 22.5 °C</title>" in page
     assert "<details" in page and "<td>22.5</td>" in page
     assert 'style="' not in page
+    assert 'id="history-summary">Every point<' in page
     empty = alice_browser.get(f"/devices/{mine.identity}/?alias=target&range=30d").content.decode()
     assert "No data for target in the last 30 days." in empty
+
+
+DAY_US = 86_400_000_000
+BUCKET_US = 3 * 3600 * 1_000_000  # a 30-day range in round buckets of at most 300: 3 h
+
+
+def record_a_month(device, alias: str, now_us: int, value) -> list[tuple[int, str]]:
+    """2,000 points of ``alias`` spread over the 30 days before ``now_us`` (the newest 2 h
+    before it), ``value(i)`` the i-th; the ``(timestamp, value)``s."""
+    start, step = now_us - 30 * DAY_US + 60_000_000, (30 * DAY_US - 2 * 3600 * 1_000_000) // 2000
+    rows = [(start + i * step, value(i)) for i in range(2000)]
+    ValuePoint.objects.bulk_create(
+        [ValuePoint(device=device, alias=alias, timestamp=t, value=v) for t, v in rows]
+    )
+    return rows
+
+
+def test_a_month_of_points_is_drawn_as_averages_over_the_whole_range(claiming_connector, alice_browser, mine):
+    now_us = int(time.time() * 1_000_000)
+    # 20, 21, 22 °C over and over, but 35 °C in the first hours: long before the newest 500 points.
+    rows = record_a_month(mine, "temp", now_us, lambda i: "35" if i < 5 else str(20 + i % 3))
+    page = alice_browser.get(f"/devices/{mine.identity}/?alias=temp&range=30d").content.decode()
+    assert 'id="history-summary">Averaged per 3 h (' in page
+    periods = int(re.search(r"averaged per 3 h: (\d+) periods of 2,000 points", page).group(1))
+    assert 235 <= periods <= 241
+    assert page.count('class="chart-point chart-bucket"') == periods
+    assert '<polygon class="chart-band"' in page and 'style="' not in page
+    # A bucket from the middle of the month, as its title and its table row say.
+    middle = rows[1000][0] - rows[1000][0] % BUCKET_US
+    values = [float(v) for t, v in rows if middle <= t < middle + BUCKET_US]
+    average, low, high = f"{sum(values) / len(values):.4g}", f"{min(values):g}", f"{max(values):g}"
+    assert f"<title>avg {average} °C (min {low}, max {high}) · {len(values)} points · " in page
+    # The spike of the first hours is there, at the left edge of the chart.
+    assert "max 35) · " in page and "<td>35</td>" in page
+    first_x = float(re.search(r'class="chart-point chart-bucket" cx="([\d.]+)"', page).group(1))
+    assert first_x < 66
+    # The table lists the periods.
+    assert '<th scope="col">Average (°C)</th><th scope="col">Min</th>' in page
+
+
+def test_a_short_range_of_a_busy_device_still_draws_every_point(claiming_connector, alice_browser, mine):
+    now_us = int(time.time() * 1_000_000)
+    rows = record_a_month(mine, "temp", now_us, lambda i: str(20 + i % 3))
+    in_a_day = [v for t, v in rows if t >= now_us - DAY_US]
+    page = alice_browser.get(f"/devices/{mine.identity}/?alias=temp&range=24h").content.decode()
+    assert 'id="history-summary">Every point<' in page
+    assert f"History of temp over the last 24 hours: {len(in_a_day)} points" in page
+    assert page.count('<circle class="chart-point"') == len(in_a_day)
+    # A range that is not one of the page's: the default (24 hours).
+    fallback = alice_browser.get(f"/devices/{mine.identity}/?alias=temp&range=99y")
+    assert fallback.status_code == 200 and "over the last 24 hours" in fallback.content.decode()
+
+
+def test_a_month_of_on_off_values_draws_the_latest_of_each_period(claiming_connector, alice_browser, mine):
+    now_us = int(time.time() * 1_000_000)
+    record_a_month(mine, "power", now_us, lambda i: "true" if i % 2 else "false")
+    page = alice_browser.get(f"/devices/{mine.identity}/?alias=power&range=30d").content.decode()
+    assert 'id="history-summary">Latest value per 3 h (' in page
+    assert re.search(r"<title>latest (true|false) · \d+ points · ", page)
+    assert "chart-band" not in page and '<th scope="col">Latest power</th>' in page
 
 
 def test_the_platforms_own_resources_are_not_values_owners_read_or_set(

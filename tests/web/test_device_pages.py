@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from devices.models import Device, DeviceState, Lifecycle
+from devices.models import Device, DeviceState, Lifecycle, ValuePoint
 from devices.services import device_update
 from tests.factories import make_device, make_resource
 from tests.web.conftest import page_text
@@ -261,6 +261,47 @@ def test_the_device_page_shows_status_credentials_state_and_history(web, owner, 
     assert "between 20.5 and 23.25" in chart
     assert '<input id="tag-value-0" name="tag_value" value="oslo"' in html
     assert f'data-ws-path="/ws/connectors/{connector.pk}/logs/?identity=dev-1"' in html
+
+
+def _charts(html: str) -> str:
+    return html[html.index('<div class="charts">') : html.index('id="tags-title"')]
+
+
+def test_a_month_of_points_is_charted_as_averages_over_the_whole_month(web, owner, connector, live_device):
+    now_us = int(timezone.now().timestamp() * 1_000_000)
+    day_us, bucket_us = 86_400_000_000, 3 * 3600 * 1_000_000  # 30 days in round buckets: 3 h
+    # 2,000 points of the month before the last two hours: 20, 21, 22 °C, but 35 °C at first.
+    start, step = now_us - 30 * day_us + 60_000_000, (30 * day_us - 2 * 3600 * 1_000_000) // 2000
+    rows = [(start + i * step, "35" if i < 5 else str(20 + i % 3)) for i in range(2000)]
+    ValuePoint.objects.bulk_create(
+        [ValuePoint(device=live_device, alias="temp", timestamp=t, value=v) for t, v in rows]
+    )
+    client, page = web(owner), f"/connectors/{connector.pk}/devices/dev-1/"
+
+    month = _charts(page_text(client.get(f"{page}?range=30d")))
+    assert '<span class="chart-summary">averaged per 3 h</span>' in month
+    marks = month.count('<circle class="mark"')
+    assert 235 <= marks <= 241 and f'aria-label="temp: {marks} averages of 2003 values' in month
+    assert '<polygon class="band"' in month
+    middle = rows[1000][0] - rows[1000][0] % bucket_us
+    values = [float(v) for t, v in rows if middle <= t < middle + bucket_us]
+    average, low, high = f"{sum(values) / len(values):.6g}", f"{min(values):g}", f"{max(values):g}"
+    assert f"<title>avg {average} (min {low}, max {high}) · {len(values)} points · " in month
+    # The first hours' spike is drawn: the chart spans the month, not its newest points.
+    assert "max 35) · " in month and "between 20 and 35" in month
+
+    # The latest points (the default) are every point, whatever their age.
+    latest = _charts(page_text(client.get(page)))
+    assert '<span class="chart-summary">every point</span>' in latest
+    assert 'aria-label="temp: 300 values' in latest and "<title>" not in latest
+    assert 'href="?range=latest#history" aria-current="true"' in page_text(client.get(page))
+    # The last hour holds the device's own three points: every one drawn.
+    hour = _charts(page_text(client.get(f"{page}?range=1h")))
+    assert '<span class="chart-summary">every point</span>' in hour
+    assert 'aria-label="temp: 3 values' in hour and "between 20.5 and 23.25" in hour
+    # A range the page does not offer: the latest points.
+    odd = client.get(f"{page}?range=1y")
+    assert odd.status_code == 200 and 'aria-label="temp: 300 values' in page_text(odd)
 
 
 def test_setting_a_cloud_value(web, owner, connector, live_device):
