@@ -7,10 +7,11 @@ checked by ``connectors.services``, whose field errors the views put back next t
 import re
 
 from django import forms
+from django.conf import settings
 
 from connectors import pki
 from connectors.identity import IdentityCasing, IdentityType
-from connectors.models import AuthType, ResourceFormat, Transport
+from connectors.models import HISTORY_RETENTION_MAX_DAYS, AuthType, ResourceFormat, Transport
 from connectors.values import NUMERIC_FORMATS
 from core.forms import UiForm
 
@@ -192,6 +193,11 @@ class ConnectorSettingsForm(UiForm):
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocapitalize": "off",
                                      "class": "mono"}),
     )  # fmt: skip
+    history_retention_days = forms.IntegerField(
+        required=False, min_value=0, max_value=HISTORY_RETENTION_MAX_DAYS, label="Keep value history (days)",
+        help_text="Older points are removed every hour. 0 keeps them forever; empty follows the "
+        "platform's default ({default}).",
+    )  # fmt: skip
 
     # Groups of the page, in order (fieldsets with a legend each).
     SECTIONS = (
@@ -205,6 +211,7 @@ class ConnectorSettingsForm(UiForm):
                                        "pki_ca_private_key", "pki_ca_private_key_file",
                                        "pki_ca_private_key_clear", "pki_sign_csr")),
         ("Claiming", ("claiming_enabled", "portal_subdomain", "managed_apps")),
+        ("Value history", ("history_retention_days",)),
     )  # fmt: skip
     # Given by pasting or by a file; the changes carry the one text as the service's field.
     _PEM_INPUTS = {
@@ -214,6 +221,9 @@ class ConnectorSettingsForm(UiForm):
 
     def __init__(self, *args, has_ca_private_key: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        retention = self.fields["history_retention_days"]
+        default = settings.HISTORY_RETENTION_DAYS
+        retention.help_text = retention.help_text.format(default=f"{default} days" if default else "forever")
         if not has_ca_private_key:
             del self.fields["pki_ca_private_key_clear"]
 

@@ -3,6 +3,7 @@
 import secrets
 import string
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -24,6 +25,10 @@ class AuthType(models.TextChoices):
     TOKEN = "token", "Token"
     PASSWORD = "password", "Password"
     CERTIFICATE = "certificate", "TLS client certificate"
+
+
+# The longest retention a connector may ask for (100 years: "forever" is 0).
+HISTORY_RETENTION_MAX_DAYS = 36_500
 
 
 class Transport(models.TextChoices):
@@ -111,6 +116,12 @@ class Connector(models.Model):
     portal_subdomain = models.CharField(max_length=63, null=True, blank=True, unique=True)
     # [{"id", "name", "description", "url", "logo"}]: applications end users may route data to.
     managed_apps = models.JSONField(default=list, blank=True)
+    # value history (devices.history): how long points are kept; NULL follows the platform's
+    # HISTORY_RETENTION_DAYS, 0 keeps them forever
+    history_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(HISTORY_RETENTION_MAX_DAYS)],
+        help_text="Days of value history kept (0: forever; empty: the platform's default).",
+    )  # fmt: skip
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -120,6 +131,14 @@ class Connector(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.id})"
+
+    @property
+    def history_retention_effective_days(self) -> int:
+        """Days of value history kept (0: forever): the connector's own choice, else the
+        platform's ``HISTORY_RETENTION_DAYS``."""
+        if self.history_retention_days is not None:
+            return self.history_retention_days
+        return settings.HISTORY_RETENTION_DAYS
 
     @property
     def identity_format(self) -> IdentityFormat:

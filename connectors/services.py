@@ -33,7 +33,7 @@ CONNECTOR_FIELDS = (
     "identity_length", "identity_casing", "provisioning_enabled", "auth_type", "presenter_identity",
     "generate_identity", "activation_window_hours", "ip_whitelisting_enabled", "ip_whitelist",
     "pki_enabled", "pki_ca_certificate", "pki_sign_csr", "firmware_update_enabled",
-    "claiming_enabled", "portal_subdomain", "managed_apps",
+    "claiming_enabled", "portal_subdomain", "managed_apps", "history_retention_days",
 )  # fmt: skip
 # A portal sub-domain is one DNS label (RFC 1123), stored in lower case.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from devices import services
-from devices.models import Device, DeviceState, DeviceTag, ValuePoint
+from devices.models import Device, DeviceState, DeviceTag, HistoryPurge, ValuePoint
 
 
 class TagInline(admin.TabularInline):
@@ -47,6 +47,14 @@ class DeviceAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def delete_model(self, request, obj):
+        services.device_delete(device=obj)
+
+    def delete_queryset(self, request, queryset):
+        # "Delete selected": each device through the service (its history goes in the background).
+        for device in queryset:
+            services.device_delete(device=device)
 
     def get_readonly_fields(self, request, obj=None):
         return ["connector", "identity", *self.readonly_fields, "activation_deadline", "certificate"]
@@ -123,3 +131,18 @@ class ValuePointAdmin(admin.ModelAdmin):
     list_select_related = ["device"]
     show_full_result_count = False  # no count of the whole table next to a search's
     raw_id_fields = ["device"]
+
+
+@admin.register(HistoryPurge)
+class HistoryPurgeAdmin(admin.ModelAdmin):
+    """Deleted devices whose history points the background purge has not removed yet (read-only:
+    the queue is the purge's own)."""
+
+    list_display = ["device_id", "queued_at"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

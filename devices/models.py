@@ -152,9 +152,16 @@ class DeviceState(models.Model):
 
 
 class ValuePoint(models.Model):
-    """One point of a resource's history for a device (what the device reported, and when)."""
+    """One point of a resource's history for a device (what the device reported, and when).
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="history", db_index=False)
+    On PostgreSQL the table is partitioned by day of ``timestamp`` (``devices.partitions``; its
+    primary key there is ``(id, timestamp)``, ids still come from one sequence). No foreign key
+    constraint: a deleted device's points are removed in the background (``HistoryPurge``),
+    not in the request that deletes it."""
+
+    device = models.ForeignKey(
+        Device, on_delete=models.DO_NOTHING, db_constraint=False, related_name="history", db_index=False
+    )
     alias = models.CharField(max_length=100)
     timestamp = models.BigIntegerField(help_text="µs since the epoch")
     value = models.TextField()
@@ -165,3 +172,14 @@ class ValuePoint(models.Model):
 
     def __str__(self):
         return f"{self.alias}@{self.timestamp}={self.value[:20]!r}"
+
+
+class HistoryPurge(models.Model):
+    """A deleted device whose history points are still to be removed: queued in the transaction
+    that deletes it, worked off in batches by ``devices.history_purge``."""
+
+    device_id = models.BigIntegerField(primary_key=True)
+    queued_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"history of device {self.device_id}"

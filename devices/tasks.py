@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from devices.imports import device_import_job_run
+from devices.services import history
 
 
 # The job's row, not the broker's message, says whether the job still needs a worker: the task
@@ -13,3 +14,15 @@ from devices.imports import device_import_job_run
 def device_import_job(job_id: str) -> None:
     """Run the queued device import job ``job_id`` (a bulk whitelist from CSV)."""
     device_import_job_run(job_id=job_id)
+
+
+@shared_task(name="devices.history_maintain", ignore_result=True)
+def history_maintain() -> None:
+    """Celery beat, every ``HISTORY_MAINTENANCE_SECONDS``: partitions ahead, retention, purge."""
+    history.history_maintain()
+
+
+@shared_task(name="devices.history_purge", ignore_result=True)
+def history_purge() -> None:
+    """Remove the points of devices just deleted (queued by their deletion)."""
+    history.history_purge()

@@ -91,6 +91,16 @@ DEVICE_PASSWORD_FAILURES_PER_IDENTITY = env_int("DEVICE_PASSWORD_FAILURES_PER_ID
 DEVICE_PASSWORD_FAILURES_PER_ADDRESS = env_int("DEVICE_PASSWORD_FAILURES_PER_ADDRESS", 100, minimum=1)
 DEVICE_PASSWORD_FAILURE_WINDOW = env_int("DEVICE_PASSWORD_FAILURE_WINDOW", 900, minimum=1)
 
+# --- Value history (devices/history.py; docs/operations.md#value-history) -----------------------
+# Days of points kept (0: forever); a connector may set its own (history.retention_days).
+HISTORY_RETENTION_DAYS = env_int("HISTORY_RETENTION_DAYS", 90, minimum=0)
+# How often the maintenance task creates partitions ahead and removes old points (seconds).
+HISTORY_MAINTENANCE_SECONDS = env_int("HISTORY_MAINTENANCE_SECONDS", 3600, minimum=10)
+# On PostgreSQL, daily partitions are created this many days ahead.
+HISTORY_PARTITIONS_AHEAD_DAYS = env_int("HISTORY_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
+# Points removed per statement by batched deletes (short transactions, no long locks).
+HISTORY_DELETE_BATCH = env_int("HISTORY_DELETE_BATCH", 5000, minimum=1)
+
 # --- Device API over MQTT (devices/mqtt/, manage.py runmqtt; shared/docs/mqtt.md) ---------------
 MQTT_HOST = env_str("MQTT_HOST", "127.0.0.1")
 # TLS (the connector chosen by SNI) and plain TCP (developer-mode connectors); 0 turns one off.
@@ -302,6 +312,7 @@ CELERY_BEAT_SCHEDULE = {
     "firmware-rollouts-tick": {"task": "firmware.rollouts_tick", "schedule": float(FIRMWARE_TICK_SECONDS)},
     "jobs-recover": {"task": "jobs.recover", "schedule": float(JOB_RECOVER_SECONDS)},
     "integrations-health": {"task": "integrations.health_all", "schedule": float(HEALTH_INTERVAL)},
+    "history-maintain": {"task": "devices.history_maintain", "schedule": float(HISTORY_MAINTENANCE_SECONDS)},
 }
 CELERY_TIMEZONE = "UTC"
 

@@ -5,7 +5,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from connectors.identity import IdentityCasing, IdentityType
-from connectors.models import AuthType, Connector, Resource, ResourceFormat, Transport
+from connectors.models import (
+    HISTORY_RETENTION_MAX_DAYS,
+    AuthType,
+    Connector,
+    Resource,
+    ResourceFormat,
+    Transport,
+)
 from connectors.selectors import connector_hostnames, portal_url
 from connectors.services import LINK_PATTERN
 from connectors.values import FORMATS, cloud_value_to_text
@@ -86,6 +93,19 @@ class FirmwareSettingsSerializer(serializers.Serializer):
     )  # fmt: skip
 
 
+class HistorySettingsSerializer(serializers.Serializer):
+    retention_days = serializers.IntegerField(
+        source="history_retention_days", required=False, allow_null=True, min_value=0,
+        max_value=HISTORY_RETENTION_MAX_DAYS,
+        help_text="days of value history kept; 0 keeps it forever; null follows the platform's "
+        "HISTORY_RETENTION_DAYS",
+    )  # fmt: skip
+    effective_retention_days = serializers.IntegerField(
+        source="history_retention_effective_days", read_only=True,
+        help_text="the retention that applies (retention_days, else the platform's); 0 = forever",
+    )  # fmt: skip
+
+
 class ManagedAppSerializer(StrictTypes, serializers.Serializer):
     """An application end users may route their devices' data to (the seed's managed apps)."""
 
@@ -142,12 +162,14 @@ class ConnectorSerializer(StrictTypes, serializers.ModelSerializer):
     pki = PkiSerializer(source="*", required=False)
     firmware = FirmwareSettingsSerializer(source="*", required=False)
     claiming = ClaimingSettingsSerializer(source="*", required=False)
+    history = HistorySettingsSerializer(source="*", required=False)
 
     class Meta:
         model = Connector
         fields = [
             "id", "name", "description", "business", "device_host", "hostnames", "protocol",
-            "identity_format", "provisioning", "pki", "firmware", "claiming", "created_at", "updated_at",
+            "identity_format", "provisioning", "pki", "firmware", "claiming", "history", "created_at",
+            "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
 

@@ -21,6 +21,7 @@ from core.db import row_lock
 from devices import credentials, hooks
 from devices.events import EventType, event_emit
 from devices.models import Device, DeviceState, DeviceTag, Lifecycle
+from devices.services.history import history_forget_devices
 
 
 def identity_generate(connector: Connector) -> str:
@@ -413,9 +414,11 @@ def devices_lock(*, connector: Connector) -> None:
 
 
 def device_delete(*, device: Device) -> None:
-    """Remove a device with its state and history (a ``deleted`` event in Logs)."""
+    """Remove a device with its state (a ``deleted`` event in Logs); its history points follow
+    in the background (``history_forget_devices``)."""
     connector_id, identity = device.connector_id, device.identity
     with transaction.atomic():
         device_row_lock(device)
+        history_forget_devices([device.pk])
         device.delete()
     event_emit(connector_id=connector_id, type=EventType.DELETED, identity=identity)
