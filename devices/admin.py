@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from devices import services
-from devices.models import Device, DeviceState, DeviceTag, HistoryPurge, ValuePoint
+from devices.models import Device, DeviceState, DeviceTag, HistoryPurge, RollupRun, ValuePoint, ValueRollup
 
 
 class TagInline(admin.TabularInline):
@@ -133,12 +133,9 @@ class ValuePointAdmin(admin.ModelAdmin):
     raw_id_fields = ["device"]
 
 
-@admin.register(HistoryPurge)
-class HistoryPurgeAdmin(admin.ModelAdmin):
-    """Deleted devices whose history points the background purge has not removed yet (read-only:
-    the queue is the purge's own)."""
+class _ReadOnly(admin.ModelAdmin):
+    """Rows the platform writes for itself: staff look, nobody edits."""
 
-    list_display = ["device_id", "queued_at"]
     show_full_result_count = False
 
     def has_add_permission(self, request):
@@ -146,3 +143,24 @@ class HistoryPurgeAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ValueRollup)
+class ValueRollupAdmin(_ReadOnly):
+    list_display = ["device_id", "alias", "start", "count", "numbers", "low", "high", "last_value"]
+    search_fields = ["=device_id", "=alias"]
+    search_help_text = "A device id, or an alias."
+
+
+@admin.register(RollupRun)
+class RollupRunAdmin(_ReadOnly):
+    """How far the roll-ups go, run by run (docs/operations.md#value-history)."""
+
+    list_display = ["id", "started_at", "finished_at", "rolled_max_id", "rolled_until", "blocks"]
+
+
+@admin.register(HistoryPurge)
+class HistoryPurgeAdmin(_ReadOnly):
+    """Deleted devices whose history points the background purge has not removed yet."""
+
+    list_display = ["device_id", "queued_at"]

@@ -183,3 +183,53 @@ class HistoryPurge(models.Model):
 
     def __str__(self):
         return f"history of device {self.device_id}"
+
+
+class ValueRollup(models.Model):
+    """Five minutes of one device's alias added up (``devices.rollups``): what a downsampled
+    read of a long range sums instead of the raw points. ``count``: every point; ``numbers``,
+    ``total``, ``low``, ``high``: those whose value is a number; ``last_*``: the latest point
+    (by timestamp, then id)."""
+
+    device_id = models.BigIntegerField()
+    alias = models.CharField(max_length=100)
+    start = models.BigIntegerField(help_text="µs since the epoch, a multiple of five minutes")
+    count = models.IntegerField()
+    numbers = models.IntegerField()
+    total = models.FloatField(null=True)
+    low = models.FloatField(null=True)
+    high = models.FloatField(null=True)
+    last_timestamp = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    last_value = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device_id", "alias", "start"], name="rollup_unique_block")
+        ]
+        indexes = [models.Index(fields=["start"], name="rollup_by_start")]
+
+    def __str__(self):
+        return f"{self.alias}@{self.start}×{self.count}"
+
+
+class RollupRun(models.Model):
+    """One run of the roll-ups (``devices.rollups.rollup_run``). After it, every point with an
+    id up to ``rolled_max_id`` is in the roll-ups, and every point before ``rolled_until`` (µs)
+    but those recorded late since (a timestamp in the past). ``seen_*``: the marks it took
+    when it started, which the next run rolls up to (by then every transaction that had an id
+    up to there has ended)."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    seen_max_id = models.BigIntegerField()
+    seen_until = models.BigIntegerField()
+    rolled_max_id = models.BigIntegerField(default=0)
+    rolled_until = models.BigIntegerField(null=True, blank=True)
+    blocks = models.IntegerField(default=0, help_text="roll-up blocks written")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"roll-up run {self.pk} to id {self.rolled_max_id}"

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Avg, BigIntegerField, Count, ExpressionWrapper, F, FloatField, Max, Min, Q
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, FloatField, Max, Min, Q, Sum
 from django.db.models.functions import Cast
 from django.http import Http404
 from django.utils import timezone
@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 from connectors.models import Connector
 from connectors.services import SettingsWarning
 from connectors.values import ResourceRules
+from devices import rollups
 from devices.models import Device, DeviceState, DeviceTag, Lifecycle, Status, ValuePoint
 
 
@@ -122,12 +123,6 @@ def device_history(
     return points.order_by("-timestamp", "-id")[:limit]
 
 
-# A recorded value that is a plain number, with an exponent of at most two digits: what the
-# database can cast to a double on both backends (text that is not one is left out of min, max
-# and avg, e.g. values recorded before a resource became numeric).
-_NUMBER_PATTERN = r"^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]{1,2})?$"
-
-
 def device_history_buckets(
     *, device: Device, alias: str, numeric: bool, every_us: int, since_us: int | None,
     until_us: int | None, limit: int,
@@ -135,40 +130,82 @@ def device_history_buckets(
     """One alias's points grouped into buckets of ``every_us`` (aligned on multiples of it since
     the epoch), newest first, computed in the database: ``{"t" (bucket start µs), "count",
     "min", "max", "avg", "last"}``. ``numeric``: min, max and avg of the values that are numbers
-    (``last`` None); else ``last``, the bucket's latest value (min, max, avg None)."""
+    (``last`` None); else ``last``, the bucket's latest value (min, max, avg None).
+
+    On PostgreSQL the roll-ups answer the whole five-minute blocks of the range they cover
+    (``devices.rollups``); raw points answer the rest, and everything on SQLite."""
+    span = rollups.rolled_span(since_us=since_us, until_us=until_us, every_us=every_us)
+    if span is None:
+        partials = _raw_partials(device=device, alias=alias, numeric=numeric, every_us=every_us,
+                                 since_us=since_us, until_us=until_us, limit=limit)  # fmt: skip
+    else:
+        start, end = span
+        partials = rollups.rollup_partials(device_id=device.pk, alias=alias, numeric=numeric,
+                                           every_us=every_us, start=start, end=end, limit=limit)  # fmt: skip
+        edges = [(end, until_us)] + ([(since_us, start - 1)] if since_us is not None else [])
+        for low, high in edges:
+            found = _raw_partials(device=device, alias=alias, numeric=numeric, every_us=every_us,
+                                  since_us=low, until_us=high, limit=limit)  # fmt: skip
+            for t, partial in found.items():
+                if t in partials:
+                    partials[t].add(partial)
+                else:
+                    partials[t] = partial
+    newest = sorted(partials.items(), reverse=True)[:limit]
+    if numeric:
+        return [
+            {"t": t, "count": p.count, "min": p.low, "max": p.high, "avg": p.total / p.count, "last": None}
+            for t, p in newest
+        ]
+    return [
+        {"t": t, "count": p.count, "min": None, "max": None, "avg": None, "last": p.last_value}
+        for t, p in newest
+    ]
+
+
+def _raw_partials(
+    *, device: Device, alias: str, numeric: bool, every_us: int, since_us: int | None,
+    until_us: int | None, limit: int,
+) -> dict[int, rollups.Partial]:  # fmt: skip
+    """The buckets' shares of the raw points in the range, the newest ``limit``."""
     points = _history_points(device=device, alias=alias, since_us=since_us, until_us=until_us)
     start = ExpressionWrapper(F("timestamp") - F("timestamp") % every_us, output_field=BigIntegerField())
     if numeric:
         number = Cast("value", FloatField())
         rows = (
-            points.filter(value__regex=_NUMBER_PATTERN)
+            points.filter(value__regex=rollups.NUMBER_PATTERN)
             .annotate(t=start).values("t")
-            .annotate(count=Count("id"), min=Min(number), max=Max(number), avg=Avg(number))
+            .annotate(count=Count("id"), total=Sum(number), low=Min(number), high=Max(number))
             .order_by("-t")[:limit]
         )  # fmt: skip
-        return [{**row, "last": None} for row in rows]
+        return {
+            row["t"]: rollups.Partial(row["count"], row["total"], row["low"], row["high"], None, None)
+            for row in rows
+        }
     rows = list(
         points.annotate(t=start)
         .values("t")
         .annotate(count=Count("id"), latest=Max("timestamp"))
         .order_by("-t")[:limit]
     )
-    # The value at each bucket's latest timestamp (of two points at one timestamp, the later one).
-    latest = dict(
-        points.filter(timestamp__in=[row["latest"] for row in rows])
-        .order_by("timestamp", "id").values_list("timestamp", "value")
-    )  # fmt: skip
-    return [
-        {
-            "t": row["t"],
-            "count": row["count"],
-            "min": None,
-            "max": None,
-            "avg": None,
-            "last": latest.get(row["latest"]),
-        }
+    # The point at each bucket's latest timestamp (of two points at one timestamp, the later one).
+    latest = {
+        timestamp: (pk, value)
+        for timestamp, pk, value in points.filter(timestamp__in=[row["latest"] for row in rows])
+        .order_by("timestamp", "id")
+        .values_list("timestamp", "id", "value")
+    }
+    return {
+        row["t"]: rollups.Partial(
+            row["count"],
+            None,
+            None,
+            None,
+            (row["latest"], latest[row["latest"]][0]),
+            latest[row["latest"]][1],
+        )
         for row in rows
-    ]
+    }
 
 
 def device_history_rows(*, device: Device, alias: str | None, since_us: int | None, until_us: int | None):

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from devices import rollups
 from devices.imports import device_import_job_run
 from devices.services import history
 
@@ -26,3 +27,9 @@ def history_maintain() -> None:
 def history_purge() -> None:
     """Remove the points of devices just deleted (queued by their deletion)."""
     history.history_purge()
+
+
+@shared_task(name="devices.history_rollup", ignore_result=True)
+def history_rollup() -> None:
+    """Celery beat, every ``HISTORY_ROLLUP_SECONDS``: add new points to the roll-ups."""
+    rollups.rollup_run()

@@ -96,6 +96,8 @@ DEVICE_PASSWORD_FAILURE_WINDOW = env_int("DEVICE_PASSWORD_FAILURE_WINDOW", 900, 
 HISTORY_RETENTION_DAYS = env_int("HISTORY_RETENTION_DAYS", 90, minimum=0)
 # How often the maintenance task creates partitions ahead and removes old points (seconds).
 HISTORY_MAINTENANCE_SECONDS = env_int("HISTORY_MAINTENANCE_SECONDS", 3600, minimum=10)
+# On PostgreSQL, how often new points are added to the five-minute roll-ups (seconds).
+HISTORY_ROLLUP_SECONDS = env_int("HISTORY_ROLLUP_SECONDS", 300, minimum=10)
 # On PostgreSQL, daily partitions are created this many days ahead.
 HISTORY_PARTITIONS_AHEAD_DAYS = env_int("HISTORY_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
 # Points removed per statement by batched deletes (short transactions, no long locks).
@@ -313,6 +315,7 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-recover": {"task": "jobs.recover", "schedule": float(JOB_RECOVER_SECONDS)},
     "integrations-health": {"task": "integrations.health_all", "schedule": float(HEALTH_INTERVAL)},
     "history-maintain": {"task": "devices.history_maintain", "schedule": float(HISTORY_MAINTENANCE_SECONDS)},
+    "history-rollup": {"task": "devices.history_rollup", "schedule": float(HISTORY_ROLLUP_SECONDS)},
 }
 CELERY_TIMEZONE = "UTC"
 

@@ -35,6 +35,7 @@ from connectors.runtime import resource_rules
 from connectors.services import connector_ca_generate, connector_update
 from core.crypto import decrypt_secret
 from devices.models import Device
+from devices.rollups import rollup_run
 from devices.services import device_delete, device_write
 from firmware.services import otau_report_received, rollout_start
 from integrations.models import Integration
@@ -224,6 +225,8 @@ def every_model(db, media_root, settings):
     for device in devices:
         device_write(device=device, values={"temp": "21.5"}, rules=rules)
         device_write(device=device, values={"temp": "22"}, rules=rules)
+    for _ in range(3):  # roll-up runs (from the second on, the points are in roll-ups)
+        rollup_run()
 
     for content_id in ("fw-2.0.0.bin", "config.json", "logo.png"):
         content_upload(connector=connector, content_id=content_id, stream=io.BytesIO(b"x" * 100))

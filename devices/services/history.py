@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from connectors.models import Connector
 from core.tasks import task_send_on_commit
-from devices import partitions
-from devices.models import Device, HistoryPurge, ValuePoint
+from devices import partitions, rollups
+from devices.models import Device, HistoryPurge, ValuePoint, ValueRollup
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class MaintenanceReport:
     partitions_dropped: list[str] = field(default_factory=list)
     points_deleted: int = 0
     devices_purged: int = 0
+    rollup_blocks: int = 0
     skipped: str = ""  # why nothing ran (another run holds the lock)
 
     def __str__(self):
@@ -49,7 +50,7 @@ class MaintenanceReport:
         return (
             f"history maintenance: {len(self.partitions_created)} partition(s) created, "
             f"{len(self.partitions_dropped)} dropped, {self.points_deleted} point(s) deleted, "
-            f"{self.devices_purged} deleted device(s) purged"
+            f"{self.devices_purged} deleted device(s) purged, {self.rollup_blocks} roll-up block(s) written"
         )
 
 
@@ -125,53 +126,63 @@ def history_apply_retention(*, today: date, report: MaintenanceReport) -> None:
         # One retention for every connector (the usual case): by time alone, which also takes
         # points of deleted devices still queued, and reads no device.
         (cutoff,) = set(cutoffs.values())
-        report.points_deleted += _delete_batched("timestamp < %s", [cutoff], before_us=cutoff)
+        report.points_deleted += _delete_batched("{time} < %s", [cutoff], before_us=cutoff)
         return
     for connector_id, cutoff in sorted(cutoffs.items()):
         if cutoff is not None:
             report.points_deleted += _delete_batched(
-                f"timestamp < %s AND device_id IN (SELECT id FROM {_DEVICES} WHERE connector_id = %s)",
+                f"{{time}} < %s AND device_id IN (SELECT id FROM {_DEVICES} WHERE connector_id = %s)",
                 [cutoff, connector_id],
                 before_us=cutoff,
             )
 
 
 def _delete_batched(where: str, params: list, *, before_us: int | None = None) -> int:
-    """Delete the points matching ``where`` in batches of ``HISTORY_DELETE_BATCH``, each batch
-    a statement and transaction of its own. On PostgreSQL it goes partition by partition
-    (only those holding points before ``before_us`` when given), by row address: a batch
-    touches one partition and its own rows only."""
-    batch = settings.HISTORY_DELETE_BATCH
-    deleted = 0
+    """Delete the points matching ``where`` (``{time}`` standing for their time column) in
+    batches of ``HISTORY_DELETE_BATCH``, each batch a statement and transaction of its own, and
+    then the roll-ups of the same devices and times; returns how many points. On PostgreSQL it
+    goes partition by partition (only those holding points before ``before_us`` when given),
+    by row address: a batch touches one partition and its own rows only."""
+    quote = connection.ops.quote_name
+    points_where = where.format(time="timestamp")
+    tables = [_TABLE]
     if partitions.partitioned():
         tables = [
             p.name for p in partitions.partitions()
             if before_us is None or p.start is None or p.start < before_us
         ]  # fmt: skip
-        statements = [
-            (
-                f"DELETE FROM {connection.ops.quote_name(name)} WHERE ctid = ANY(ARRAY("
-                f"SELECT ctid FROM {connection.ops.quote_name(name)} WHERE {where} LIMIT {batch}))"
-            )
-            for name in tables
-        ]
-    else:
-        statements = [
-            f"DELETE FROM {_TABLE} WHERE id IN (SELECT id FROM {_TABLE} WHERE {where} LIMIT {batch})"
-        ]
-    for sql in statements:
-        while True:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                count = cursor.rowcount
-            deleted += count
-            if count < batch:
-                break
+    deleted = sum(_delete_rows(quote(name), points_where, params) for name in tables)
+    _delete_rows(quote(ValueRollup._meta.db_table), where.format(time="start"), params)
     return deleted
 
 
+def _delete_rows(table: str, where: str, params: list) -> int:
+    """Delete a table's rows matching ``where``, a batch per statement: by row address on
+    PostgreSQL (each partition of the history table alone), by rowid on SQLite."""
+    batch = settings.HISTORY_DELETE_BATCH
+    if connection.vendor == "postgresql":
+        picked = f"SELECT ctid FROM {table} WHERE {where} LIMIT {batch}"
+        sql = f"DELETE FROM {table} WHERE ctid = ANY(ARRAY({picked}))"
+    else:
+        sql = f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {where} LIMIT {batch})"
+    return _delete_loop(sql, params)
+
+
+def _delete_loop(sql: str, params: list) -> int:
+    """Run a batch delete until a batch finds fewer rows than a batch holds."""
+    deleted = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            count = cursor.rowcount
+        deleted += count
+        if count < settings.HISTORY_DELETE_BATCH:
+            return deleted
+
+
 def history_maintain(*, now: datetime | None = None) -> MaintenanceReport:
-    """The hourly task: partitions ahead (PostgreSQL), retention, deleted devices' points.
+    """The hourly task: partitions ahead (PostgreSQL), retention, deleted devices' points, and
+    a roll-up run (which has a task of its own, more often).
     One run at a time across the platform (a lock in the shared cache)."""
     report = MaintenanceReport()
     token = f"{time.time()}"
@@ -186,6 +197,7 @@ def history_maintain(*, now: datetime | None = None) -> MaintenanceReport:
             )
         history_apply_retention(today=today, report=report)
         report.devices_purged = history_purge()
+        report.rollup_blocks = rollups.rollup_run()
     finally:
         if cache.get(_LOCK_KEY) == token:
             cache.delete(_LOCK_KEY)
