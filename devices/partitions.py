@@ -11,11 +11,14 @@ such points takes them over.
 SQLite keeps a plain table: nothing here runs there (``partitioned()`` is False).
 """
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+
+logger = logging.getLogger(__name__)
 
 # ValuePoint's table (named here, not imported: the migration uses this module too).
 TABLE = "devices_valuepoint"
@@ -128,8 +131,13 @@ def partitions_ensure(*, today: date, ahead_days: int) -> list[str]:
         start, end = day_start_us(day), day_start_us(day + timedelta(days=1))
         if any(_overlaps(p, start, end) for p in existing):
             continue
-        created.append(partition_create(day))
-        existing.append(Partition(created[-1], start, end))
+        try:
+            name = partition_create(day)
+        except DatabaseError as exc:  # a lock not granted in time: the next run creates it
+            logger.warning("history: could not create the partition of %s yet: %s", day, exc)
+            continue
+        created.append(name)
+        existing.append(Partition(name, start, end))
     return created
 
 
