@@ -6,13 +6,31 @@ spike stays visible, and a ``<title>`` per bucket for hovering."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from devices.history_reads import ChartHistory, HistoryBucket
 
 WIDTH, HEIGHT = 640, 180
 _LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 12, 28
+# Zoom (``?since=&until=``): the narrowest and widest windows, and how many regions of a chart
+# link to a closer look.
+MIN_ZOOM_SECONDS = 60
+MAX_ZOOM_SECONDS = 366 * 86400
+ZOOM_REGIONS = 8
+_US = 1_000_000
+
+
+@dataclass(frozen=True)
+class ZoomRegion:
+    """A strip of a chart that links to a closer look at its time (``query``: since, until)."""
+
+    x: float
+    width: float
+    query: str
+    title: str
 
 
 @dataclass(frozen=True)
@@ -41,6 +59,7 @@ class LineChart:
     values: int = 0  # recorded values the chart stands for
     band: str = ""
     marks: tuple[Mark, ...] = ()
+    regions: tuple[ZoomRegion, ...] = ()
     width: int = WIDTH
     height: int = HEIGHT
     left: int = _LEFT
@@ -51,6 +70,10 @@ class LineChart:
     @property
     def bucketed(self) -> bool:
         return bool(self.marks)
+
+    @property
+    def plot_height(self) -> int:
+        return self.bottom - self.top
 
 
 def _number(text: str) -> float | None:
@@ -101,6 +124,7 @@ def _draw(
         return round(_TOP + (high - v) / (high - low) * plot_h, 1)
 
     coords = [(x_of(t), y_of(v)) for t, v, _, _ in series]
+    regions = _zoom_regions(t0, t1, plot_w) if t1 - t0 >= 2 * MIN_ZOOM_SECONDS * _US else ()
     band, marks = "", ()
     if titles is not None:
         # Along the maxima, then back along the minima.
@@ -122,6 +146,7 @@ def _draw(
         values=values,
         band=band,
         marks=marks,
+        regions=regions,
     )
 
 
@@ -150,3 +175,74 @@ def chart_of_history(history: ChartHistory, *, start_us: int | None, end_us: int
         summary=history.summary,
         titles=[_bucket_title(b) for b in buckets],
     )
+
+
+# --- zoom --------------------------------------------------------------------------------------
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / _US, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def window_query(since_us: int, until_us: int) -> str:
+    """The query string of the window ``since_us``..``until_us`` (``since=…&until=…``, UTC)."""
+    return urlencode({"since": _iso(since_us), "until": _iso(until_us)})
+
+
+def zoom_window(since: str | None, until: str | None) -> tuple[int, int] | None:
+    """``?since=&until=`` (ISO 8601; without a zone, UTC) as µs timestamps; None when either is
+    missing or the pair is no window to chart: not dates, ``since`` not before ``until``, less
+    than ``MIN_ZOOM_SECONDS`` or more than ``MAX_ZOOM_SECONDS`` apart, before 1970."""
+    moments = []
+    for text in (since, until):
+        try:
+            moment = parse_datetime((text or "").strip())
+        except ValueError:
+            moment = None
+        if moment is None:
+            return None
+        if timezone.is_naive(moment):
+            moment = moment.replace(tzinfo=UTC)
+        moments.append(int(moment.timestamp() * _US))
+    since_us, until_us = moments
+    if since_us < 0 or not MIN_ZOOM_SECONDS * _US <= until_us - since_us <= MAX_ZOOM_SECONDS * _US:
+        return None
+    return since_us, until_us
+
+
+def zoom_in(since_us: int, until_us: int) -> tuple[int, int]:
+    """The middle half of the window (at least ``MIN_ZOOM_SECONDS``)."""
+    middle, half = (since_us + until_us) // 2, max((until_us - since_us) // 4, MIN_ZOOM_SECONDS * _US // 2)
+    return middle - half, middle + half
+
+
+def zoom_out(since_us: int, until_us: int, *, now_us: int) -> tuple[int, int]:
+    """Twice the window around its middle (at most ``MAX_ZOOM_SECONDS``), moved back so that it
+    does not end after ``now_us``, nor start before 1970."""
+    span = min(2 * (until_us - since_us), MAX_ZOOM_SECONDS * _US)
+    start = (since_us + until_us) // 2 - span // 2
+    start = max(0, min(start, now_us - span))
+    return start, start + span
+
+
+def _zoom_regions(t0: int, t1: int, plot_w: int) -> tuple[ZoomRegion, ...]:
+    """``ZOOM_REGIONS`` strips across the plot, each linking to a window twice its width around
+    it (a closer look that keeps some context)."""
+    step = (t1 - t0) / ZOOM_REGIONS
+    regions = []
+    for i in range(ZOOM_REGIONS):
+        start, end = t0 + step * i, t0 + step * (i + 1)
+        middle = (start + end) / 2
+        since, until = int(middle - step), int(middle + step)
+        if until - since < MIN_ZOOM_SECONDS * _US:
+            half = MIN_ZOOM_SECONDS * _US // 2
+            since, until = int(middle) - half, int(middle) + half
+        regions.append(
+            ZoomRegion(
+                x=round(_LEFT + plot_w * i / ZOOM_REGIONS, 1),
+                width=round(plot_w / ZOOM_REGIONS, 1),
+                query=window_query(since, until),
+                title=f"Zoom in on {_when(since)} to {_when(until)}",
+            )
+        )
+    return tuple(regions)

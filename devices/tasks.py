@@ -5,6 +5,7 @@ from celery import shared_task
 from devices import rollups
 from devices.imports import device_import_job_run
 from devices.services import history
+from devices.services.bulk import devices_bulk_job_run
 
 
 # The job's row, not the broker's message, says whether the job still needs a worker: the task
@@ -15,6 +16,12 @@ from devices.services import history
 def device_import_job(job_id: str) -> None:
     """Run the queued device import job ``job_id`` (a bulk whitelist from CSV)."""
     device_import_job_run(job_id=job_id)
+
+
+@shared_task(name="devices.bulk", ignore_result=True)
+def devices_bulk_job(job_id: str) -> None:
+    """Run the queued bulk change job ``job_id`` (lock, revoke, delete, tag… many devices)."""
+    devices_bulk_job_run(job_id=job_id)
 
 
 @shared_task(name="devices.history_maintain", ignore_result=True)

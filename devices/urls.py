@@ -10,6 +10,9 @@ _device = "<segment:connector_id>/devices/<segment:identity>/"
 
 urlpatterns = [
     path("<segment:connector_id>/devices/", views.device_list, name="device-list"),
+    # Beside ``devices/``, not under it: any text may be an identity (``devices/<identity>/``).
+    path("<segment:connector_id>/device-changes/", views.device_bulk, name="device-bulk"),
+    path("<segment:connector_id>/devices.csv", views.device_export, name="device-export"),
     path("<segment:connector_id>/logs/", views.logs_page, name="logs"),
     path(_device, views.device_detail, name="device-detail"),
     path(_device + "lock/", views.device_lock, name="device-lock"),

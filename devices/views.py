@@ -12,9 +12,11 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import action_for_method
@@ -22,14 +24,17 @@ from connectors import pki, runtime
 from connectors.selectors import connector_access, resource_list
 from connectors.values import NUMERIC_FORMATS
 from connectors.views import tab_context
+from core.csv_safety import csv_writer
 from devices import filters, hooks, services
-from devices.charts import chart_of_history
+from devices.charts import chart_of_history, window_query, zoom_in, zoom_out, zoom_window
 from devices.events import EventType
 from devices.filters import DEFAULT_ORDERING, ORDERINGS, DeviceFilter
 from devices.forms import DeviceCertificateForm, DeviceWhitelistForm, certificate_messages, parse_tag_lines
 from devices.history_reads import HISTORY_RANGES, chart_history, history_range
-from devices.models import Device, Lifecycle, Status
+from devices.imports import devices_csv_rows
+from devices.models import Device, DeviceState, Lifecycle, Status
 from devices.selectors import device_get, device_is_online, device_state, device_tag_names
+from jobs.api.serializers import JobSerializer
 
 PAGE_SIZE = 50
 # Tag names offered by the tag column's drop-down.
@@ -60,8 +65,10 @@ STATUS_LEGEND = [
 
 
 def _list_filters(params) -> dict:
-    """The Devices tab's controls as typed: search box, status, tag column, ordering, cursor."""
-    return {name: (params.get(name) or "").strip() for name in ("q", "status", "tag", "ordering", "cursor")}
+    """The Devices tab's controls as typed: search box, status, tag column, ordering, cursor,
+    value column."""
+    names = ("q", "status", "tag", "ordering", "cursor", "value")
+    return {name: (params.get(name) or "").strip() for name in names}
 
 
 def _search_params(ui: dict, connector) -> dict:
@@ -87,8 +94,9 @@ def _list_query(filters: dict, **changes) -> str:
     return "?" + urlencode(kept) if kept else "?"
 
 
-def _device_rows(devices: list[Device], tag: str) -> list[dict]:
+def _device_rows(devices: list[Device], tag: str, value_alias: str) -> list[dict]:
     tags_of = filters.device_tags(devices)  # one query for the page, as the API lists them
+    values_of = _current_values(devices, value_alias) if value_alias else {}
     rows = []
     for device in devices:
         tags = tags_of[device.pk]
@@ -96,8 +104,23 @@ def _device_rows(devices: list[Device], tag: str) -> list[dict]:
             shown = [t["value"] for t in tags if t["name"] == tag]
         else:
             shown = list(dict.fromkeys(t["name"] for t in tags))
-        rows.append({"device": device, "status": device.status, "tags": shown})
+        rows.append(
+            {"device": device, "status": device.status, "tags": shown, "value": values_of.get(device.pk)}
+        )
     return rows
+
+
+def _current_values(devices: list[Device], alias: str) -> dict[int, dict]:
+    """The value column: each device's current value of ``alias`` (what it reported, else what
+    the cloud set and it has not reported yet), in one query for the page."""
+    states = DeviceState.objects.filter(device_id__in=[d.pk for d in devices], alias=alias)
+    values = {}
+    for device_id, reported, set_value in states.values_list("device_id", "reported", "set"):
+        if reported is not None:
+            values[device_id] = {"text": reported, "pending": False}
+        elif set_value is not None:
+            values[device_id] = {"text": set_value, "pending": True}
+    return values
 
 
 @login_required
@@ -134,9 +157,14 @@ def device_list(request, connector_id):
             count = device_filter.count(connector, first_page=page)
     except ValidationError as exc:
         filter_errors = exc.message_dict
+    # The value column: one of the connector's resources (the cached rules: no query).
+    value_aliases = sorted(runtime.connector_rules(connector))
+    if ui["value"] not in value_aliases:
+        ui["value"] = ""
     if page is not None:
-        rows = _device_rows(page.devices, ui["tag"])
-    kept = {k: ui[k] for k in ("q", "status", "tag", "ordering")}
+        rows = _device_rows(page.devices, ui["tag"], ui["value"])
+    kept = {k: ui[k] for k in ("q", "status", "tag", "ordering", "value")}
+    matching = {k: ui[k] for k in ("q", "status", "tag") if ui[k]}
     names = device_tag_names(connector=connector, limit=MAX_TAG_NAMES)
     if ui["tag"] and ui["tag"] not in names:
         names.append(ui["tag"])
@@ -169,9 +197,120 @@ def device_list(request, connector_id):
             first_query=_list_query(kept) if ui["cursor"] else None,
             legend=STATUS_LEGEND,
             import_url=f"/api/v1/connectors/{connector.pk}/devices/import/",
+            value_aliases=value_aliases,
+            value_alias=ui["value"],
+            matching=matching,
+            more_than_page=bool(page and (page.next_cursor or page.previous_cursor)),
+            bulk_actions=BULK_ACTION_LABELS,
+            export_query=_list_query(matching),
         ),
         status=400 if bad_request else 200,
     )
+
+
+# The bulk actions as the Devices tab offers them.
+BULK_ACTION_LABELS = [
+    ("lock", "Lock"),
+    ("unlock", "Unlock"),
+    ("revoke", "Revoke credentials"),
+    ("delete", "Delete"),
+    ("tag_add", "Add tag"),
+    ("tag_remove", "Remove tag"),
+]
+
+
+@login_required
+@require_POST
+def device_bulk(request, connector_id):
+    """A bulk action on the Devices tab: the devices ticked (``device``: identities), changed in
+    the request when there are at most ``BULK_IN_REQUEST_LIMIT``, or every device matching the
+    tab's filters (``all=1`` and ``q``, ``status``, ``tag``) or a longer list, by a job.
+
+    Asked for JSON (the page's script) it answers the job (202) or ``{"changed", "message"}``,
+    and 400 with the reason; a plain form post goes back to the list with a message."""
+    access = connector_access(user=request.user, connector_id=connector_id, action="write")
+    connector = access.connector
+    ui = _list_filters(request.POST)
+    back = reverse("devices:device-list", kwargs={"connector_id": connector.pk}) + _list_query(
+        {k: ui[k] for k in ("q", "status", "tag", "ordering", "value")}
+    )
+    wants_json = "application/json" in request.headers.get("Accept", "")
+
+    def refused(message: str):
+        if wants_json:
+            return JsonResponse({"detail": message}, status=400)
+        messages.error(request, message)
+        return redirect(back)
+
+    try:
+        action = services.BulkAction.parse(
+            request.POST.get("action", ""),
+            tag_name=request.POST.get("tag_name", ""),
+            tag_value=request.POST.get("tag_value", ""),
+        )
+    except ValidationError as exc:
+        return refused(_problems(exc))
+    everything = request.POST.get("all") == "1"
+    identities = [i for i in request.POST.getlist("device") if i]
+    if not everything and not identities:
+        return refused("Select the devices to change first.")
+    if everything or len(identities) > services.BULK_IN_REQUEST_LIMIT:
+        try:
+            job = services.devices_bulk_start(
+                connector=connector, user=request.user, action=action,
+                filters=_search_params(ui, connector) if everything else None,
+                identities=None if everything else identities,
+            )  # fmt: skip
+        except ValidationError as exc:
+            return refused(_problems(exc))
+        if wants_json:
+            return JsonResponse(JobSerializer(job).data, status=202)
+        messages.info(request, "The change runs in the background; reload the list to see its progress.")
+        return redirect(back)
+    ids = services.device_ids_of(connector=connector, identities=identities)
+    changed = services.devices_bulk_apply(connector=connector, action=action, device_ids=ids)
+    message = f"{changed:,} device{'s' if changed != 1 else ''} {action.done}"
+    if changed != len(identities):
+        message += f" ({len(identities) - changed:,} of those selected needed no change)"
+    messages.success(request, message + ".")
+    if wants_json:
+        return JsonResponse({"changed": changed, "message": message + "."})
+    return redirect(back)
+
+
+def _problems(exc: ValidationError) -> str:
+    """A refused bulk request's reasons in a sentence each, named as the page names them."""
+    names = {**FILTER_LABELS, "action": "Action", "tag": "Tag"}
+    return " ".join(f"{names.get(key, key)}: {m}." for key, ms in exc.message_dict.items() for m in ms)
+
+
+@login_required
+@require_GET
+def device_export(request, connector_id):
+    """The devices matching the Devices tab's filters as the import's CSV, streamed as read (the
+    same file as ``manage.py devices export``, for the devices shown)."""
+    access = connector_access(user=request.user, connector_id=connector_id)
+    connector = access.connector
+    try:
+        device_filter = DeviceFilter.from_params(_search_params(_list_filters(request.GET), connector))
+    except ValidationError as exc:
+        return JsonResponse(exc.message_dict, status=400)
+    writer = csv_writer(_Line())
+    rows = devices_csv_rows(connector=connector, device_filter=device_filter)
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=f"{connector.pk}-devices.csv"
+    )
+    return response
+
+
+class _Line:
+    """A file-like target for ``csv.writer`` that hands back each line it is given."""
+
+    def write(self, text: str) -> str:
+        return text
 
 
 # How the filter parameters are called on the page, for their error messages.
@@ -221,17 +360,34 @@ def _device_page(request, access, device, *, state_errors=None, state_typed=None
                 "typed": state_typed.get(resource.alias),
             }
         )
-    # ?range= (1h … 30d) charts that time range; anything else, the latest points.
+    # ?since=&until= (a zoomed window) or ?range= (1h … 30d) charts that time; anything else
+    # (a window that is none: bad dates, reversed…), the latest points.
+    now_us = int(timezone.now().timestamp() * 1_000_000)
+    window = zoom_window(request.GET.get("since"), request.GET.get("until"))
+    if window is None and (request.GET.get("since") or request.GET.get("until")):
+        messages.warning(request, "That zoom range is not a valid time range; here are the charts without.")
     chart_range = history_range(request.GET.get("range"), None)
-    since_us = end_us = None
-    if chart_range is not None:
-        end_us = int(timezone.now().timestamp() * 1_000_000)
+    since_us = end_us = until_us = None
+    if window is not None:
+        chart_range = None
+        since_us, until_us = window
+        end_us = until_us
+    elif chart_range is not None:
+        end_us = now_us
         since_us = end_us - int(chart_range[2].total_seconds() * 1_000_000)
+    zoom = None
+    if since_us is not None:
+        zoom = {
+            "since": _us_to_datetime(since_us),
+            "until": _us_to_datetime(end_us),
+            "in_query": window_query(*zoom_in(since_us, end_us)),
+            "out_query": window_query(*zoom_out(since_us, end_us, now_us=now_us)),
+        }
     charts = []
     for resource in [r for r in resources if r.format in NUMERIC_FORMATS][:MAX_CHARTS]:
         history = chart_history(
             device=device, alias=resource.alias, resource_format=resource.format, since_us=since_us,
-            until_us=None, max_points=CHART_POINTS,
+            until_us=until_us, max_points=CHART_POINTS,
         )  # fmt: skip
         chart = chart_of_history(history, start_us=since_us, end_us=end_us)
         charts.append({"resource": resource, "chart": chart})
@@ -251,7 +407,8 @@ def _device_page(request, access, device, *, state_errors=None, state_typed=None
             state_rows=state_rows,
             charts=charts,
             chart_ranges=[LATEST_POINTS, *[(key, label) for key, label, _ in HISTORY_RANGES]],
-            chart_range=chart_range[0] if chart_range else LATEST_POINTS[0],
+            chart_range=chart_range[0] if chart_range else ("zoom" if window else LATEST_POINTS[0]),
+            zoom=zoom,
             tag_rows=tag_rows,
             tag_errors=tag_errors or [],
             ws_path=f"/ws{logs_path}?{identity_query}",
@@ -265,8 +422,12 @@ def _device_page(request, access, device, *, state_errors=None, state_typed=None
 
 
 @login_required
-@require_http_methods(["GET", "HEAD"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def device_detail(request, connector_id, identity):
+    """The device page; its Set forms post here (``device_state_form``), so that a refused value
+    is shown at the page's own URL, not at the form's."""
+    if request.method == "POST":
+        return device_state_form(request, connector_id, identity)
     access = connector_access(user=request.user, connector_id=connector_id)
     return _device_page(request, access, device_get(connector=access.connector, identity=identity))
 

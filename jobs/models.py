@@ -15,6 +15,7 @@ class JobKind(models.TextChoices):
     DEVICE_IMPORT = "device_import", "Device import (CSV)"
     CLAIM_CODES = "claim_codes", "Claim code generation"
     INTEGRATION_SYNC = "integration_sync", "Integration sync"
+    DEVICE_BULK = "device_bulk", "Bulk device change"
 
 
 class JobState(models.TextChoices):

@@ -40,6 +40,7 @@ _TASKS = {
     JobKind.DEVICE_IMPORT: "devices.import",
     JobKind.CLAIM_CODES: "claiming.claim_codes",
     JobKind.INTEGRATION_SYNC: "integrations.sync",
+    JobKind.DEVICE_BULK: "devices.bulk",
 }
 # An upload in storage whose job does not exist (its connector was deleted while the file's
 # deletion failed, say) is deleted once it is this old: younger, its job may be being created.

@@ -36,7 +36,7 @@ and checkpoints), ``job`` (the upload queued as a job, and the worker's side of 
 ``export`` (the fleet as the same CSV).
 """
 
-from devices.imports.export import devices_csv_export
+from devices.imports.export import devices_csv_export, devices_csv_rows
 from devices.imports.job import INTERNAL_FAILURE, device_import_job_run, device_import_start
 from devices.imports.reader import (
     BATCH_SIZE,
@@ -68,5 +68,6 @@ __all__ = [
     "device_import_job_run",
     "device_import_start",
     "devices_csv_export",
+    "devices_csv_rows",
     "import_header_check",
 ]

@@ -7,9 +7,18 @@ per concern; every public name is importable from ``devices.services``:
 - ``whitelist``: identities, whitelisting, pinned certificates, lock, tags, revocation, deletion;
 - ``provisioning``: activation, first-request certificate provisioning, the rules "may activate
   now" and "may talk now", where and when a device was last seen;
-- ``values``: device writes and records, cloud sets.
+- ``values``: device writes and records, cloud sets;
+- ``bulk``: one change to many devices (the Devices tab's bulk actions), in the request or as a job.
 """
 
+from devices.services.bulk import (
+    BULK_ACTIONS,
+    BULK_IN_REQUEST_LIMIT,
+    BulkAction,
+    device_ids_of,
+    devices_bulk_apply,
+    devices_bulk_start,
+)
 from devices.services.provisioning import (
     ALREADY_PROVISIONED,
     EXPIRED,
@@ -47,6 +56,12 @@ from devices.services.whitelist import (
 )
 
 __all__ = [
+    "BULK_ACTIONS",
+    "BULK_IN_REQUEST_LIMIT",
+    "BulkAction",
+    "device_ids_of",
+    "devices_bulk_apply",
+    "devices_bulk_start",
     "ALREADY_PROVISIONED",
     "CSR",
     "EXPIRED",

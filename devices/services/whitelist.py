@@ -288,7 +288,7 @@ def device_update(
     if expire_us is not None:
         if expire_us == 0:
             _revoke(device)
-            fields += ["lifecycle", "token_hash", "password_hash", "activation_deadline"]
+            fields += list(REVOKED)
         elif device.lifecycle != Lifecycle.PROVISIONED:
             device.activation_deadline = activation_deadline(device.connector, expire_us)
             fields.append("activation_deadline")
@@ -351,18 +351,26 @@ def _certificate_change(device: Device, certificate: str) -> list[str]:
     return _CERTIFICATE_FIELDS
 
 
+# What revoking a device's credentials sets (status ``reprovision``: it may activate again): one
+# device's (``device_revoke``) or many at once (``devices.services.bulk``).
+REVOKED = {
+    "lifecycle": Lifecycle.REPROVISION,
+    "token_hash": None,
+    "password_hash": "",
+    "activation_deadline": None,
+}
+
+
 def _revoke(device: Device) -> None:
-    device.lifecycle = Lifecycle.REPROVISION
-    device.token_hash = None
-    device.password_hash = ""
-    device.activation_deadline = None
+    for field, value in REVOKED.items():
+        setattr(device, field, value)
 
 
 @transaction.atomic
 def device_revoke(*, device: Device) -> Device:
     """Revoke the device's credentials; it may activate again (status ``reprovision``)."""
     _revoke(device)
-    device.save(update_fields=["lifecycle", "token_hash", "password_hash", "activation_deadline"])
+    device.save(update_fields=list(REVOKED))
     return device
 
 

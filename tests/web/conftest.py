@@ -7,7 +7,9 @@ from tests.factories import make_device, make_resource
 
 
 def page_text(response) -> str:
-    """The response's HTML as text, for ``in`` checks."""
+    """The response's HTML as text, for ``in`` checks (a streamed one read to its end)."""
+    if response.streaming:
+        return b"".join(response.streaming_content).decode()
     return response.content.decode()
 
 

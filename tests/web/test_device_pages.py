@@ -251,7 +251,7 @@ def test_the_device_page_shows_status_credentials_state_and_history(web, owner, 
     html = page_text(web(owner).get(f"/connectors/{connector.pk}/devices/dev-1/"))
     assert '<span class="status status-devmode"' in html  # it authenticated over plain HTTP
     assert "<dt>Auth type</dt><dd>token</dd>" in html
-    assert '<dd class="mono">203.0.113.7</dd>' in html and "online" in html
+    assert '<dd><span class="mono">203.0.113.7</span></dd>' in html and "online" in html
     state = html[html.index('id="state-title"') :]
     assert "23.25" in state and "(°C)" in state
     assert 'name="alias" value="mode"' in state and 'name="alias" value="temp"' not in state
@@ -293,7 +293,7 @@ def test_a_month_of_points_is_charted_as_averages_over_the_whole_month(web, owne
     # The latest points (the default) are every point, whatever their age.
     latest = _charts(page_text(client.get(page)))
     assert '<span class="chart-summary">every point</span>' in latest
-    assert 'aria-label="temp: 300 values' in latest and "<title>" not in latest
+    assert 'aria-label="temp: 300 values' in latest and '<circle class="mark"' not in latest
     assert 'href="?range=latest#history" aria-current="true"' in page_text(client.get(page))
     # The last hour holds the device's own three points: every one drawn.
     hour = _charts(page_text(client.get(f"{page}?range=1h")))

@@ -160,7 +160,11 @@ TABLE = [
     # Devices
     Case(CONNECTOR + "devices/", "get", READ, 200),
     Case(CONNECTOR + "devices/", "post", WRITE, 302, {"identity": "new-1"}),
+    Case(CONNECTOR + "device-changes/", "post", WRITE, 302,
+         lambda w: {"action": "lock", "device": w.device.identity}),
+    Case(CONNECTOR + "devices.csv", "get", READ, 200),
     Case(DEVICE, "get", READ, 200),
+    Case(DEVICE, "post", WRITE, 302, {"alias": "mode", "value": "eco"}),  # the Set forms
     Case(DEVICE + "lock/", "post", WRITE, 302, {"locked": "1"}),
     Case(DEVICE + "revoke/", "get", WRITE, 200),
     Case(DEVICE + "revoke/", "post", WRITE, 302),
