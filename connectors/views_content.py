@@ -23,10 +23,11 @@ from connectors.content.uploads import content_upload_handlers
 from connectors.selectors import ConnectorAccess, connector_access
 from connectors.views import tab_context
 from core.forms import UiForm
+from core.sizes import size_text
 
 
 class ContentUploadForm(UiForm):
-    file = forms.FileField(allow_empty_file=True, help_text="Under 64 MB. An existing id is replaced.")
+    file = forms.FileField(allow_empty_file=True)
     id = forms.CharField(
         required=False, max_length=1000, label="Id", strip=False,
         help_text="Letters, digits, “.”, “_” and “-”; default: the file's name. "
@@ -36,6 +37,17 @@ class ContentUploadForm(UiForm):
     content_type = forms.CharField(
         required=False, max_length=255, label="MIME type", help_text="Default: guessed from the file."
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = (
+            f"Under {size_text(settings.CONTENT_MAX_BYTES + 1)}. An existing id is replaced."
+        )
+
+
+def _too_large_text(exc: ContentTooLarge) -> str:
+    """The refusal in the page's size format (the API's says the exact number of bytes)."""
+    return f"The file is too large: content items must be smaller than {size_text(exc.limit + 1)}."
 
 
 def _content_page(request, access: ConnectorAccess, form: ContentUploadForm, status: int = 200,
@@ -78,7 +90,7 @@ def content_upload_page(request, connector_id):
         # Refused while the body streamed in, before a form could be bound to it.
         access = connector_access(user=request.user, connector_id=connector_id, action="write")
         return _content_page(
-            request, access, ContentUploadForm(), status=413, upload_error=exc.message.capitalize() + "."
+            request, access, ContentUploadForm(), status=413, upload_error=_too_large_text(exc)
         )
 
 
@@ -102,7 +114,7 @@ def _content_upload(request, connector_id):
             length=upload.size,
         )
     except ContentTooLarge as exc:
-        form.add_error("file", exc.message)
+        form.add_error("file", _too_large_text(exc))
         return _content_page(request, access, form, status=413)
     except ValidationError as exc:
         form.add_service_errors(exc)

@@ -2,7 +2,8 @@
 rollout's page with its counts per status (kept live by polling the management API).
 
 Adapters like the API's: access through the connectors' page scoping (``connector_access``),
-then one service call. Pages sit under the Content tab, where the packages live.
+then one service call. The pages are the connector's Firmware updates tab (the packages
+themselves are uploaded on the Content tab).
 """
 
 from django.contrib import messages
@@ -31,7 +32,7 @@ def _page(request, access, form, status=200):
         "firmware/firmware.html",
         tab_context(
             access,
-            "content",
+            "firmware",
             form=form,
             packages=selectors.package_list(connector=connector),
             rollouts=rollouts,
@@ -91,7 +92,7 @@ def rollout_page(request, connector_id, rollout_id):
         "firmware/rollout_detail.html",
         tab_context(
             access,
-            "content",
+            "firmware",
             rollout=rollout,
             counts=sorted(counts["total"].items()),
             waves=[sorted(wave.items()) for wave in counts["waves"]],

@@ -5,9 +5,39 @@
  * replaced) or an error ({"detail"} or {"field": [...]}); the page then reloads its list. The
  * request itself is window.Murano.uploadWithProgress (site.js). Without this script the form
  * posts to the page itself.
+ *
+ * The reload would lose the success message, so it is kept in sessionStorage and shown after it
+ * the way the page shows its own messages (the form without JavaScript gets the same words from
+ * the server). Sizes are written like the pages write them (core/sizes.py: "1.2 MB", "64 MB").
  */
 (function () {
   "use strict";
+
+  var FLASH_KEY = "murano.content-upload-message";
+
+  /* The message of the upload that reloaded this page, shown as the page's own messages. */
+  function showFlash() {
+    var text;
+    try {
+      text = window.sessionStorage.getItem(FLASH_KEY);
+      window.sessionStorage.removeItem(FLASH_KEY);
+    } catch (error) { return; }
+    var main = document.getElementById("main");
+    if (!text || !main) return;
+    var list = main.querySelector(".messages");
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "messages";
+      list.setAttribute("role", "status");
+      main.insertBefore(list, main.firstChild);
+    }
+    var item = document.createElement("li");
+    item.className = "message message-success";
+    item.textContent = text;
+    list.appendChild(item);
+  }
+
+  showFlash();
 
   var form = document.querySelector("[data-content-upload]");
   if (!form || !window.FormData || !window.XMLHttpRequest || !window.Murano) return;
@@ -18,9 +48,18 @@
   var text = panel.querySelector("[data-upload-text]");
   var errorBox = form.querySelector("[data-upload-error]");
   var maxBytes = parseInt(form.getAttribute("data-max-bytes"), 10);
+  var maxSize = form.getAttribute("data-max-size");
 
-  function megabytes(bytes) {
-    return (bytes / 1048576).toFixed(1) + " MB";
+  /* core/sizes.py's size_text: bytes under 1 KB, else one decimal (dropped when zero). */
+  function formatSize(bytes) {
+    if (bytes < 1024) return bytes === 1 ? "1 byte" : bytes.toLocaleString("en") + " bytes";
+    var units = ["KB", "MB", "GB", "TB"];
+    var value = bytes / 1024;
+    var unit = 0;
+    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
+    var text = value.toFixed(1);
+    if (text === "1024.0" && unit < units.length - 1) return "1 " + units[unit + 1];
+    return text.replace(/\.0$/, "") + " " + units[unit];
   }
 
   function showError(message) {
@@ -33,7 +72,7 @@
     showError("");
     var file = fileInput.files && fileInput.files[0];
     if (!file) { showError("Choose a file to upload."); fileInput.focus(); return; }
-    if (file.size > maxBytes) { showError("The file is too large: content items must be smaller than 64 MB."); return; }
+    if (file.size > maxBytes) { showError("The file is too large: content items must be smaller than " + maxSize + "."); return; }
     var fields = {};
     ["id", "description", "content_type"].forEach(function (name) {
       var input = form.elements[name];
@@ -49,16 +88,19 @@
       submit: submit,
       text: text,
       messages: {
-        413: "The file is too large (64 MB or more).",
+        413: "The file is too large: content items must be smaller than " + maxSize + ".",
         network: "The upload was interrupted. Check the connection and try again."
       },
       onProgress: function (loaded, total) {
         bar.value = loaded / total;
-        text.textContent = megabytes(loaded) + " of " + megabytes(total) + " (" + Math.round(100 * loaded / total) + "%)";
+        text.textContent = formatSize(loaded) + " of " + formatSize(total) + " (" + Math.round(100 * loaded / total) + "%)";
       },
       onSuccess: function (body, status) {
         bar.value = 1;
-        text.textContent = (body && body.id ? body.id : file.name) + (status === 201 ? " uploaded." : " replaced.");
+        // The server's words for the form without JavaScript (connectors/views_content.py).
+        var message = "\u201c" + (body && body.id ? body.id : file.name) + "\u201d" + (status === 201 ? " uploaded." : " replaced.");
+        text.textContent = message;
+        try { window.sessionStorage.setItem(FLASH_KEY, message); } catch (error) { /* shown until the reload only */ }
         window.location.reload();
       },
       onError: showError

@@ -27,9 +27,47 @@
     return { text: text, iso: d.toISOString() };
   }
 
+  /* A value as people read it: text as is (no quotes), numbers and true/false as they are, an
+   * absent value as a dash (never "null"), and only a nested object or list as compact JSON. */
+  function valueText(value) {
+    if (value === null || value === undefined || value === "") return "—";
+    if (typeof value === "object") return JSON.stringify(value);
+    return String(value);
+  }
+
   function valuesText(values) {
     if (!values || typeof values !== "object") return "";
-    return Object.keys(values).map(function (alias) { return alias + "=" + String(values[alias]); }).join("\n");
+    return Object.keys(values).map(function (alias) { return alias + "=" + valueText(values[alias]); }).join("\n");
+  }
+
+  var LONG_LINE = 400;
+
+  /* A very long value (a 64 KB string resource) is cut in the row; the raw JSON has it whole. */
+  function clip(text) {
+    return text.split("\n").map(function (line) {
+      return line.length > LONG_LINE ? line.slice(0, LONG_LINE) + "… (" + (line.length - LONG_LINE).toLocaleString("en") + " more characters)" : line;
+    }).join("\n");
+  }
+
+  function isNested(value) {
+    return value !== null && typeof value === "object";
+  }
+
+  /* Whether the readable lines leave something out (nested objects or lists, cut lines): only
+   * then does the row offer the raw JSON. */
+  function needsRaw(payload, readable) {
+    if (!isNested(payload)) return false;
+    if (readable.indexOf("more characters)") !== -1) return true;
+    var points = Array.isArray(payload) ? payload : [payload];
+    return points.some(function (point) {
+      if (!isNested(point)) return false;
+      return Object.keys(point).some(function (key) {
+        var value = point[key];
+        if (key === "values" && isNested(value)) return Object.keys(value).some(function (alias) { return isNested(value[alias]); });
+        if (key === "aliases" && Array.isArray(value)) return false;
+        return isNested(value);
+      });
+    });
   }
 
   /* A short, readable line (or lines) for each payload shape the platform emits. */
@@ -45,18 +83,18 @@
           }
           return text;
         }
-        return JSON.stringify(point);
+        return valueText(point);
       }).join("\n");
     }
     if (typeof payload === "object") {
       var lines = [];
       if (payload.reason) lines.push(String(payload.reason) + (payload.message && payload.message !== payload.reason ? ": " + payload.message : ""));
+      else if (payload.message) lines.push(String(payload.message));
       if (payload.values) lines.push(valuesText(payload.values));
       if (Array.isArray(payload.aliases)) lines.push("aliases: " + payload.aliases.join(", "));
       Object.keys(payload).forEach(function (key) {
         if (["reason", "message", "values", "aliases"].indexOf(key) === -1) {
-          var value = payload[key];
-          lines.push(key + ": " + (typeof value === "object" ? JSON.stringify(value) : String(value)));
+          lines.push(key + ": " + valueText(payload[key]));
         }
       });
       return lines.join("\n");
@@ -226,17 +264,17 @@
     cell(row, event.protocol || "—");
 
     var payloadCell = cell(row, "");
-    var readable = readablePayload(event);
+    var readable = clip(readablePayload(event));
     if (readable) {
       var pre = document.createElement("pre");
       pre.className = "payload";
       pre.textContent = readable;
       payloadCell.appendChild(pre);
     }
-    if (event.payload !== null && event.payload !== undefined && typeof event.payload === "object") {
+    if (needsRaw(event.payload, readable)) {
       var details = document.createElement("details");
       var summary = document.createElement("summary");
-      summary.textContent = "JSON";
+      summary.textContent = "Raw JSON";
       var raw = document.createElement("pre");
       raw.className = "payload";
       raw.textContent = JSON.stringify(event.payload, null, 2);

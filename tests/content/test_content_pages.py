@@ -21,7 +21,7 @@ def test_the_content_tab_lists_items_with_their_details(web, owner, connector, u
     html = page.content.decode()
     assert "fw-1.bin" in html
     assert "First release" in html
-    assert "2.0\xa0KB" in html
+    assert "2 KB" in html
     assert "+ New content" in html
     assert f"/api/v1/connectors/{connector.pk}/content/" in html  # the upload form's API target
 
