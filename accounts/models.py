@@ -158,6 +158,7 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "API token"
 
     def __str__(self):
         return f"{self.key_prefix}… ({self.user})"

@@ -90,5 +90,8 @@ class EndUserLink(models.Model):
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = "one-time link"
+
     def __str__(self):
         return f"{self.purpose} link of {self.user}"

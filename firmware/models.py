@@ -168,6 +168,7 @@ class OtauReport(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["device", "-created_at"], name="otau_report_by_device")]
+        verbose_name = "firmware report"
 
     def __str__(self):
         return f"{self.device_id}: {self.status} {self.version}"

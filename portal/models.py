@@ -24,6 +24,9 @@ class Branding(models.Model):
     email_html = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = verbose_name_plural = "branding"
+
     def __str__(self):
         return f"branding of {self.connector_id}"
 
@@ -50,6 +53,7 @@ class Asset(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint("connector", "name", name="portal_asset_unique")]
+        verbose_name = "image"
 
     def __str__(self):
         return f"{self.name} of {self.connector_id}"
