@@ -69,3 +69,11 @@ bench-integrations: install-dev
 .PHONY: bench-mqtt
 bench-mqtt: install-dev
 	$(PY) bench/mqtt.py
+
+# Value history at scale (#19): write rate with the table partitioned by day against plain, 30 days
+# at 1 Hz read as ~500 buckets, retention dropping a day of 100 M points while a device writes
+# (~32 minutes, ~20 GB of disk while it runs; PostgreSQL databases bench_history* and Redis
+# db 12; bench/history.py, results in bench/results/history-<date>.txt).
+.PHONY: bench-history
+bench-history: install-dev
+	$(PY) bench/history.py
