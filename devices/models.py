@@ -208,6 +208,7 @@ class ValueRollup(models.Model):
             models.UniqueConstraint(fields=["device_id", "alias", "start"], name="rollup_unique_block")
         ]
         indexes = [models.Index(fields=["start"], name="rollup_by_start")]
+        verbose_name = "value roll-up"
 
     def __str__(self):
         return f"{self.alias}@{self.start}×{self.count}"
@@ -230,6 +231,7 @@ class RollupRun(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = "roll-up run"
 
     def __str__(self):
         return f"roll-up run {self.pk} to id {self.rolled_max_id}"

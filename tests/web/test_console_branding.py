@@ -20,9 +20,11 @@ def test_the_admin_index_is_the_products_back_office_with_readable_names(staff):
     assert "<title>Back office | IoT Connector back office</title>" in page
     assert ">IoT Connector back office</a>" in page
     assert "Django administration" not in page
-    for name in ("API tokens", "Firmware reports", "One-time links", "Images", "Branding", "Periodic tasks"):
+    for name in ("API tokens", "Firmware reports", "One-time links", "Images", "Branding", "Periodic tasks",
+                 "Roll-up runs", "Value roll-ups"):  # fmt: skip
         assert f">{name}</a>" in page, name
-    for gone in ("Api tokens", "Otau reports", "Brandings", "Intervals", "Crontabs", "Solar events"):
+    for gone in ("Api tokens", "Otau reports", "Brandings", "Intervals", "Crontabs", "Solar events",
+                 "Rollup runs", "Value rollups"):  # fmt: skip
         assert f">{gone}</a>" not in page, gone
 
 
