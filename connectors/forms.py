@@ -99,6 +99,29 @@ class ConnectorCreateForm(UiForm):
             del self.fields["business"]
 
 
+class ConnectorDeleteForm(UiForm):
+    """Deleting a connector is confirmed by typing its name: one click on the wrong tab cannot
+    delete a fleet."""
+
+    name = forms.CharField(
+        label="Type the connector's name to confirm", strip=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"}),
+    )  # fmt: skip
+
+    def __init__(self, *args, connector, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connector = connector
+        self.fields["name"].help_text = f"Its name is “{connector.name}”."
+
+    def clean_name(self) -> str:
+        typed = self.cleaned_data["name"]
+        if typed.strip() != self.connector.name.strip():
+            raise forms.ValidationError(
+                f"That is not this connector's name: type “{self.connector.name}” to delete it."
+            )
+        return typed
+
+
 class ConnectorSettingsForm(UiForm):
     """Every setting a product manager may change, by the service's field names."""
 
@@ -107,8 +130,7 @@ class ConnectorSettingsForm(UiForm):
     devmode = forms.BooleanField(
         required=False,
         label="Developer mode: accept plain HTTP",
-        help_text="Devices may then connect without TLS; their credentials can be read by anyone on the "
-        "network path. Use only while developing firmware.",
+        help_text="Devices may then connect without TLS, while you develop their firmware.",
     )
     transports = forms.MultipleChoiceField(
         choices=Transport.choices, widget=forms.CheckboxSelectMultiple, label="Transports",
@@ -213,6 +235,24 @@ class ConnectorSettingsForm(UiForm):
         ("Claiming", ("claiming_enabled", "portal_subdomain", "managed_apps")),
         ("Value history", ("history_retention_days",)),
     )  # fmt: skip
+    # A field → the checkbox that turns its section on: the page hides the field while the box
+    # is unticked (static/js/settings.js; without scripts every field shows). A hidden field is
+    # still posted, so its value is kept for when the box is ticked again.
+    SHOWN_BY = {
+        "presenter_identity": "provisioning_enabled",
+        "generate_identity": "provisioning_enabled",
+        "activation_window_hours": "provisioning_enabled",
+        "ip_whitelisting_enabled": "provisioning_enabled",
+        "ip_whitelist": "ip_whitelisting_enabled",
+        "pki_ca_certificate": "pki_enabled",
+        "pki_ca_certificate_file": "pki_enabled",
+        "pki_ca_private_key": "pki_enabled",
+        "pki_ca_private_key_file": "pki_enabled",
+        "pki_ca_private_key_clear": "pki_enabled",
+        "pki_sign_csr": "pki_enabled",
+        "portal_subdomain": "claiming_enabled",
+        "managed_apps": "claiming_enabled",
+    }
     # Given by pasting or by a file; the changes carry the one text as the service's field.
     _PEM_INPUTS = {
         "pki_ca_certificate": "pki_ca_certificate_file",
@@ -227,10 +267,17 @@ class ConnectorSettingsForm(UiForm):
         if not has_ca_private_key:
             del self.fields["pki_ca_private_key_clear"]
 
-    def sections(self):
+    def sections(self) -> list[tuple[str, list[tuple[forms.BoundField, str]]]]:
+        """The page's sections in order: a title, and each field with the id of the checkbox
+        that shows it ("" for fields always shown)."""
         return [
-            (title, [self[name] for name in names if name in self.fields]) for title, names in self.SECTIONS
+            (title, [(self[name], self._toggle_id(name)) for name in names if name in self.fields])
+            for title, names in self.SECTIONS
         ]
+
+    def _toggle_id(self, name: str) -> str:
+        toggle = self.SHOWN_BY.get(name)
+        return self[toggle].auto_id if toggle else ""
 
     def changes(self) -> dict:
         """The settings people changed, for ``connector_update``: untouched values are not sent

@@ -22,3 +22,8 @@ connector_deleting = Hook("connectors.connector_deleting")
 # ``receiver(connector=<Connector>, content_id=<str>, package=<the metadata document>)``.
 # The portal tells the owners of the connector's devices about a newer version this way.
 package_uploaded = Hook("connectors.package_uploaded")
+
+# A page lists connectors and shows their devices' activity: ``receiver(connector_ids=<list>)``
+# returns ``{connector_id: connectors.selectors.DeviceActivity}`` for those with devices, read
+# in a constant number of queries. The devices app owns what a device's status is.
+devices_activity = Hook("connectors.devices_activity")

@@ -1,11 +1,13 @@
 """Reads about connectors, always through the one scoping function and the one access check."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404
+from django.http.request import split_domain_port
 
 from accounts.models import Business, Membership, User
 from accounts.selectors import (
@@ -17,6 +19,7 @@ from accounts.selectors import (
     role_in_business,
     role_require,
 )
+from connectors import hooks
 from connectors.models import Connector, Resource
 
 
@@ -117,12 +120,93 @@ def resources_by_alias(*, connector: Connector, aliases: list[str]) -> dict[str,
 
 def portal_url(connector: Connector, request=None) -> str:
     """``http(s)://<portal_subdomain>.<PORTAL_DOMAIN>[:port]/``, the scheme and port as the
-    platform is reached (the request's; without one, ``MURANO_URL``'s)."""
+    platform is reached (``url_as_reached``)."""
+    return url_as_reached(connector.portal_host, request) + "/"
+
+
+def device_api_url(connector: Connector, request=None) -> str:
+    """The App Link as a working URL: ``http(s)://<connector id>.<DEVICE_API_DOMAIN>[:port]``,
+    without a trailing slash (devices append ``/onep:v1/...``). The device API is served by the
+    same servers as the pages, so its scheme and port are the platform's as reached
+    (``url_as_reached``): ``http://…:8000`` under ``make run``, ``https://…:8443`` under
+    ``make run-tls``, plain ``https://`` behind a production proxy."""
+    return url_as_reached(connector.device_host, request)
+
+
+def url_as_reached(host: str, request=None) -> str:
+    """``scheme://host[:port]`` with the scheme and port the platform is reached on: the
+    request's (its scheme as a trusted proxy says; the port of its Host header, which a proxy
+    passes on, not the port the app server listens on), else ``MURANO_URL``'s; the port left
+    out when it is the scheme's default."""
     if request is not None:
-        scheme, port = request.scheme, request.get_port()
+        scheme, port = request.scheme, split_domain_port(request.get_host())[1]
     else:
         parts = urlsplit(settings.MURANO_URL or "http://127.0.0.1:8000")
         scheme, port = parts.scheme or "http", str(parts.port or "")
     default = {"http": "80", "https": "443"}.get(scheme)
     suffix = f":{port}" if port and port != default else ""
-    return f"{scheme}://{connector.portal_host}{suffix}/"
+    return f"{scheme}://{host}{suffix}"
+
+
+@dataclass(frozen=True)
+class DeviceActivity:
+    """A connector's devices at a glance: how many, how many have each status (the Devices
+    tab's statuses, in its order, those with no device left out) and when one was last seen."""
+
+    total: int = 0
+    by_status: tuple[tuple[str, int], ...] = ()
+    last_seen: datetime | None = None
+
+
+def devices_activity(connector_ids: list[str]) -> dict[str, DeviceActivity]:
+    """The ``DeviceActivity`` of each connector of ``connector_ids`` (an empty one for those
+    without devices), in a constant number of queries however many connectors are named. The
+    devices app counts (``hooks.devices_activity``): it owns what a status is."""
+    found: dict[str, DeviceActivity] = {}
+    if connector_ids:
+        for answer in hooks.devices_activity.send(connector_ids=list(connector_ids)):
+            found.update(answer)
+    return {connector_id: found.get(connector_id, DeviceActivity()) for connector_id in connector_ids}
+
+
+@dataclass(frozen=True)
+class ConnectorSummary:
+    """One row of the connector list."""
+
+    connector: Connector
+    activity: DeviceActivity
+    app_link: str
+
+    @property
+    def app_link_refuses_plain_http(self) -> bool:
+        """The App Link is plain HTTP but the connector is not in developer mode: devices are
+        refused there (they need HTTPS, e.g. ``make run-tls`` or the production proxy)."""
+        return self.app_link.startswith("http:") and not self.connector.devmode
+
+
+def connector_summaries(*, user: User, request=None) -> list[ConnectorSummary]:
+    """The connectors ``user`` may see, by name, with their devices' activity and App Link:
+    three queries whatever the number of connectors (connectors, devices, nothing per row)."""
+    connectors = list(connectors_for_user(user).select_related("business").order_by("name", "id"))
+    activity = devices_activity([connector.pk for connector in connectors])
+    return [
+        ConnectorSummary(connector, activity[connector.pk], device_api_url(connector, request))
+        for connector in connectors
+    ]
+
+
+@dataclass(frozen=True)
+class ConnectorContents:
+    """What deleting a connector removes with it, counted."""
+
+    devices: int
+    resources: int
+    content_items: int
+
+
+def connector_contents(connector: Connector) -> ConnectorContents:
+    return ConnectorContents(
+        devices=devices_activity([connector.pk])[connector.pk].total,
+        resources=connector.resources.count(),
+        content_items=connector.content_items.count(),
+    )

@@ -17,6 +17,11 @@ NUMERIC_FORMATS = {"number", "integer", "float"}
 FORMATS = ("number", "integer", "float", "string", "boolean")
 
 
+def format_with_article(fmt: str) -> str:
+    """The format with its article, for messages: "an integer", "a number", "a float"."""
+    return f"an {fmt}" if fmt[:1] in "aeiou" else f"a {fmt}"
+
+
 def _is_number(fmt: str, value: str) -> bool:
     if fmt == "integer":
         return bool(_INTEGER.match(value))
@@ -106,7 +111,7 @@ def parse_allowed(fmt: str, allowed) -> tuple[frozenset, tuple]:
             elif _is_number(fmt, text):
                 discrete.add(float(text))
             else:
-                raise ValueError(f'{text!r} is neither a {fmt} nor a range like "0-100"')
+                raise ValueError(f'{text!r} is neither {format_with_article(fmt)} nor a range like "0-100"')
         elif fmt == "boolean":
             if text.lower() not in _BOOLEANS:
                 raise ValueError(f"{text!r} is not a boolean")

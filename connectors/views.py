@@ -14,14 +14,15 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.selectors import READ_ONLY_MESSAGE, action_for_method, businesses_writable_for_user
 from connectors import pki, services
-from connectors.forms import ConnectorCreateForm, ConnectorSettingsForm, ResourceForm
+from connectors.forms import ConnectorCreateForm, ConnectorDeleteForm, ConnectorSettingsForm, ResourceForm
 from connectors.selectors import (
     ConnectorAccess,
     business_default_for_new_connector,
     business_for_new_connector,
     connector_access,
+    connector_contents,
     connector_hostnames,
-    connectors_for_user,
+    connector_summaries,
     resource_get,
     resource_list,
 )
@@ -68,12 +69,11 @@ def connector_list(request):
             else:
                 messages.success(request, f"Connector “{connector.name}” created.")
                 return redirect("devices:device-list", connector_id=connector.pk)
-    connectors = connectors_for_user(request.user).select_related("business").order_by("name", "id")
     return render(
         request,
         "connectors/connector_list.html",
         {
-            "connectors": connectors,
+            "connectors": connector_summaries(user=request.user, request=request),
             "form": form,
             "can_create": bool(businesses),
             # Nobody can create a connector before a business exists: a superuser may add one.
@@ -179,29 +179,68 @@ def connector_ca_generate(request, connector_id):
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def connector_delete(request, connector_id):
-    """Delete a connector with all its devices, after a confirmation (business admins only)."""
+    """Delete a connector with all its devices, resources and content (business admins only),
+    once people typed its name: a wrong name is a 400 and deletes nothing."""
     access = connector_access(user=request.user, connector_id=connector_id, action="admin")
-    if request.method == "POST":
-        name = access.connector.name
-        services.connector_delete(connector=access.connector)
+    connector = access.connector
+    form = ConnectorDeleteForm(request.POST if request.method == "POST" else None, connector=connector)
+    if request.method == "POST" and form.is_valid():
+        name = connector.name
+        services.connector_delete(connector=connector)
         messages.success(request, f"Connector “{name}” and its devices were deleted.")
         return redirect("connectors:connector-list")
-    return render(request, "connectors/connector_delete.html", tab_context(access, "settings"))
+    return render(
+        request,
+        "connectors/connector_delete.html",
+        tab_context(access, "settings", form=form, contents=connector_contents(connector)),
+        status=400 if form.errors else 200,
+    )
 
 
 # --- Resources --------------------------------------------------------------------------------
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "HEAD", "POST"])
 def resource_list_page(request, connector_id):
-    access = connector_access(user=request.user, connector_id=connector_id)
-    resources = resource_list(connector=access.connector)
+    """The resources, and the "New resource" dialog, which posts here: a refused resource
+    shows the list again with the dialog open on the reasons (``resource_create`` is the same
+    form as a page of its own, for browsers without scripts)."""
+    access = connector_access(
+        user=request.user, connector_id=connector_id, action=action_for_method(request.method)
+    )
+    posted = request.POST if request.method == "POST" else None
+    form = ResourceForm(posted) if access.can_write else None
+    if request.method == "POST" and _resource_created(request, access, form):
+        return redirect("connectors:resource-list", connector_id=connector_id)
     return render(
         request,
         "connectors/resource_list.html",
-        tab_context(access, "resources", resources=resources, numeric_formats=NUMERIC_FORMATS),
+        tab_context(
+            access,
+            "resources",
+            resources=resource_list(connector=access.connector),
+            numeric_formats=NUMERIC_FORMATS,
+            form=form,
+            open_dialog=bool(form is not None and form.errors),
+        ),
+        status=400 if form is not None and form.errors else 200,
     )
+
+
+def _resource_created(request, access, form) -> bool:
+    """Create the resource ``form`` describes; False with the reasons on the form if refused."""
+    if not form.is_valid():
+        return False
+    try:
+        resource = services.resource_create(
+            connector=access.connector, alias=form.cleaned_data["alias"], **form.service_fields()
+        )
+    except ValidationError as exc:
+        form.add_service_errors(exc)
+        return False
+    messages.success(request, f"Resource “{resource.alias}” created.")
+    return True
 
 
 def _resource_form_page(request, access, form, resource=None):
@@ -218,16 +257,8 @@ def _resource_form_page(request, access, form, resource=None):
 def resource_create(request, connector_id):
     access = connector_access(user=request.user, connector_id=connector_id, action="write")
     form = ResourceForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            resource = services.resource_create(
-                connector=access.connector, alias=form.cleaned_data["alias"], **form.service_fields()
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, f"Resource “{resource.alias}” created.")
-            return redirect("connectors:resource-list", connector_id=connector_id)
+    if request.method == "POST" and _resource_created(request, access, form):
+        return redirect("connectors:resource-list", connector_id=connector_id)
     return _resource_form_page(request, access, form)
 
 

@@ -149,6 +149,23 @@ def test_connector_list_api(client, business):
     assert_constant_and_baseline("api connector list", client, "/api/v1/connectors/", add)
 
 
+def test_connectors_page(client, business):
+    """The connector list: each connector's devices counted by status, and their last activity,
+    read for all of them at once."""
+    made = iter(range(1, 10_000))
+
+    def add(n: int) -> list[str]:
+        names = []
+        for _ in range(n):
+            names.append(f"Model {next(made)}")
+            connector = make_connector(business=business, name=names[-1])
+            make_device(connector=connector, identity="d-1")
+            make_device(connector=connector, identity="d-2", locked=True)
+        return names
+
+    assert_constant_and_baseline("connectors page", client, "/connectors/", add)
+
+
 def test_job_list_api(client, owner, business, connector):
     def add(n: int) -> list[str]:
         jobs = [

@@ -65,7 +65,7 @@ def test_log_in_create_a_connector_and_define_resources(browser, live_url, scree
         page.get_by_role("button", name="Create resource").click()
         allowed = page.get_by_label("Allowed values")
         expect(allowed).to_have_attribute("aria-invalid", "true")
-        expect(page.locator("#id_allowed_error")).to_contain_text("'lots' is neither a integer nor a range")
+        expect(page.locator("#id_allowed_error")).to_contain_text("'lots' is neither an integer nor a range")
         expect(page.get_by_label("Alias")).to_have_value("level")  # what was typed is kept
         allowed.fill("0-100")
         page.get_by_role("button", name="Create resource").click()
@@ -78,6 +78,7 @@ def test_log_in_create_a_connector_and_define_resources(browser, live_url, scree
 
         open_tab(page, "Settings")
         expect(page.get_by_role("group", name="Protocol")).to_contain_text("Security:")
+        page.get_by_label("Restrict first provisioning by IP").check()  # shows the addresses
         page.get_by_label("Allowed addresses").fill("10.0.0.0/8\nnot-an-address")
         page.get_by_role("button", name="Save settings").click()
         expect(page.locator("#id_ip_whitelist_error")).to_contain_text("'not-an-address' is not an IP")

@@ -70,7 +70,7 @@ def test_only_admins_are_offered_to_delete_the_connector_which_takes_its_devices
 
     admin = web(owner)
     assert "Delete connector" in page_text(admin.get(f"/connectors/{fleet.pk}/settings/"))
-    response = admin.post(f"/connectors/{fleet.pk}/delete/")
+    response = admin.post(f"/connectors/{fleet.pk}/delete/", {"name": fleet.name})
     assert response.status_code == 302 and response["Location"] == "/connectors/"
     assert not Connector.objects.filter(pk=fleet.pk).exists()
     assert not Device.objects.filter(identity="dev-1").exists()

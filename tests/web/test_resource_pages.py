@@ -50,7 +50,7 @@ def test_an_empty_initial_value_means_none(web, owner, connector):
         ({"alias": "bad.alias"}, "alias", "without &#x27;.&#x27;, &#x27;$&#x27;"),
         ({"alias": ""}, "alias", "This field is required."),
         ({"format": "colour"}, "format", "Select a valid choice"),
-        ({"format": "integer", "allowed": "0-100\nlots"}, "allowed", "is neither a integer nor a range"),
+        ({"format": "integer", "allowed": "0-100\nlots"}, "allowed", "is neither an integer nor a range"),
         ({"format": "number", "allowed": "100-0"}, "allowed", "has its bounds the wrong way round"),
         ({"format": "integer", "allowed": "0-10", "initial": "11"}, "initial", "is not an allowed value"),
         ({"format": "boolean", "initial": "maybe"}, "initial", "is not a boolean"),
@@ -95,7 +95,7 @@ def test_a_bad_edit_changes_nothing(web, owner, connector):
     response = web(owner).post(
         f"/connectors/{connector.pk}/resources/level/edit/", {"format": "integer", "allowed": "ten"}
     )
-    assert response.status_code == 400 and "is neither a integer nor a range" in page_text(response)
+    assert response.status_code == 400 and "is neither an integer nor a range" in page_text(response)
     assert Resource.objects.get(alias="level").allowed == ["0-10"]
 
 

@@ -147,9 +147,10 @@ TABLE = [
     Case(CONNECTOR + "settings/generate-ca/", "get", WRITE, 200),
     Case(CONNECTOR + "settings/generate-ca/", "post", WRITE, 302, {"replace": "1"}),
     Case(CONNECTOR + "delete/", "get", ADMIN, 200),
-    Case(CONNECTOR + "delete/", "post", ADMIN, 302),
-    # Resources
+    Case(CONNECTOR + "delete/", "post", ADMIN, 302, lambda w: {"name": w.connector.name}),
+    # Resources ("New resource" posts the list's dialog; its own page is the fallback)
     Case(CONNECTOR + "resources/", "get", READ, 200),
+    Case(CONNECTOR + "resources/", "post", WRITE, 302, {"alias": "temp", "format": "number", "sync": "on"}),
     Case(CONNECTOR + "resources/new/", "get", WRITE, 200),
     Case(CONNECTOR + "resources/new/", "post", WRITE, 302, {"alias": "temp", "format": "number",
                                                              "sync": "on"}),
