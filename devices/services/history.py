@@ -113,6 +113,9 @@ def history_apply_retention(*, today: date, report: MaintenanceReport) -> None:
     if partitions.partitioned() and days_of and all(days > 0 for days in days_of.values()):
         # A partition may go once all of it is past every connector's retention.
         horizon = retention_cutoff_us(days=max(days_of.values()), today=today)
+        for name in partitions.detached_leftovers(before_us=horizon):
+            partitions.table_drop(name)
+            report.partitions_dropped.append(name)
         for partition in partitions.partitions():
             if not partition.is_default and partition.end is not None and partition.end <= horizon:
                 try:
@@ -152,8 +155,33 @@ def _delete_batched(where: str, params: list, *, before_us: int | None = None) -
             if before_us is None or p.start is None or p.start < before_us
         ]  # fmt: skip
     deleted = sum(_delete_rows(quote(name), points_where, params) for name in tables)
-    _delete_rows(quote(ValueRollup._meta.db_table), where.format(time="start"), params)
+    if before_us is None:
+        _delete_rows(quote(ValueRollup._meta.db_table), where.format(time="start"), params)
+    else:
+        _delete_rollups_before(where.format(time="start"), params, before_us=before_us)
     return deleted
+
+
+def _delete_rollups_before(where: str, params: list, *, before_us: int) -> None:
+    """Delete old roll-ups a block of time per statement, walking up their ``start`` index:
+    each statement finds its rows by index range, not behind those the previous ones deleted
+    (batches of "the first N rows" re-read every dead entry until vacuum, which made a day of
+    2.9 M roll-ups take 27 s)."""
+    table = connection.ops.quote_name(ValueRollup._meta.db_table)
+    step = rollups.BLOCK_US
+    low = -(2**62)
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT min(start) FROM {table} WHERE start >= %s AND {where}", [low, *params])
+            (low,) = cursor.fetchone()
+        if low is None or low >= before_us:
+            return
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE start >= %s AND start < %s AND {where}",
+                [low, min(low + step, before_us), *params],
+            )
+        low += step
 
 
 def _delete_rows(table: str, where: str, params: list) -> int:
