@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import segno
-from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db import transaction
 
 from claiming.models import EndUser
 from claiming.selectors import device_owners
@@ -30,6 +29,7 @@ from claiming.services import TAG_CLAIM_CODE, TAG_EXPIRES
 from connectors.models import Connector
 from devices.filters import FILTER_PARAMETERS, DeviceFilter
 from devices.models import Device, DeviceTag
+from devices.selectors import devices_in_chunks
 from jobs.leases import job_run
 from jobs.models import Job, JobKind
 from jobs.services import (
@@ -177,29 +177,12 @@ def filter_params(params) -> dict[str, list[str]]:
     return {name: values for name in FILTER_PARAMETERS if (values := [str(v) for v in getlist(name)])}
 
 
-def _in_chunks(devices: QuerySet, size: int) -> Iterator[list[tuple[int, str]]]:
-    """``(id, identity)`` of ``devices`` in identity order, a chunk at a time (keyset: a large
-    fleet is never held in memory, and a chunk costs one index range)."""
-    if connection.vendor == "sqlite":
-        size = min(size, 900)  # SQLite's limit on the parameters of one statement
-    last = None
-    while True:
-        rows = devices.order_by("identity")
-        if last is not None:
-            rows = rows.filter(identity__gt=last)
-        chunk = list(rows.values_list("id", "identity")[:size])
-        if not chunk:
-            return
-        yield chunk
-        last = chunk[-1][1]
-
-
 def claim_code_rows(*, connector: Connector, device_filter: DeviceFilter, portal_url: str) -> Iterator[list]:
     """The CSV of the matching devices' codes: a header, then ``identity, claim_code, claim_url``
     per code (a device without a code: one row with empty cells), read a chunk of devices at a
     time. Write them with ``core.csv_safety.csv_writer`` (spreadsheet-safe cells)."""
     yield CSV_HEADER
-    for chunk in _in_chunks(device_filter.queryset(connector), 2000):
+    for chunk in devices_in_chunks(device_filter.queryset(connector), 2000):
         codes: dict[int, list[str]] = {}
         tags = DeviceTag.objects.filter(device_id__in=[pk for pk, _ in chunk], name=CLAIM_CODE_TAG)
         for device_id, value in tags.order_by("value").values_list("device_id", "value"):
@@ -251,7 +234,7 @@ def claim_codes_generate(*, connector: Connector, device_filter: DeviceFilter, p
     done = 0
     if progress is not None:
         progress(done, total)
-    for chunk in _in_chunks(devices, GENERATE_BATCH):
+    for chunk in devices_in_chunks(devices, GENERATE_BATCH):
         done += _codes_replace(connector, chunk)
         if progress is not None:
             progress(done, total)

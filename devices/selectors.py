@@ -408,3 +408,22 @@ def device_tag_names(*, connector: Connector, limit: int) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [connector.pk, connector.pk, limit])
         return [row[0] for row in cursor.fetchall()]
+
+
+def devices_in_chunks(devices, size: int):
+    """``(id, identity)`` of ``devices`` (a queryset) in identity order, a chunk of at most
+    ``size`` at a time (keyset: a fleet of millions is never held in memory, and a chunk costs
+    one index range). On SQLite a chunk holds at most 900, its limit on one statement's
+    parameters, for callers that pass the ids on."""
+    if connection.vendor == "sqlite":
+        size = min(size, 900)
+    last = None
+    while True:
+        rows = devices.order_by("identity")
+        if last is not None:
+            rows = rows.filter(identity__gt=last)
+        chunk = list(rows.values_list("id", "identity")[:size])
+        if not chunk:
+            return
+        yield chunk
+        last = chunk[-1][1]

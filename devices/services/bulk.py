@@ -26,6 +26,7 @@ from connectors.models import Connector
 from devices.events import EventType, event_emit
 from devices.filters import FILTER_PARAMETERS, DeviceFilter
 from devices.models import Device, DeviceTag
+from devices.selectors import devices_in_chunks
 from devices.services.history import history_forget_devices
 from devices.services.whitelist import REVOKED, tags_clean
 from jobs.leases import job_run
@@ -172,20 +173,9 @@ def filter_params(params: Mapping) -> dict[str, list[str]]:
 
 
 def _matching_ids(connector: Connector, device_filter: DeviceFilter) -> Iterator[list[int]]:
-    """The ids of the devices matching ``device_filter``, a chunk at a time in identity order
-    (keyset: a fleet of millions is never held in memory)."""
-    size = min(BULK_BATCH, 900) if connection.vendor == "sqlite" else BULK_BATCH
-    matching = device_filter.queryset(connector)
-    last = None
-    while True:
-        rows = matching.order_by("identity")
-        if last is not None:
-            rows = rows.filter(identity__gt=last)
-        chunk = list(rows.values_list("pk", "identity")[:size])
-        if not chunk:
-            return
+    """The ids of the devices matching ``device_filter``, a chunk at a time in identity order."""
+    for chunk in devices_in_chunks(device_filter.queryset(connector), BULK_BATCH):
         yield [pk for pk, _ in chunk]
-        last = chunk[-1][1]
 
 
 # --- as a job ----------------------------------------------------------------------------------
