@@ -40,9 +40,9 @@ class ContentUploadForm(UiForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["file"].help_text = (
-            f"Under {size_text(settings.CONTENT_MAX_BYTES + 1)}. An existing id is replaced."
-        )
+        self.fields[
+            "file"
+        ].help_text = f"Under {size_text(settings.CONTENT_MAX_BYTES + 1)}. An existing id is replaced."
 
 
 def _too_large_text(exc: ContentTooLarge) -> str:

@@ -209,10 +209,12 @@ def test_the_app_link_is_copied_to_the_clipboard(browser, live_url, logged_in_st
     try:
         page = context.new_page()
         page.goto(f"/connectors/{connector_id}/devices/")
-        expect(page.locator("#app-link")).to_have_text(f"{connector_id}.devices.localhost")
+        port = live_url.rsplit(":", 1)[1]  # as the platform was reached
+        app_link = f"http://{connector_id}.devices.localhost:{port}"
+        expect(page.locator("#app-link")).to_have_text(app_link)
         page.get_by_role("button", name="Copy").click()
         expect(page.get_by_role("button", name="Copied")).to_be_visible()
-        assert page.evaluate("navigator.clipboard.readText()") == f"{connector_id}.devices.localhost"
+        assert page.evaluate("navigator.clipboard.readText()") == app_link
     finally:
         context.close()
 

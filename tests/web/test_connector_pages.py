@@ -183,7 +183,8 @@ def test_unchanged_settings_are_not_sent_again(web, owner, connector):
 def test_the_header_offers_the_app_link_and_every_tab(web, owner, connector):
     html = page_text(web(owner).get(f"/connectors/{connector.pk}/logs/"))
     assert (
-        f'<code id="app-link" aria-labelledby="app-link-label">{connector.pk}.devices.localhost</code>'
+        # A working URL: the scheme and port the platform was reached on (the test client's).
+        f'<code id="app-link" aria-labelledby="app-link-label">http://{connector.pk}.devices.localhost</code>'
         in html
     )
     assert 'data-copy="#app-link"' in html
