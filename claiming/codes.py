@@ -14,7 +14,6 @@ Links (shared/docs/claiming-and-portal.md, "Claim links and QR codes"):
 """
 
 import io
-import logging
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -33,15 +32,12 @@ from devices.selectors import devices_in_chunks
 from jobs.leases import job_run
 from jobs.models import Job, JobKind
 from jobs.services import (
-    JobLost,
     job_create,
     job_dispatch_on_commit,
     job_fail,
-    job_finish,
+    job_outcome,
     job_progress,
 )
-
-logger = logging.getLogger(__name__)
 
 CLAIM_CODE_TAG, EXPIRES_TAG = TAG_CLAIM_CODE, TAG_EXPIRES
 
@@ -253,24 +249,17 @@ def _run(job) -> None:
     if job.connector is None:
         job_fail(job=job, detail="The job has no connector.")
         return
-    try:
+    failed = (
+        "The generation stopped on an internal error; the devices counted as done have new "
+        "codes. Generating again is safe."
+    )
+    with job_outcome(job=job, label="claim code", failed=failed):
         device_filter = DeviceFilter.from_params((job.params or {}).get("filter") or {})
 
         def progress(done: int, total: int) -> None:
             job_progress(job=job, total=total, done=done, updated=done)
 
         claim_codes_generate(connector=job.connector, device_filter=device_filter, progress=progress)
-    except JobLost:
-        raise
-    except Exception:
-        logger.exception("claim code job %s failed", job.pk)
-        job_fail(
-            job=job,
-            detail="The generation stopped on an internal error; the devices counted as done "
-            "have new codes. Generating again is safe.",
-        )
-    else:
-        job_finish(job=job)
 
 
 __all__ = [

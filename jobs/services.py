@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -167,6 +168,22 @@ def job_finish(*, job: Job) -> Job:
 def job_fail(*, job: Job, detail: str) -> Job:
     """The job stopped: ``detail`` says why (the counts say what was done before)."""
     return _end(job, JobState.FAILED, detail)
+
+
+@contextmanager
+def job_outcome(*, job: Job, label: str, failed: str):
+    """The end of a job's work done in the ``with`` block: ``finished`` when it returns,
+    ``failed`` with ``failed`` as the detail (and the error logged) when it raises, except
+    ``JobLost`` (the job was resumed elsewhere: nothing of it is this worker's to end)."""
+    try:
+        yield
+    except JobLost:
+        raise
+    except Exception:
+        logger.exception("%s job %s failed", label, job.pk)
+        job_fail(job=job, detail=failed)
+    else:
+        job_finish(job=job)
 
 
 def _end(job: Job, state: str, detail: str) -> Job:

@@ -14,7 +14,6 @@ Every action can be run again harmlessly (a locked device stays locked, a delete
 so a job resumed after its worker died simply starts from the first device again.
 """
 
-import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -31,9 +30,7 @@ from devices.services.history import history_forget_devices
 from devices.services.whitelist import REVOKED, tags_clean
 from jobs.leases import job_run
 from jobs.models import Job, JobKind
-from jobs.services import JobLost, job_create, job_dispatch_on_commit, job_fail, job_finish, job_progress
-
-logger = logging.getLogger(__name__)
+from jobs.services import job_create, job_dispatch_on_commit, job_fail, job_outcome, job_progress
 
 # The actions, as forms and jobs name them, with the past participle messages use.
 BULK_ACTIONS = {
@@ -213,7 +210,11 @@ def _run(job: Job) -> None:
         job_fail(job=job, detail="The job has no connector.")
         return
     connector = job.connector
-    try:
+    failed = (
+        "The change stopped on an internal error; the devices counted as done were changed. "
+        "Running it again is safe."
+    )
+    with job_outcome(job=job, label="bulk device", failed=failed):
         action = BulkAction.from_params(job.params)
         if "identities" in job.params:
             ids = device_ids_of(connector=connector, identities=job.params["identities"])
@@ -228,14 +229,3 @@ def _run(job: Job) -> None:
             done += len(chunk)
             # Devices whitelisted after the count was taken may match too: the bar stays whole.
             job_progress(job=job, total=max(total, done), done=done, updated=changed)
-    except JobLost:
-        raise
-    except Exception:
-        logger.exception("bulk device job %s failed", job.pk)
-        job_fail(
-            job=job,
-            detail="The change stopped on an internal error; the devices counted as done were "
-            "changed. Running it again is safe.",
-        )
-    else:
-        job_finish(job=job)

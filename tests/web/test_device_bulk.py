@@ -228,3 +228,21 @@ def test_counts_have_thousands_separators_and_empty_cells_one_dash(web, owner, c
     assert "1,234 devices." in html
     assert html.count('<span class="none">—') >= 50 * 3  # last IP, auth and tags of every row
     assert "|default:" not in html and ">-<" not in html
+
+
+def test_a_job_that_breaks_fails_with_a_reason_and_keeps_its_counts(
+    web, owner, shop, django_capture_on_commit_callbacks
+):
+    """A job whose stored action no longer means anything (say, queued by another version):
+    the worker ends it ``failed`` with a sentence, not ``running`` forever."""
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = web(owner).post(_bulk_url(shop), {"action": "lock", "all": "1"}, **JSON)
+    assert response.status_code == 202
+    job = Job.objects.get(pk=response.json()["id"])
+    Job.objects.filter(pk=job.pk).update(params={**job.params, "action": "explode"})
+    for callback in queued:
+        callback()  # the worker takes it
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED
+    assert job.detail.startswith("The change stopped on an internal error")
+    assert _locked(shop) == set()
