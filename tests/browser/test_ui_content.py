@@ -117,7 +117,8 @@ def test_rollout_statuses_say_what_they_mean_in_colour_and_words(page, api, devi
     expect(rollouts.locator(".fw-status-pending")).to_have_text("Sent (no report yet) 1")
     expect(rollouts.locator("[data-status=DOWNLOAD]")).to_have_class(re.compile(r"\bfw-status-running\b"))
 
-    rollouts.get_by_role("link", name="#1").click()
+    # (The rollout's number depends on what other tests of the live platform made before.)
+    rollouts.get_by_role("link", name=re.compile(r"^#\d+$")).click()
     expect(page.get_by_role("navigation", name="Connector").locator("[aria-current=page]")).to_have_text(
         "Firmware updates"
     )
