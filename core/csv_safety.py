@@ -70,6 +70,14 @@ class SafeCsvWriter:
             self.writerow(row)
 
 
+class LineEcho:
+    """A file-like target for a CSV writer whose ``write`` hands back the line it is given:
+    ``writer.writerow(row)`` then returns the row as text, for a streamed response."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
 def csv_writer(out, **options) -> SafeCsvWriter:
     """The writer for every CSV the platform produces (exports, reports)."""
     return SafeCsvWriter(out, **options)

@@ -427,3 +427,17 @@ def devices_in_chunks(devices, size: int):
             return
         yield chunk
         last = chunk[-1][1]
+
+
+def devices_current_values(devices, *, alias: str) -> dict[int, dict]:
+    """Each device's current value of ``alias`` for a list of devices (the Devices tab's value
+    column): ``{device id: {"text", "pending"}}`` — what it reported, else what the cloud set
+    and it has not reported yet (``pending``). One query for the list."""
+    states = DeviceState.objects.filter(device_id__in=[d.pk for d in devices], alias=alias)
+    values = {}
+    for device_id, reported, set_value in states.values_list("device_id", "reported", "set"):
+        if reported is not None:
+            values[device_id] = {"text": reported, "pending": False}
+        elif set_value is not None:
+            values[device_id] = {"text": set_value, "pending": True}
+    return values

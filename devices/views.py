@@ -24,7 +24,7 @@ from connectors import pki, runtime
 from connectors.selectors import connector_access, resource_list
 from connectors.values import NUMERIC_FORMATS
 from connectors.views import tab_context
-from core.csv_safety import csv_writer
+from core.csv_safety import LineEcho, csv_writer
 from devices import filters, hooks, services
 from devices.charts import chart_of_history, window_query, zoom_in, zoom_out, zoom_window
 from devices.events import EventType
@@ -32,8 +32,14 @@ from devices.filters import DEFAULT_ORDERING, ORDERINGS, DeviceFilter
 from devices.forms import DeviceCertificateForm, DeviceWhitelistForm, certificate_messages, parse_tag_lines
 from devices.history_reads import HISTORY_RANGES, chart_history, history_range
 from devices.imports import devices_csv_rows
-from devices.models import Device, DeviceState, Lifecycle, Status
-from devices.selectors import device_get, device_is_online, device_state, device_tag_names
+from devices.models import Device, Lifecycle, Status
+from devices.selectors import (
+    device_get,
+    device_is_online,
+    device_state,
+    device_tag_names,
+    devices_current_values,
+)
 from jobs.api.serializers import JobSerializer
 
 PAGE_SIZE = 50
@@ -96,7 +102,7 @@ def _list_query(filters: dict, **changes) -> str:
 
 def _device_rows(devices: list[Device], tag: str, value_alias: str) -> list[dict]:
     tags_of = filters.device_tags(devices)  # one query for the page, as the API lists them
-    values_of = _current_values(devices, value_alias) if value_alias else {}
+    values_of = devices_current_values(devices, alias=value_alias) if value_alias else {}
     rows = []
     for device in devices:
         tags = tags_of[device.pk]
@@ -108,19 +114,6 @@ def _device_rows(devices: list[Device], tag: str, value_alias: str) -> list[dict
             {"device": device, "status": device.status, "tags": shown, "value": values_of.get(device.pk)}
         )
     return rows
-
-
-def _current_values(devices: list[Device], alias: str) -> dict[int, dict]:
-    """The value column: each device's current value of ``alias`` (what it reported, else what
-    the cloud set and it has not reported yet), in one query for the page."""
-    states = DeviceState.objects.filter(device_id__in=[d.pk for d in devices], alias=alias)
-    values = {}
-    for device_id, reported, set_value in states.values_list("device_id", "reported", "set"):
-        if reported is not None:
-            values[device_id] = {"text": reported, "pending": False}
-        elif set_value is not None:
-            values[device_id] = {"text": set_value, "pending": True}
-    return values
 
 
 @login_required
@@ -295,7 +288,7 @@ def device_export(request, connector_id):
         device_filter = DeviceFilter.from_params(_search_params(_list_filters(request.GET), connector))
     except ValidationError as exc:
         return JsonResponse(exc.message_dict, status=400)
-    writer = csv_writer(_Line())
+    writer = csv_writer(LineEcho())
     rows = devices_csv_rows(connector=connector, device_filter=device_filter)
     response = StreamingHttpResponse(
         (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
@@ -304,13 +297,6 @@ def device_export(request, connector_id):
         as_attachment=True, filename=f"{connector.pk}-devices.csv"
     )
     return response
-
-
-class _Line:
-    """A file-like target for ``csv.writer`` that hands back each line it is given."""
-
-    def write(self, text: str) -> str:
-        return text
 
 
 # How the filter parameters are called on the page, for their error messages.

@@ -34,7 +34,7 @@ from claiming.paging import MAX_CURSOR_LENGTH, end_user_page
 from claiming.selectors import end_user_get, end_users_for_connector, end_users_with_device_count
 from claiming.services import end_user_create, end_user_delete, end_user_password_set, end_user_update
 from connectors.selectors import connector_access, portal_url
-from core.csv_safety import csv_writer
+from core.csv_safety import LineEcho, csv_writer
 from core.openapi import conflict, integer_schema, query, text_schema
 from devices.api.views import FILTER_PARAMETERS
 from devices.filters import DeviceFilter
@@ -268,13 +268,6 @@ class ClaimCodesView(APIView):
         )
 
 
-class _Echo:
-    """A file-like object whose ``write`` returns what it is given (a CSV writer's row)."""
-
-    def write(self, value):
-        return value
-
-
 class ClaimCodesCsvView(APIView):
     """``identity,claim_code,claim_url`` for every claim code of the matching devices (the
     device list's filters), streamed; cells a spreadsheet would run as a formula are quoted."""
@@ -295,7 +288,7 @@ class ClaimCodesCsvView(APIView):
         rows = codes.claim_code_rows(
             connector=connector, device_filter=device_filter, portal_url=portal_url(connector, request)
         )
-        writer = csv_writer(_Echo())
+        writer = csv_writer(LineEcho())
         response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="{connector.pk}-claim-codes.csv"'
         return response

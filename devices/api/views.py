@@ -16,7 +16,7 @@ from connectors.identity import IDENTITY_MAX_LENGTH
 from connectors.runtime import connector_rules
 from connectors.selectors import connector_access
 from connectors.values import NUMERIC_FORMATS
-from core.csv_safety import csv_cell_neutralise, csv_value_cell
+from core.csv_safety import LineEcho, csv_cell_neutralise, csv_value_cell
 from core.openapi import TEXT_PATTERN, conflict, integer_schema, query, text_schema
 from devices import services
 from devices.api.serializers import (
@@ -383,13 +383,6 @@ class _AnswerInJson(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class _Line:
-    """A file-like target for ``csv.writer`` that hands back each line it is given."""
-
-    def write(self, text: str) -> str:
-        return text
-
-
 class DeviceHistoryCsvView(APIView):
     """``history.csv``: every recorded point in the range as ``timestamp,alias,value`` (µs,
     oldest first), streamed as it is read (no limit, nothing held in memory). Values that are
@@ -422,7 +415,7 @@ class DeviceHistoryCsvView(APIView):
 
 
 def _csv_lines(rows):
-    writer = csv.writer(_Line())
+    writer = csv.writer(LineEcho())
     yield writer.writerow(["timestamp", "alias", "value"])
     for timestamp, alias, value in rows:
         yield writer.writerow([timestamp, csv_cell_neutralise(alias), csv_value_cell(value)])
